@@ -1,0 +1,7 @@
+"""`python -m freemodels` is the `freemodels` command."""
+
+import sys
+
+from freemodels.cli import main
+
+sys.exit(main())

@@ -1,0 +1,97 @@
+"""The `freemodels` command: argument parsing and dispatch.
+
+Each subcommand lives in its own module exposing `add_parser(subparsers)` and `run(args) -> int`;
+heavy imports happen inside `run`, so `freemodels check` never pays for Textual. The bare command
+opens the dashboard.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from freemodels import __version__
+from freemodels.errors import FreemodelsError
+
+# Subcommand name → module; the module registers its own arguments.
+COMMANDS = {
+    "check": "freemodels.cli.check",
+    "best": "freemodels.cli.best",
+    "stats": "freemodels.cli.stats",
+    "watch": "freemodels.cli.watch",
+    "providers": "freemodels.cli.providers",
+    "keys": "freemodels.cli.keys",
+    "use": "freemodels.cli.use",
+    "serve": "freemodels.cli.serve",
+}
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_NOTHING_USABLE = 3
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad usage in one line with a hint, exit 2 (DESIGN.md §2)."""
+
+    def error(self, message: str) -> argparse.NoReturn:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"freemodels: {message} (see '{self.prog} --help')\n")
+
+
+def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    # Subparsers re-declare the globals with SUPPRESS defaults so `freemodels check --demo` and
+    # `freemodels --demo check` both work without the subcommand resetting what the root parsed.
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="run on the built-in simulated fleet (no keys, no network)",
+    )
+    parser.add_argument(
+        "--catalog", metavar="PATH", default=default, help="use this catalog instead of the bundled one"
+    )
+    parser.add_argument(
+        "--debug", metavar="FILE", default=default, help="write a redacted debug log to FILE"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser, every subcommand registered."""
+    parser = _Parser(
+        prog="freemodels",
+        description="Find the fastest working free LLM endpoint and put it into your coding tool.",
+    )
+    parser.add_argument("--version", action="version", version=f"freemodels {__version__}")
+    _global_options(parser, suppress=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        command_parser = module.add_parser(sub)
+        _global_options(command_parser, suppress=True)
+        command_parser.set_defaults(_module=module_name)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    from freemodels.debuglog import configure as configure_debug_log
+
+    try:
+        configure_debug_log(args.debug)
+        if args.command is None:
+            from freemodels.cli import dashboard
+
+            return dashboard.run(args)
+        module = importlib.import_module(args._module)
+        code: int = module.run(args)
+        return code
+    except FreemodelsError as exc:
+        # Errors are diagnostics on a failing exit path: stderr, one line, no traceback.
+        print(f"freemodels: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,19 @@
+"""`freemodels keys`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from freemodels.errors import FreemodelsError
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    """Register `keys`."""
+    parser: argparse.ArgumentParser = sub.add_parser("keys", help="(not built yet)")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Not built yet."""
+    raise FreemodelsError("'keys' is not built yet")

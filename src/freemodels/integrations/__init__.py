@@ -1,0 +1,1 @@
+"""Writers for coding tools' config files: one module per tool, one shared careful writer."""

@@ -1,0 +1,40 @@
+"""Shared fixtures: every test runs with HOME and every XDG dir in its own tmp dirs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ISOLATED_VARS = ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME")
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh HOME and XDG dirs; no real key or config of the machine can leak in."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    for var in ISOLATED_VARS:
+        path = home / var.lower()
+        path.mkdir()
+        monkeypatch.setenv(var, str(path))
+    for name in list(os.environ):
+        if name.startswith("FREEMODELS_") or name.endswith(("_API_KEY", "_API_TOKEN", "_TOKEN")):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+    yield home
+
+
+def require_program(name: str) -> str:
+    """The path of a system program; skip visibly without it, fail under CI=true."""
+    import shutil
+
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message}; .ci/run must install it")
+        pytest.skip(message)
+    return path
