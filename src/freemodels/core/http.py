@@ -1,0 +1,83 @@
+"""HTTP clients: one httpx.AsyncClient per provider origin (DESIGN.md §4).
+
+A single shared client with hundreds of concurrent streams burns CPU; one client per origin with a
+bounded pool stays cheap. Keep-alive outlives the probe interval so probes do not pay TLS again.
+Redirects are never followed: a redirect to another origin would carry the key with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+
+import httpx
+
+from freemodels.core.keys import ResolvedKey
+from freemodels.core.records import Provider
+
+MAX_IN_FLIGHT_PER_PROVIDER = 32
+KEEPALIVE_EXPIRY_S = 120.0
+USER_AGENT = "freemodels"
+
+TransportFactory = Callable[[], httpx.AsyncBaseTransport]
+
+
+def default_transport() -> httpx.AsyncBaseTransport:
+    """The transport chosen by bench/probe_overhead.py (see README figures)."""
+    return httpx.AsyncHTTPTransport(
+        limits=httpx.Limits(
+            max_connections=MAX_IN_FLIGHT_PER_PROVIDER,
+            max_keepalive_connections=MAX_IN_FLIGHT_PER_PROVIDER,
+            keepalive_expiry=KEEPALIVE_EXPIRY_S,
+        ),
+        trust_env=True,
+    )
+
+
+def request_headers(provider: Provider, key: ResolvedKey | None) -> dict[str, str]:
+    """Headers for a request to this provider: its extra headers, plus the bearer key if any."""
+    headers = dict(provider.headers)
+    if key is not None:
+        headers["Authorization"] = f"Bearer {key.value}"
+    return headers
+
+
+class ClientPool:
+    """Lazily made clients, one per provider origin, closed together."""
+
+    def __init__(self, transport_factory: TransportFactory | None = None) -> None:
+        self._factory = transport_factory or default_transport
+        self._clients: dict[str, httpx.AsyncClient] = {}
+
+    def client(self, base_url: str) -> httpx.AsyncClient:
+        """The client for the origin of `base_url`."""
+        origin = str(httpx.URL(base_url).copy_with(path="/", query=None, fragment=None))
+        client = self._clients.get(origin)
+        if client is None:
+            client = httpx.AsyncClient(
+                transport=self._factory(),
+                follow_redirects=False,
+                headers={"User-Agent": USER_AGENT},
+                # The probe enforces its own overall deadline; these only bound each phase.
+                timeout=httpx.Timeout(connect=10.0, read=60.0, write=10.0, pool=60.0),
+                trust_env=True,
+            )
+            self._clients[origin] = client
+        return client
+
+    async def aclose(self) -> None:
+        """Close every client."""
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
+
+    async def __aenter__(self) -> ClientPool:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
