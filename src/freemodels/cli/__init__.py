@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from freemodels import __version__
 from freemodels.errors import FreemodelsError
@@ -36,7 +37,7 @@ EXIT_NOTHING_USABLE = 3
 class _Parser(argparse.ArgumentParser):
     """argparse that reports bad usage in one line with a hint, exit 2 (DESIGN.md §2)."""
 
-    def error(self, message: str) -> argparse.NoReturn:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"freemodels: {message} (see '{self.prog} --help')\n")
 
 
