@@ -1,0 +1,308 @@
+"""The fake OpenAI-compatible fleet: many providers and models behind one aiohttp server.
+
+    http://127.0.0.1:<port>/<provider>/v1/chat/completions   POST, answered per Behaviour
+    http://127.0.0.1:<port>/<provider>/v1/models             GET, the provider's model list
+
+Tests set a Behaviour per model and read `fleet.requests`; `--demo` and the benchmarks run the
+same server with sampled behaviours. aiohttp's own TCPSite binds the port, which sets TCP_NODELAY
+(DESIGN.md §4: a socket without it adds ~44 ms to every request).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import threading
+import time
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from freemodels.fleet.answers import Answer, error_json, json_response
+from freemodels.fleet.behaviour import SHAPES, Behaviour, RequestRecord, Sampler, SentTimes
+
+__all__ = ["SHAPES", "Behaviour", "Fleet", "FleetThread", "RequestRecord", "Sampler", "SentTimes"]
+
+SHUTDOWN_TIMEOUT_S = 0.25
+
+
+class Fleet:
+    """Serves http://127.0.0.1:<port>/<provider>/v1/chat/completions and /<provider>/v1/models."""
+
+    def __init__(self, *, seed: int = 0, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.seed = seed
+        self.host = host
+        self._wanted_port = port
+        self._port: int | None = None
+        self._models: dict[str, dict[str, Behaviour]] = {}
+        self._keys: dict[str, str | None] = {}
+        self._rngs: dict[tuple[str, str], random.Random] = {}
+        self._counts: dict[tuple[str, str], int] = {}
+        self._runner: web.AppRunner | None = None
+        self.requests: list[RequestRecord] = []
+        """Every request, in arrival order."""
+        self.started_at: float | None = None
+        """time.monotonic() when the fleet started listening."""
+
+    # -- configuration --------------------------------------------------------------------
+
+    def set(self, provider: str, model: str, behaviour: Behaviour) -> None:
+        """Add or replace a model of a provider (the provider appears with its first model)."""
+        self._models.setdefault(provider, {})[model] = behaviour
+        self._keys.setdefault(provider, None)
+
+    def require_key(self, provider: str, key: str | None) -> None:
+        """The provider answers 401 unless `Authorization: Bearer <key>`; None makes it keyless."""
+        self._models.setdefault(provider, {})
+        self._keys[provider] = key
+
+    def behaviour(self, provider: str, model: str) -> Behaviour:
+        """The configured behaviour of a model (KeyError when unknown)."""
+        return self._models[provider][model]
+
+    def providers(self) -> dict[str, list[str]]:
+        """Provider ids and their model ids, in the order they were set."""
+        return {provider: list(models) for provider, models in self._models.items()}
+
+    def request_count(self, provider: str, model: str) -> int:
+        """How many chat requests this model has received."""
+        return self._counts.get((provider, model), 0)
+
+    def age(self) -> float:
+        """Seconds since the fleet started listening (0 before)."""
+        return 0.0 if self.started_at is None else time.monotonic() - self.started_at
+
+    # -- addresses ------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The listening port (known once started)."""
+        if self._port is None:
+            raise RuntimeError("the fleet is not started")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """The root URL, http://HOST:PORT."""
+        return f"http://{self.host}:{self.port}"
+
+    def base_url(self, provider: str) -> str:
+        """The OpenAI base URL of one provider: http://HOST:PORT/<provider>/v1."""
+        return f"{self.url}/{provider}/v1"
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start listening (on a free port when port is 0)."""
+        app = web.Application()
+        app.router.add_route("*", "/{provider}/v1/{path:.*}", self._handle)
+        app.router.add_route("*", "/{path:.*}", self._handle_unknown)
+        # handler_cancellation: a handler whose client hung up stops instead of sleeping on.
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            handler_cancellation=True,
+            shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+        )
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self._wanted_port)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self._port = int(runner.addresses[0][1])
+        self.started_at = time.monotonic()
+
+    async def stop(self) -> None:
+        """Stop listening and end open streams (within a short shutdown timeout)."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> Fleet:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- handlers -------------------------------------------------------------------------
+
+    async def _handle_unknown(self, request: web.Request) -> web.StreamResponse:
+        arrival = time.monotonic()
+        self._record(request, arrival, "", None, request.match_info["path"], None)
+        return json_response(error_json(404, f"no route {request.path}"), 404)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        arrival = time.monotonic()
+        provider = request.match_info["provider"]
+        path = request.match_info["path"].strip("/")
+        body: dict[str, Any] | None = None
+        body_error = None
+        if request.can_read_body:
+            body, body_error = _parse_body(await request.read())
+        model = body.get("model") if body is not None else None
+        model_id = model if isinstance(model, str) else None
+        record = self._record(request, arrival, provider, model_id, path, body)
+
+        models = self._models.get(provider)
+        if models is None:
+            return json_response(error_json(404, f"unknown provider {provider!r}"), 404)
+        key = self._keys.get(provider)
+        behaviour = models.get(model_id) if model_id is not None else None
+        if key is not None and request.headers.get("Authorization") != f"Bearer {key}":
+            return self._unauthorized(request, behaviour)
+        if path == "models" and request.method == "GET":
+            return self._list_models(provider, models)
+        if path != "chat/completions" or request.method != "POST":
+            return json_response(error_json(404, f"no route {request.path}"), 404)
+        if body is None:
+            return json_response(error_json(400, body_error or "a JSON body is required"), 400)
+        if model_id is None:
+            return json_response(error_json(400, "you must provide a model parameter"), 400)
+        if behaviour is None:
+            message = f"The model `{model_id}` does not exist or you do not have access to it."
+            return json_response(error_json(404, message, code="model_not_found"), 404)
+        used = self._sample(provider, model_id, behaviour)
+        answer = Answer(request, used, arrival=arrival, model=model_id, body=body, sent=record.sent)
+        return await answer.respond()
+
+    def _record(
+        self,
+        request: web.Request,
+        arrival: float,
+        provider: str,
+        model: str | None,
+        path: str,
+        body: dict[str, Any] | None,
+    ) -> RequestRecord:
+        record = RequestRecord(
+            at=arrival,
+            wall=time.time(),
+            provider=provider,
+            model=model,
+            path=path,
+            authorization=request.headers.get("Authorization"),
+            body=body,
+        )
+        self.requests.append(record)
+        return record
+
+    def _sample(self, provider: str, model: str, behaviour: Behaviour) -> Behaviour:
+        """The behaviour this request gets: the sampler's pick when there is one."""
+        key = (provider, model)
+        index = self._counts.get(key, 0)
+        self._counts[key] = index + 1
+        if behaviour.sampler is None:
+            return behaviour
+        rng = self._rngs.get(key)
+        if rng is None:
+            # One stream per model: a model's answers do not depend on how others interleave.
+            rng = self._rngs[key] = random.Random(f"{self.seed}/{provider}/{model}")
+        return behaviour.sampler(rng, index)
+
+    def _unauthorized(self, request: web.Request, behaviour: Behaviour | None) -> web.Response:
+        message = "Invalid API Key"
+        if behaviour is not None and behaviour.echo_auth:
+            message = f"Invalid API Key: {request.headers.get('Authorization')}"
+        return json_response(error_json(401, message, code="invalid_api_key"), 401)
+
+    def _list_models(self, provider: str, models: dict[str, Behaviour]) -> web.Response:
+        data = []
+        for model_id, behaviour in models.items():
+            if not behaviour.listed:
+                continue
+            entry: dict[str, Any] = {
+                "id": model_id,
+                "object": "model",
+                "created": 1_700_000_000,
+                "owned_by": provider,
+                "pricing": {"prompt": behaviour.price, "completion": behaviour.price},
+            }
+            if behaviour.context is not None:
+                entry["context_length"] = behaviour.context
+            data.append(entry)
+        return json_response({"object": "list", "data": data})
+
+
+def _parse_body(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return None, "the body is not valid JSON"
+    if not isinstance(parsed, dict):
+        return None, "the body must be a JSON object"
+    return parsed, None
+
+
+class FleetThread:
+    """Runs a Fleet on its own event loop in a daemon thread, for sync code (CLI --demo)."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping: asyncio.Event | None = None
+
+    def start(self) -> None:
+        """Start the fleet; returns once it is listening (raises what start() raised)."""
+        if self._thread is not None:
+            raise RuntimeError("the fleet thread is already running")
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        async def serve() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stopping = asyncio.Event()
+            try:
+                await self.fleet.start()
+            except BaseException as exc:
+                failure.append(exc)
+                ready.set()
+                return
+            ready.set()
+            try:
+                await self._stopping.wait()
+            finally:
+                await self.fleet.stop()
+
+        self._thread = threading.Thread(
+            target=asyncio.run, args=(serve(),), name="freemodels-fleet", daemon=True
+        )
+        self._thread.start()
+        ready.wait()
+        if failure:
+            self._thread.join()
+            self._thread = None
+            raise failure[0]
+
+    def stop(self) -> None:
+        """Stop the fleet and its thread (open streams are cut after a short timeout)."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        if self._loop is not None and self._stopping is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+        thread.join()
+
+    def __enter__(self) -> FleetThread:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
