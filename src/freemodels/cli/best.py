@@ -1,19 +1,82 @@
-"""`freemodels best`."""
+"""`freemodels best`: the top usable model as `provider/model`, or as a tool's reference."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import sys
+import time
 from typing import Any
 
-from freemodels.errors import FreemodelsError
+from freemodels.cli import EXIT_NOTHING_USABLE
+from freemodels.cli.check import rank_results, sweep_and_rank
+from freemodels.cli.context import Context, open_context
+from freemodels.cli.render import print_json
+from freemodels.core.records import ModelStats
+from freemodels.core.report import to_record
+from freemodels.core.stats import WINDOWS
+from freemodels.core.store import History
+
+FRESH_S = WINDOWS["5m"]
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Register `best`."""
-    parser: argparse.ArgumentParser = sub.add_parser("best", help="(not built yet)")
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "best", help="print provider/model of the top usable model"
+    )
+    parser.add_argument("--fresh", action="store_true", help="sweep now instead of using history")
+    parser.add_argument(
+        "--for", dest="tool", metavar="TOOL", help="print the reference TOOL expects"
+    )
+    parser.add_argument("--json", action="store_true", help="print the model's record (or null)")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    """Not built yet."""
-    raise FreemodelsError("'best' is not built yet")
+    """Find the top usable model and print it."""
+    reference = _reference_for(args.tool) if args.tool else None
+    with open_context(args) as ctx:
+        rows = None if args.fresh else _from_history(ctx)
+        if rows is None:
+            rows = asyncio.run(sweep_and_rank(ctx, ctx.catalog))
+    usable = [row for row in rows if row.usable]
+    if not usable:
+        if args.json:
+            print_json(None)
+        print("freemodels: no usable model right now (see 'freemodels check')", file=sys.stderr)
+        return EXIT_NOTHING_USABLE
+    top = usable[0]
+    if args.json:
+        print_json(to_record(top, 1))
+    elif reference is not None:
+        print(reference(top.provider, top.model))
+    else:
+        print(f"{top.provider}/{top.model}")
+    return 0
+
+
+def _from_history(ctx: Context) -> list[ModelStats] | None:
+    """The ranking from stored samples when some are under 5 minutes old, else None."""
+    if not ctx.history_path.exists():
+        return None
+    now = time.time()
+    history = History(ctx.history_path)
+    try:
+        samples = history.samples(now - WINDOWS["30m"])
+    finally:
+        history.close()
+    known = {(p.id, m.id) for p, m in ctx.catalog.models()}
+    samples = [s for s in samples if (s.provider, s.model) in known]
+    if not any(now - s.started_at <= FRESH_S for s in samples):
+        return None
+    fresh = {(s.provider, s.model) for s in samples if now - s.started_at <= FRESH_S}
+    rows = rank_results(ctx.catalog, samples, now)
+    return [row for row in rows if (row.provider, row.model) in fresh]
+
+
+def _reference_for(tool: str) -> Any:
+    """The function that turns provider/model into TOOL's reference (checked before sweeping)."""
+    from freemodels.integrations import registry
+
+    return registry.reference_function(tool)

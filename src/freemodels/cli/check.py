@@ -1,19 +1,149 @@
-"""`freemodels check`."""
+"""`freemodels check`: sweep the catalog now and print the ranking."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import sys
+import time
 from typing import Any
 
-from freemodels.errors import FreemodelsError
+from freemodels.cli.context import Context, open_context, select_providers
+from freemodels.cli.render import print_json, ranking_table
+from freemodels.core.budget import Ledger, RequestGate, budget_limits
+from freemodels.core.catalog import Catalog
+from freemodels.core.http import ClientPool
+from freemodels.core.probe import ProbeSpec
+from freemodels.core.records import ModelStats, Outcome, ProbeKind, ProbeResult
+from freemodels.core.report import to_records
+from freemodels.core.stats import ModelInfo, model_stats, rank
+from freemodels.core.store import History
+from freemodels.core.sweep import Prober, pairs_of, sweep
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def seconds(text: str) -> float:
+    """argparse type: a non-negative number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if value < 0 or value != value:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type: a positive number of seconds."""
+    value = seconds(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Register `check`."""
-    parser: argparse.ArgumentParser = sub.add_parser("check", help="(not built yet)")
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "check", help="ping every model now and print the ranking"
+    )
+    parser.add_argument("--rounds", type=positive_int, default=1, help="sweeps to run (default 1)")
+    parser.add_argument(
+        "--interval", type=seconds, default=1.0, help="seconds between sweeps (default 1)"
+    )
+    parser.add_argument(
+        "--timeout", type=positive_seconds, default=15.0,
+        help="one probe's overall deadline in seconds (default 15)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--provider", action="append", metavar="ID", help="only this provider (repeatable)"
+    )
+    parser.add_argument("--speed", action="store_true", help="also measure decode tokens/s")
+    parser.add_argument("--tools", action="store_true", help="also test function calling")
+    parser.add_argument("--json", action="store_true", help="print one JSON array")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    """Not built yet."""
-    raise FreemodelsError("'check' is not built yet")
+    """Sweep, then print the table or the JSON array."""
+    with open_context(args) as ctx:
+        catalog = select_providers(ctx.catalog, args.provider)
+        count = sum(1 for _ in catalog.models())
+        if sys.stderr.isatty():
+            print(
+                f"probing {count} models across {len(catalog.providers)} providers…",
+                file=sys.stderr,
+            )
+        rows = asyncio.run(
+            sweep_and_rank(
+                ctx, catalog, rounds=args.rounds, interval_s=args.interval,
+                timeout_s=args.timeout, speed=args.speed, tools=args.tools,
+            )
+        )  # fmt: skip
+    if args.json:
+        print_json(to_records(rows, speed=args.speed, tools=args.tools))
+    else:
+        ranking_table(
+            rows,
+            title=f"freemodels check: {count} models, {args.rounds} round(s)",
+            speed=args.speed,
+            tools=args.tools,
+        )
+    return 0
+
+
+async def sweep_and_rank(
+    ctx: Context,
+    catalog: Catalog,
+    *,
+    rounds: int = 1,
+    interval_s: float = 1.0,
+    timeout_s: float = 15.0,
+    speed: bool = False,
+    tools: bool = False,
+) -> list[ModelStats]:
+    """Probe the catalog, store the samples, and rank the models on this run's samples alone."""
+    history = History(ctx.history_path)
+    try:
+        gate = RequestGate(Ledger(history.db, budget_limits(ctx.catalog.providers)))
+        async with ClientPool() as pool:
+            prober = Prober(pool, ctx.keys, gate)
+            pairs = pairs_of(catalog.providers)
+            spec = ProbeSpec.for_kind(ProbeKind.PROBE, timeout_s)
+            results = await sweep(prober, pairs, spec, rounds=rounds, interval_s=interval_s)
+            for wanted, kind in ((speed, ProbeKind.SPEED), (tools, ProbeKind.TOOLS)):
+                if wanted:
+                    # Only models that answered: a dead model would just burn budget again.
+                    working = {(r.provider, r.model) for r in results if r.outcome is Outcome.OK}
+                    extra = [(p, m) for p, m in pairs if (p.id, m.id) in working]
+                    results += await sweep(
+                        prober, extra, ProbeSpec.for_kind(kind, max(timeout_s, 30.0))
+                    )
+        history.add(results)
+    finally:
+        history.close()
+    return rank_results(catalog, results, time.time())
+
+
+def rank_results(catalog: Catalog, results: list[ProbeResult], now: float) -> list[ModelStats]:
+    """Stats over exactly these results (no window cut), ranked."""
+    by_model: dict[tuple[str, str], list[ProbeResult]] = {}
+    for result in results:
+        by_model.setdefault((result.provider, result.model), []).append(result)
+    rows = []
+    oldest = min((r.started_at for r in results), default=now)
+    window = now - oldest + 1.0
+    for provider, model in catalog.models():
+        samples = by_model.get((provider.id, model.id), [])
+        rows.append(
+            model_stats(
+                ModelInfo(provider.id, model.id, model.name), samples, now + 1.0, window + 1.0
+            )
+        )
+    return rank(rows)

@@ -114,7 +114,8 @@ def parse_catalog(text: str, source: str, *, allow_http: bool = False) -> Catalo
     raw = _parse_toml(text, source)
     providers = _providers_table(raw, source)
     parsed = tuple(
-        _parse_provider(pid, table, source, allow_http=allow_http) for pid, table in providers.items()
+        _parse_provider(pid, table, source, allow_http=allow_http)
+        for pid, table in providers.items()
     )
     return Catalog(parsed, (source,))
 
@@ -155,7 +156,9 @@ def _providers_table(raw: Mapping[str, Any], source: str) -> Mapping[str, Any]:
 def _check_types(table: Mapping[str, Any], spec: Mapping[str, Any], where: str) -> None:
     for key, value in table.items():
         if key not in spec:
-            raise CatalogError(f"{where}: unknown key {key!r}", "it may be a typo; see DESIGN.md §2")
+            raise CatalogError(
+                f"{where}: unknown key {key!r}", "it may be a typo; see DESIGN.md §2"
+            )
         expected = spec[key]
         # bool is an int in Python; a `true` where a number belongs is still a mistake.
         if isinstance(value, bool) and expected is not bool:

@@ -69,7 +69,11 @@ class Model:
     @property
     def output_limit(self) -> int:
         """The output-token limit tool configs need: the catalog's, else min(context, 32768)."""
-        return self.max_output if self.max_output is not None else min(self.context, DEFAULT_MAX_OUTPUT)
+        return (
+            self.max_output
+            if self.max_output is not None
+            else min(self.context, DEFAULT_MAX_OUTPUT)
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,87 @@
+"""What every command needs: the catalog, the keys and the history, honouring --demo and --catalog.
+
+With `--demo`, a simulated fleet starts on 127.0.0.1 in a background thread; its providers have
+their own ids (`demo-…`) and key variables, and its samples go to a history file of their own, so
+a real key is never sent to the simulator and demo numbers never mix with real ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from freemodels import paths
+from freemodels.core.catalog import Catalog, load_catalog, parse_catalog
+from freemodels.core.keys import KeyRing
+from freemodels.errors import UsageError
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """The catalog, keys and history location one command runs with."""
+
+    catalog: Catalog
+    keys: KeyRing
+    history_path: Path
+    demo: bool = False
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        """The environment keys and URL variables are read from."""
+        return self.keys.env
+
+
+def load_catalog_for(args: argparse.Namespace) -> Catalog:
+    """The catalog `--catalog` names, else the bundled one with the user overlay merged in."""
+    path = getattr(args, "catalog", None)
+    catalog = load_catalog(Path(path) if path else None, overlay=paths.overlay_catalog_path())
+    return catalog.without_expired(dt.date.today())
+
+
+def make_keyring(env: Mapping[str, str] | None = None, *, interactive: bool = False) -> KeyRing:
+    """The key lookup chain (environment, then the key stores)."""
+    try:
+        from freemodels.core.keystores import default_keyring
+    except ImportError:
+        return KeyRing(env=env)
+    return default_keyring(interactive=interactive, env=env)
+
+
+@contextmanager
+def open_context(args: argparse.Namespace, *, interactive: bool = False) -> Iterator[Context]:
+    """Set up the catalog, keys and history for a command; with --demo, run the fleet meanwhile."""
+    if not getattr(args, "demo", False):
+        yield Context(
+            load_catalog_for(args), make_keyring(interactive=interactive), paths.history_path()
+        )
+        return
+    from freemodels.fleet.demo import configure_demo, demo_catalog_toml, demo_env
+    from freemodels.fleet.server import Fleet, FleetThread
+
+    fleet = Fleet(seed=int(os.environ.get("FREEMODELS_DEMO_SEED", "0")))
+    configure_demo(fleet)
+    with FleetThread(fleet):
+        catalog = parse_catalog(demo_catalog_toml(fleet), "demo fleet", allow_http=True)
+        env = {**os.environ, **demo_env()}
+        yield Context(
+            catalog,
+            make_keyring(env, interactive=interactive),
+            paths.data_dir() / "history-demo.sqlite3",
+            demo=True,
+        )
+
+
+def select_providers(catalog: Catalog, wanted: list[str] | None) -> Catalog:
+    """The catalog narrowed to `--provider` ids; an unknown id is a usage error."""
+    if not wanted:
+        return catalog
+    known = [p.id for p in catalog.providers]
+    unknown = [w for w in wanted if w not in known]
+    if unknown:
+        raise UsageError(f"unknown provider {unknown[0]!r}", f"known providers: {', '.join(known)}")
+    return catalog.only(wanted)

@@ -1,0 +1,280 @@
+"""The history database: samples, hourly rollups, the request ledger and monitor heartbeats.
+
+One SQLite file (`paths.history_path()`), shared by every freemodels process on the machine: WAL
+mode and a busy timeout let the dashboard, a `serve` and a `check` use it at once. Raw samples
+are kept 48 h, hourly rollups 30 days; `prune()` keeps the file bounded. Writes are small
+transactions, so a `kill -9` loses at most the samples not yet flushed and never corrupts the file.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from freemodels.core.records import Outcome, ProbeKind, ProbeResult
+from freemodels.core.stats import percentile
+from freemodels.errors import StoreError
+
+SCHEMA_VERSION = 1
+RAW_RETENTION_S = 48 * 3600.0
+ROLLUP_RETENTION_S = 30 * 86400.0
+LEDGER_RETENTION_S = 86400.0 + 3600.0
+HEARTBEAT_STALE_S = 15.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS samples (
+    id INTEGER PRIMARY KEY,
+    provider TEXT NOT NULL, model TEXT NOT NULL, kind TEXT NOT NULL, outcome TEXT NOT NULL,
+    started_at REAL NOT NULL, http_status INTEGER, ttft_ms REAL, total_ms REAL, headers_ms REAL,
+    reused INTEGER, error TEXT, retry_after_s REAL, tokens_per_s REAL, tool_calls INTEGER
+);
+CREATE INDEX IF NOT EXISTS samples_at ON samples (started_at);
+CREATE INDEX IF NOT EXISTS samples_model ON samples (provider, model, started_at);
+CREATE TABLE IF NOT EXISTS rollups (
+    hour INTEGER NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL,
+    samples INTEGER NOT NULL, ok INTEGER NOT NULL, server_failures INTEGER NOT NULL,
+    rate_limited INTEGER NOT NULL, ttft_mean_ms REAL, ttft_p50_ms REAL, ttft_p95_ms REAL,
+    PRIMARY KEY (hour, provider, model)
+);
+CREATE TABLE IF NOT EXISTS ledger (
+    id INTEGER PRIMARY KEY,
+    budget TEXT NOT NULL, provider TEXT NOT NULL, model TEXT, kind TEXT NOT NULL,
+    at REAL NOT NULL, pid INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ledger_budget ON ledger (budget, at);
+CREATE INDEX IF NOT EXISTS ledger_model ON ledger (provider, model, at);
+CREATE TABLE IF NOT EXISTS pauses (budget TEXT PRIMARY KEY, until REAL NOT NULL, reason TEXT);
+CREATE TABLE IF NOT EXISTS heartbeats (
+    pid INTEGER PRIMARY KEY, role TEXT NOT NULL, at REAL NOT NULL, started REAL NOT NULL
+);
+"""
+
+_COLUMNS = (
+    "provider, model, kind, outcome, started_at, http_status, ttft_ms, total_ms, headers_ms, "
+    "reused, error, retry_after_s, tokens_per_s, tool_calls"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """A running monitor's sign of life."""
+
+    pid: int
+    role: str
+    at: float
+    started: float
+
+
+class History:
+    """A connection to the history database; use from one thread."""
+
+    def __init__(self, path: Path, *, busy_timeout_s: float = 5.0) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: a crash may lose the last commits, never consistency.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{path}: cannot use the history database ({exc})",
+                "move the file aside; freemodels starts a new one",
+            ) from None
+
+    def _migrate(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            version = int(row[0]) if row else 0
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path}: written by a newer freemodels (schema {version})",
+                    "upgrade freemodels, or move the file aside",
+                )
+            if version < SCHEMA_VERSION:
+                # Migrations run in order; version 0 is an empty file.
+                for statement in _SCHEMA.strip().split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The underlying connection (for the ledger, which shares it)."""
+        return self._db
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    # -- samples -------------------------------------------------------------------------------
+
+    def add(self, results: Sequence[ProbeResult]) -> None:
+        """Append samples in one transaction."""
+        if not results:
+            return
+        rows = [
+            (
+                r.provider, r.model, r.kind.value, r.outcome.value, r.started_at, r.http_status,
+                r.ttft_ms, r.total_ms, r.headers_ms, _bool(r.reused), r.error, r.retry_after_s,
+                r.tokens_per_s, _bool(r.tool_calls),
+            )
+            for r in results
+        ]  # fmt: skip
+        with self._db:
+            self._db.executemany(
+                f"INSERT INTO samples ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
+            )
+
+    def samples(
+        self, since: float, until: float | None = None, *, after_id: int = 0
+    ) -> list[ProbeResult]:
+        """Samples that started in (since, until], oldest first."""
+        query = f"SELECT {_COLUMNS} FROM samples WHERE started_at > ? AND id > ?"
+        params: list[object] = [since, after_id]
+        if until is not None:
+            query += " AND started_at <= ?"
+            params.append(until)
+        rows = self._db.execute(query + " ORDER BY started_at", params).fetchall()
+        return [_result(row) for row in rows]
+
+    def samples_since_id(self, after_id: int) -> tuple[int, list[ProbeResult]]:
+        """Samples added after row id `after_id`, and the newest id (for attached readers)."""
+        rows = self._db.execute(
+            f"SELECT id, {_COLUMNS} FROM samples WHERE id > ? ORDER BY id", (after_id,)
+        ).fetchall()
+        if not rows:
+            return after_id, []
+        return rows[-1][0], [_result(row[1:]) for row in rows]
+
+    def rollups(self, since: float) -> list[tuple[str, str, int, int, int, int]]:
+        """(provider, model, samples, ok, server_failures, rate_limited) summed since `since`."""
+        return self._db.execute(
+            "SELECT provider, model, SUM(samples), SUM(ok), SUM(server_failures), "
+            "SUM(rate_limited) FROM rollups WHERE hour >= ? GROUP BY provider, model",
+            (int(since // 3600),),
+        ).fetchall()
+
+    def prune(self, now: float | None = None) -> None:
+        """Roll finished hours of old raw samples up, then drop what is past retention."""
+        now = time.time() if now is None else now
+        cutoff = now - RAW_RETENTION_S
+        with self._db:
+            self._rollup_before(cutoff)
+            self._db.execute("DELETE FROM samples WHERE started_at <= ?", (cutoff,))
+            self._db.execute(
+                "DELETE FROM rollups WHERE hour < ?", (int((now - ROLLUP_RETENTION_S) // 3600),)
+            )
+            self._db.execute("DELETE FROM ledger WHERE at <= ?", (now - LEDGER_RETENTION_S,))
+            self._db.execute("DELETE FROM pauses WHERE until <= ?", (now,))
+            self._db.execute(
+                "DELETE FROM heartbeats WHERE at <= ?", (now - HEARTBEAT_STALE_S * 20,)
+            )
+
+    def _rollup_before(self, cutoff: float) -> None:
+        rows = self._db.execute(
+            "SELECT CAST(started_at / 3600 AS INTEGER), provider, model, outcome, ttft_ms "
+            "FROM samples WHERE started_at <= ? ORDER BY started_at",
+            (cutoff,),
+        ).fetchall()
+        groups: dict[tuple[int, str, str], list[tuple[str, float | None]]] = {}
+        for hour, provider, model, outcome, ttft in rows:
+            groups.setdefault((hour, provider, model), []).append((outcome, ttft))
+        for (hour, provider, model), items in groups.items():
+            outcomes = [Outcome(o) for o, _ in items]
+            ttfts = sorted(t for o, t in items if o == Outcome.OK.value and t is not None)
+            self._db.execute(
+                "INSERT OR REPLACE INTO rollups VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    hour, provider, model, len(items),
+                    sum(1 for o in outcomes if o is Outcome.OK),
+                    sum(1 for o in outcomes if o.server_side),
+                    sum(1 for o in outcomes if o is Outcome.RATE_LIMITED),
+                    sum(ttfts) / len(ttfts) if ttfts else None,
+                    percentile(ttfts, 50) if ttfts else None,
+                    percentile(ttfts, 95) if ttfts else None,
+                ),
+            )  # fmt: skip
+
+    # -- heartbeats ----------------------------------------------------------------------------
+
+    def beat(self, role: str, started: float, now: float | None = None) -> None:
+        """Record that this process's monitor is alive."""
+        now = time.time() if now is None else now
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO heartbeats (pid, role, at, started) VALUES (?,?,?,?)",
+                (os.getpid(), role, now, started),
+            )
+
+    def end_beat(self) -> None:
+        """Withdraw this process's heartbeat (a clean shutdown)."""
+        with self._db:
+            self._db.execute("DELETE FROM heartbeats WHERE pid = ?", (os.getpid(),))
+
+    def live_monitor(self, now: float | None = None) -> Heartbeat | None:
+        """Another process's monitor that beat recently, if any."""
+        now = time.time() if now is None else now
+        rows = self._db.execute(
+            "SELECT pid, role, at, started FROM heartbeats WHERE at > ? AND pid != ? "
+            "ORDER BY started",
+            (now - HEARTBEAT_STALE_S, os.getpid()),
+        ).fetchall()
+        for pid, role, at, started in rows:
+            if _pid_alive(pid):
+                return Heartbeat(pid, role, at, started)
+        return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _bool(value: bool | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _result(row: Iterable[object]) -> ProbeResult:
+    (
+        provider, model, kind, outcome, started_at, status, ttft, total, headers, reused, error,
+        retry, tps, tools,
+    ) = tuple(row)  # fmt: skip
+    return ProbeResult(
+        provider=str(provider),
+        model=str(model),
+        outcome=Outcome(str(outcome)),
+        started_at=float(started_at),  # type: ignore[arg-type]
+        http_status=status,  # type: ignore[arg-type]
+        ttft_ms=ttft,  # type: ignore[arg-type]
+        total_ms=total,  # type: ignore[arg-type]
+        headers_ms=headers,  # type: ignore[arg-type]
+        reused=None if reused is None else bool(reused),
+        error=error,  # type: ignore[arg-type]
+        retry_after_s=retry,  # type: ignore[arg-type]
+        kind=ProbeKind(str(kind)),
+        tokens_per_s=tps,  # type: ignore[arg-type]
+        tool_calls=None if tools is None else bool(tools),
+    )

@@ -1,0 +1,127 @@
+"""Sending probes: the budget gate, a per-provider concurrency cap, the probe, the pause on 429.
+
+`Prober` is what both the one-shot `check` sweep and the continuous monitor send through, so every
+request is gated and counted the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+from freemodels.core.budget import RequestGate
+from freemodels.core.http import MAX_IN_FLIGHT_PER_PROVIDER, ClientPool
+from freemodels.core.keys import KeyRing, ResolvedKey
+from freemodels.core.probe import ProbeSpec, probe
+from freemodels.core.records import Model, Outcome, ProbeResult, Provider
+
+DEFAULT_BACKOFF_S = 10.0
+MAX_BACKOFF_S = 600.0
+
+
+class Prober:
+    """Sends gated probes; one instance per event loop."""
+
+    def __init__(
+        self,
+        pool: ClientPool,
+        keys: KeyRing,
+        gate: RequestGate | None = None,
+        *,
+        max_in_flight: int = MAX_IN_FLIGHT_PER_PROVIDER,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.pool = pool
+        self.keys = keys
+        self.gate = gate
+        self._max_in_flight = max_in_flight
+        self._semaphores: dict[str, asyncio.Semaphore] = {}
+        self._keys: dict[str, ResolvedKey | None] = {}
+        self._backoff: dict[str, float] = {}
+        self._wall = wall
+
+    def key(self, provider: Provider) -> ResolvedKey | None:
+        """The provider's key, resolved once per Prober (key stores can be slow)."""
+        if provider.id not in self._keys:
+            self._keys[provider.id] = self.keys.resolve(provider)
+        return self._keys[provider.id]
+
+    async def run(
+        self,
+        provider: Provider,
+        model: Model,
+        spec: ProbeSpec,
+        *,
+        max_wait_s: float = math.inf,
+    ) -> ProbeResult:
+        """Probe one model once, within its budget; a budget with no room is `rate_limited`."""
+        env: Mapping[str, str] = self.keys.env
+        client = self.pool.client(provider.resolve_base_url(env) or "http://invalid/")
+        semaphore = self._semaphores.setdefault(provider.id, asyncio.Semaphore(self._max_in_flight))
+        async with semaphore:
+            if self.gate is not None and provider.resolve_base_url(env) is not None:
+                admitted = await self.gate.acquire(
+                    provider, model, spec.kind, max_wait_s=max_wait_s
+                )
+                if not admitted:
+                    return ProbeResult(
+                        provider.id,
+                        model.id,
+                        Outcome.RATE_LIMITED,
+                        self._wall(),
+                        error="local budget exhausted (rpm/rpd); no request sent",
+                        kind=spec.kind,
+                    )
+            result = await probe(client, provider, model, self.key(provider), spec, env=env)
+        self._after(provider, result)
+        return result
+
+    def _after(self, provider: Provider, result: ProbeResult) -> None:
+        if result.outcome is Outcome.RATE_LIMITED and result.http_status == 429:
+            # Honour Retry-After; without one, back off exponentially per budget.
+            backoff = min(
+                MAX_BACKOFF_S, self._backoff.get(provider.budget_id, DEFAULT_BACKOFF_S / 2) * 2
+            )
+            self._backoff[provider.budget_id] = backoff
+            delay = result.retry_after_s if result.retry_after_s is not None else backoff
+            if self.gate is not None:
+                self.gate.pause(provider.budget_id, self._wall() + delay, "429")
+        elif result.outcome is Outcome.OK:
+            self._backoff.pop(provider.budget_id, None)
+
+
+async def sweep(
+    prober: Prober,
+    pairs: Sequence[tuple[Provider, Model]],
+    spec: ProbeSpec,
+    *,
+    rounds: int = 1,
+    interval_s: float = 1.0,
+    max_wait_s: float = 5.0,
+    on_result: Callable[[ProbeResult], None] | None = None,
+) -> list[ProbeResult]:
+    """Probe every pair `rounds` times, rounds starting `interval_s` apart."""
+    results: list[ProbeResult] = []
+
+    async def one(provider: Provider, model: Model) -> None:
+        result = await prober.run(provider, model, spec, max_wait_s=max_wait_s)
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+
+    loop = asyncio.get_running_loop()
+    for index in range(rounds):
+        started = loop.time()
+        async with asyncio.TaskGroup() as group:
+            for provider, model in pairs:
+                group.create_task(one(provider, model))
+        if index + 1 < rounds:
+            await asyncio.sleep(max(0.0, interval_s - (loop.time() - started)))
+    return results
+
+
+def pairs_of(providers: Iterable[Provider]) -> list[tuple[Provider, Model]]:
+    """Every (provider, model) pair of these providers."""
+    return [(provider, model) for provider in providers for model in provider.models]

@@ -1,0 +1,332 @@
+"""The probe against a real local server: one test per outcome, and TTFT accuracy."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import statistics
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from freemodels.core.http import ClientPool
+from freemodels.core.keys import ResolvedKey
+from freemodels.core.probe import ProbeSpec, parse_retry_after, probe
+from freemodels.core.records import Model, Outcome, ProbeKind, Provider
+from freemodels.fleet.server import Behaviour, Fleet
+
+KEY = "sk-test-SENTINEL-9f8e7d6c5b4a"
+MODEL = Model(id="m", name="M", context=8192)
+
+
+@pytest.fixture
+async def fleet() -> AsyncIterator[Fleet]:
+    async with Fleet() as fleet:
+        yield fleet
+
+
+@pytest.fixture
+async def pool() -> AsyncIterator[ClientPool]:
+    async with ClientPool() as pool:
+        yield pool
+
+
+def provider_for(fleet: Fleet, pid: str = "p", *, base_url: str | None = None) -> Provider:
+    return Provider(
+        id=pid,
+        name=pid.upper(),
+        base_url=base_url or fleet.base_url(pid),
+        api_key_env=("P_API_KEY",),
+        signup_url="https://example.invalid",
+        models=(MODEL,),
+    )
+
+
+async def run(
+    fleet: Fleet,
+    pool: ClientPool,
+    behaviour: Behaviour,
+    *,
+    key: str | None = KEY,
+    timeout_s: float = 5.0,
+    kind: ProbeKind = ProbeKind.PROBE,
+):
+    fleet.set("p", "m", behaviour)
+    provider = provider_for(fleet)
+    resolved = ResolvedKey(key, "env:P_API_KEY") if key else None
+    return await probe(
+        pool.client(provider.base_url),
+        provider,
+        MODEL,
+        resolved,
+        ProbeSpec.for_kind(kind, timeout_s),
+    )
+
+
+async def test_ok_stream(fleet: Fleet, pool: ClientPool) -> None:
+    result = await run(fleet, pool, Behaviour(ttft_s=0.03))
+    assert result.outcome is Outcome.OK
+    assert result.http_status == 200
+    assert result.ttft_ms is not None and result.total_ms is not None
+    assert result.headers_ms is not None and result.headers_ms < result.ttft_ms
+    assert result.total_ms >= result.ttft_ms
+    assert result.error is None
+
+
+async def test_request_is_a_tiny_streaming_completion_with_a_nonce(
+    fleet: Fleet, pool: ClientPool
+) -> None:
+    await run(fleet, pool, Behaviour())
+    await run(fleet, pool, Behaviour())
+    bodies = [r.body for r in fleet.requests]
+    assert all(b is not None and b["stream"] is True and b["temperature"] == 0 for b in bodies)
+    assert all(b is not None and b["max_tokens"] <= 16 for b in bodies)
+    prompts = [b["messages"][0]["content"] for b in bodies if b]
+    assert prompts[0] != prompts[1], "each probe carries a fresh nonce"
+    assert fleet.requests[0].authorization == f"Bearer {KEY}"
+
+
+async def test_ttft_is_the_first_content_event_not_the_headers(
+    fleet: Fleet, pool: ClientPool
+) -> None:
+    """Headers and a role-only chunk come at once; content after a known delay."""
+    errors = []
+    for delay in (0.08, 0.15, 0.25):
+        result = await run(fleet, pool, Behaviour(ttft_s=delay, role_chunk=True))
+        assert result.outcome is Outcome.OK
+        assert result.headers_ms is not None and result.headers_ms < 30
+        assert result.ttft_ms is not None
+        sent = fleet.requests[-1].sent
+        assert sent.first_content is not None
+        truth_ms = (sent.first_content - fleet.requests[-1].at) * 1000
+        assert truth_ms >= delay * 1000
+        errors.append(result.ttft_ms - truth_ms)
+    # Loopback: the measured TTFT is within a few ms of the server's ground truth (the client also
+    # counts the request's trip to the server, so the error is never negative).
+    assert all(0.0 <= e <= 8.0 for e in errors), errors
+    assert statistics.median(errors) <= 3.0, errors
+
+
+async def test_reasoning_content_counts_as_first_token(fleet: Fleet, pool: ClientPool) -> None:
+    result = await run(fleet, pool, Behaviour(ttft_s=0.05, reasoning=True))
+    assert result.outcome is Outcome.OK
+    assert result.ttft_ms is not None and 45 <= result.ttft_ms <= 60
+
+
+async def test_plain_json_answer_times_the_full_body(fleet: Fleet, pool: ClientPool) -> None:
+    result = await run(fleet, pool, Behaviour(shape="json", ttft_s=0.05))
+    assert result.outcome is Outcome.OK
+    assert result.ttft_ms is not None and result.ttft_ms >= 45
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "key", "outcome"),
+    [
+        (Behaviour(status=401), None, Outcome.NO_KEY),
+        (Behaviour(status=403), None, Outcome.NO_KEY),
+        (Behaviour(status=401), KEY, Outcome.AUTH_FAILED),
+        (Behaviour(status=403), KEY, Outcome.AUTH_FAILED),
+        (Behaviour(status=404), KEY, Outcome.NOT_FOUND),
+        (Behaviour(status=410), KEY, Outcome.NOT_FOUND),
+        (Behaviour(status=429, retry_after="7"), KEY, Outcome.RATE_LIMITED),
+        (Behaviour(status=500), KEY, Outcome.SERVER_ERROR),
+        (Behaviour(status=503), KEY, Outcome.SERVER_ERROR),
+        (Behaviour(status=400), KEY, Outcome.REJECTED),
+        (Behaviour(status=402), KEY, Outcome.REJECTED),
+        (Behaviour(status=413), KEY, Outcome.REJECTED),
+        (Behaviour(status=422), KEY, Outcome.REJECTED),
+        (Behaviour(shape="html"), KEY, Outcome.BAD_RESPONSE),
+        (Behaviour(shape="bad_json"), KEY, Outcome.BAD_RESPONSE),
+        (Behaviour(shape="error_event"), KEY, Outcome.BAD_RESPONSE),
+        (Behaviour(shape="no_content"), KEY, Outcome.BAD_RESPONSE),
+        (Behaviour(shape="reset"), KEY, Outcome.NETWORK_ERROR),
+        (Behaviour(shape="huge"), KEY, Outcome.OK),
+    ],
+)
+async def test_outcomes(
+    fleet: Fleet, pool: ClientPool, behaviour: Behaviour, key: str | None, outcome: Outcome
+) -> None:
+    result = await run(fleet, pool, behaviour, key=key)
+    assert result.outcome is outcome, result
+    if outcome is not Outcome.OK:
+        assert result.error, "every failure carries a short error text"
+        assert len(result.error) <= 200
+        assert result.ttft_ms is None
+
+
+async def test_auth_failure_still_measures_the_round_trip(fleet: Fleet, pool: ClientPool) -> None:
+    result = await run(fleet, pool, Behaviour(status=401, headers_delay_s=0.05), key=None)
+    assert result.outcome is Outcome.NO_KEY
+    assert result.total_ms is not None and result.total_ms >= 45
+    assert "P_API_KEY" in (result.error or "")
+
+
+async def test_rate_limited_keeps_retry_after(fleet: Fleet, pool: ClientPool) -> None:
+    result = await run(fleet, pool, Behaviour(status=429, retry_after="7"))
+    assert result.retry_after_s == 7.0
+
+
+def test_retry_after_parses_http_dates() -> None:
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 1445412470.0) == pytest.approx(10.0)
+    assert parse_retry_after("12", 0.0) == 12.0
+    assert parse_retry_after("soon", 0.0) is None
+    assert parse_retry_after(None, 0.0) is None
+
+
+async def test_stream_forever_stops_at_the_byte_cap_as_ok(fleet: Fleet, pool: ClientPool) -> None:
+    result = await run(fleet, pool, Behaviour(shape="forever", token_interval_s=0.0), timeout_s=10)
+    assert result.outcome is Outcome.OK
+
+
+async def test_keepalive_comments_forever_time_out(fleet: Fleet, pool: ClientPool) -> None:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    result = await run(fleet, pool, Behaviour(shape="keepalive_forever"), timeout_s=0.6)
+    assert result.outcome is Outcome.TIMEOUT
+    assert loop.time() - started < 1.5, "the overall deadline holds even while bytes trickle in"
+
+
+async def test_slow_headers_time_out(fleet: Fleet, pool: ClientPool) -> None:
+    result = await run(fleet, pool, Behaviour(headers_delay_s=3.0), timeout_s=0.3)
+    assert result.outcome is Outcome.TIMEOUT
+    assert result.error and "0.3" in result.error
+
+
+async def test_connection_refused_is_a_network_error(pool: ClientPool) -> None:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    provider = Provider(
+        "p",
+        "P",
+        f"http://127.0.0.1:{port}/v1",
+        ("P_API_KEY",),
+        "https://x.invalid",
+        models=(MODEL,),
+    )
+    result = await probe(pool.client(provider.base_url), provider, MODEL, None, ProbeSpec())
+    assert result.outcome is Outcome.NETWORK_ERROR
+    assert result.error == "connection refused"
+
+
+async def test_dns_failure_is_a_network_error(pool: ClientPool) -> None:
+    provider = Provider(
+        "p",
+        "P",
+        "http://no-such-host.invalid/v1",
+        ("P_API_KEY",),
+        "https://x.invalid",
+        models=(MODEL,),
+    )
+    result = await probe(
+        pool.client(provider.base_url), provider, MODEL, None, ProbeSpec(timeout_s=5)
+    )
+    assert result.outcome is Outcome.NETWORK_ERROR
+
+
+async def test_tls_failure_is_a_network_error(fleet: Fleet, pool: ClientPool) -> None:
+    # Speaking TLS to a plain-HTTP server fails the handshake.
+    https_url = fleet.base_url("p").replace("http://", "https://")
+    fleet.set("p", "m", Behaviour())
+    provider = provider_for(fleet, base_url=https_url)
+    result = await probe(pool.client(https_url), provider, MODEL, None, ProbeSpec(timeout_s=5))
+    assert result.outcome is Outcome.NETWORK_ERROR
+
+
+async def test_redirect_to_another_origin_is_rejected_and_not_followed(
+    fleet: Fleet, pool: ClientPool
+) -> None:
+    async with Fleet() as other:
+        other.set("p", "m", Behaviour())
+        result = await run(
+            fleet, pool, Behaviour(redirect_to=other.base_url("p") + "/chat/completions")
+        )
+        assert result.outcome is Outcome.REJECTED
+        assert "another origin" in (result.error or "")
+        assert other.requests == [], "the key never reaches the other origin"
+
+
+async def test_redirect_within_the_origin_is_followed(fleet: Fleet, pool: ClientPool) -> None:
+    fleet.set("q", "m", Behaviour())
+    result = await run(
+        fleet, pool, Behaviour(redirect_to=fleet.base_url("q") + "/chat/completions")
+    )
+    assert result.outcome is Outcome.OK
+    assert fleet.requests[-1].provider == "q"
+    assert fleet.requests[-1].authorization == f"Bearer {KEY}"
+
+
+async def test_a_key_echoed_back_never_reaches_the_error(fleet: Fleet, pool: ClientPool) -> None:
+    for status in (400, 401, 500):
+        result = await run(fleet, pool, Behaviour(status=status, echo_auth=True))
+        assert KEY not in repr(result)
+        assert result.error is not None
+
+
+async def test_missing_url_variable_sends_nothing(fleet: Fleet, pool: ClientPool) -> None:
+    provider = Provider(
+        "cf",
+        "Cloudflare",
+        "https://api.invalid/accounts/{CLOUDFLARE_ACCOUNT_ID}/ai/v1",
+        ("CLOUDFLARE_API_TOKEN",),
+        "https://x.invalid",
+        models=(MODEL,),
+    )
+    result = await probe(pool.client("https://api.invalid"), provider, MODEL, None, env={})
+    assert result.outcome is Outcome.NO_KEY
+    assert "CLOUDFLARE_ACCOUNT_ID" in (result.error or "")
+    assert result.http_status is None
+
+
+async def test_connection_reuse_is_recorded(fleet: Fleet, pool: ClientPool) -> None:
+    first = await run(fleet, pool, Behaviour())
+    second = await run(fleet, pool, Behaviour())
+    if first.reused is None:
+        pytest.skip("this transport does not expose its connections")
+    assert first.reused is False
+    assert second.reused is True
+
+
+async def test_speed_probe_measures_tokens_per_second(fleet: Fleet, pool: ClientPool) -> None:
+    result = await run(
+        fleet, pool, Behaviour(tokens=20, token_interval_s=0.01), kind=ProbeKind.SPEED
+    )
+    assert result.outcome is Outcome.OK
+    assert result.tokens_per_s is not None and 40 <= result.tokens_per_s <= 110
+    assert fleet.requests[-1].body is not None
+    assert fleet.requests[-1].body["stream_options"] == {"include_usage": True}
+
+
+async def test_tool_probe_checks_the_tool_call(fleet: Fleet, pool: ClientPool) -> None:
+    good = await run(fleet, pool, Behaviour(tool_call=True), kind=ProbeKind.TOOLS)
+    assert good.outcome is Outcome.OK and good.tool_calls is True
+    plain = await run(fleet, pool, Behaviour(tool_call=False), kind=ProbeKind.TOOLS)
+    assert plain.outcome is Outcome.OK and plain.tool_calls is False
+
+
+async def test_mock_transport_parsing_of_split_lines() -> None:
+    """SSE lines split across network chunks are reassembled."""
+    events = (
+        b'data: {"choices":[{"delta":{"role":"assistant"}}]}\n\n'
+        b'data: {"choices":[{"delta":{"content":"O"}}]}\n\n'
+        b"data: [DONE]\n\n"
+    )
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for i in range(0, len(events), 7):
+            yield events[i : i + 7]
+
+    class Chunked(httpx.AsyncByteStream):
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            async for c in chunks():
+                yield c
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Chunked())
+
+    provider = Provider("p", "P", "http://mock/v1", ("P_API_KEY",), "https://x.invalid")
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        result = await probe(client, provider, MODEL, None)
+    assert result.outcome is Outcome.OK
