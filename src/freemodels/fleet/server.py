@@ -58,6 +58,10 @@ class Fleet:
         self._models.setdefault(provider, {})
         self._keys[provider] = key
 
+    def key(self, provider: str) -> str | None:
+        """The key a provider requires (None: keyless or unknown)."""
+        return self._keys.get(provider)
+
     def behaviour(self, provider: str, model: str) -> Behaviour:
         """The configured behaviour of a model (KeyError when unknown)."""
         return self._models[provider][model]
