@@ -1,0 +1,480 @@
+"""The key stores behind `KeyRing`: the OS keyring and the 0600 secrets file.
+
+The OS keyring (service `freemodels`, username = provider id) is preferred. The secrets file
+(`paths.secrets_path()`, TOML, mode 0600) takes the keys only when keyring has no working backend,
+which is the usual state of headless Linux: keyring then picks its `fail` backend, or raises
+`NoKeyringError`/`InitError` on the first call. Keyring calls run in a helper thread with a timeout,
+so a locked keyring whose unlock prompt nobody answers cannot hang a non-interactive command: the
+store warns once and steps aside.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+import time
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
+from typing import Any, TypeVar
+
+from freemodels import paths
+from freemodels.core.keys import KeyRing, KeyStore, KeyStoreUnavailable
+from freemodels.debuglog import register_secret
+from freemodels.errors import KeyStoreError
+
+SERVICE = "freemodels"
+# Long enough for a healthy D-Bus round trip, short enough that a hidden unlock prompt is noticed.
+NONINTERACTIVE_TIMEOUT_S = 2.5
+# A person at a terminal may need a while to type the keyring password.
+INTERACTIVE_TIMEOUT_S = 120.0
+# Other processes (`keys set` in another terminal) may change the keyring under a running monitor.
+CACHE_TTL_S = 300.0
+
+Warn = Callable[[str], None]
+T = TypeVar("T")
+
+_said: set[str] = set()
+_said_lock = threading.Lock()
+
+
+def say_once(message: str) -> None:
+    """Print `freemodels: message` on stderr, at most once per process."""
+    with _said_lock:
+        if message in _said:
+            return
+        _said.add(message)
+    print(f"freemodels: {message}", file=sys.stderr, flush=True)
+
+
+class KeyringTimeout(KeyStoreError):
+    """The OS keyring did not answer in time (usually: locked, its unlock prompt unanswered)."""
+
+
+def _call_with_timeout(fn: Callable[[], T], timeout: float | None, lock: threading.Lock) -> T:
+    """Run `fn` in a daemon thread; KeyringTimeout when it has not returned after `timeout` s."""
+    future: Future[T] = Future()
+
+    def target() -> None:
+        with lock:  # backends are not all thread-safe; one call at a time
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # handed to the caller, who re-raises it
+                future.set_exception(exc)
+
+    # A daemon thread: a prompt still waiting when the command ends must not hold the process.
+    threading.Thread(target=target, name="freemodels-keyring", daemon=True).start()
+    try:
+        return future.result(timeout=timeout)
+    except FutureTimeout:
+        raise KeyringTimeout(
+            f"the OS keyring did not answer within {timeout:g} s (is it locked?)",
+            "unlock it, or run 'freemodels keys list' in a terminal to answer its prompt",
+        ) from None
+
+
+def keyring_problem(backend: Any) -> str | None:
+    """Why this keyring backend cannot keep keys, or None when it looks usable."""
+    from keyring.backends import chainer, fail
+
+    if isinstance(backend, fail.Keyring):
+        return "keyring found no backend: no Secret Service, KWallet or Keychain is running"
+    if isinstance(backend, chainer.ChainerBackend):
+        return None if backend.backends else "keyring has no backend to chain"
+    try:
+        priority = float(backend.priority)
+    except Exception as exc:  # a backend's priority probe may raise anything; it is then unusable
+        return f"keyring backend {type(backend).__name__} is not usable ({type(exc).__name__})"
+    if priority <= 0:
+        return f"keyring backend {type(backend).__name__} keeps nothing (priority {priority:g})"
+    return None
+
+
+class KeyringStore:
+    """Keys in the OS keyring, each call bounded by a timeout; warns once and steps aside."""
+
+    name = "keyring"
+
+    def __init__(
+        self,
+        *,
+        timeout: float | None = NONINTERACTIVE_TIMEOUT_S,
+        backend: Any = None,
+        warn: Warn = say_once,
+        service: str = SERVICE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._timeout = timeout
+        self._backend = backend
+        self._warn = warn
+        self._service = service
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[float, str | None]] = {}
+        self._problem: str | None = None
+
+    @property
+    def location(self) -> str:
+        """`the OS keyring (<backend>)`."""
+        backend = self._backend
+        if backend is None:
+            return "the OS keyring"
+        return f"the OS keyring ({getattr(backend, 'name', type(backend).__name__)})"
+
+    @property
+    def available(self) -> bool:
+        """False once the backend proved missing or hung."""
+        return self._problem is None
+
+    @property
+    def problem(self) -> str | None:
+        """Why the keyring is not used, if it is not."""
+        return self._problem
+
+    def check(self) -> str | None:
+        """Load the backend and say why it cannot be used (None when it can)."""
+        if self._problem is None:
+            try:
+                backend = self._run(self._load_backend)
+            except KeyringTimeout as exc:
+                self._problem = exc.message
+            else:
+                self._problem = keyring_problem(backend)
+        return self._problem
+
+    def get(self, provider_id: str) -> str | None:
+        """The stored key, or None; a failing keyring warns once and then reads as empty."""
+        if self._problem is not None:
+            return None
+        cached = self._cache.get(provider_id)
+        if cached is not None and self._clock() - cached[0] < CACHE_TTL_S:
+            return cached[1]
+        try:
+            value = self._run(lambda: self._backend_now().get_password(self._service, provider_id))
+        except KeyStoreError as exc:
+            self._step_aside(exc.message)
+            return None
+        except Exception as exc:
+            if not _is_keyring_error(exc):
+                raise
+            self._step_aside(_describe(exc))
+            return None
+        if value:
+            register_secret(value)
+        self._cache[provider_id] = (self._clock(), value or None)
+        return value or None
+
+    def set(self, provider_id: str, value: str) -> None:
+        """Save the key; KeyStoreUnavailable without a backend, KeyStoreError otherwise."""
+        register_secret(value)
+        self._write(lambda b: b.set_password(self._service, provider_id, value))
+        self._cache[provider_id] = (self._clock(), value)
+
+    def delete(self, provider_id: str) -> bool:
+        """Delete the key; whether there was one."""
+        from keyring.errors import PasswordDeleteError
+
+        had = self.get(provider_id) is not None
+        if not had or self._problem is not None:
+            return False
+        try:
+            self._write(lambda b: b.delete_password(self._service, provider_id))
+        except KeyStoreError as exc:
+            if isinstance(exc.__cause__, PasswordDeleteError):
+                had = False  # gone meanwhile
+            else:
+                raise
+        self._cache[provider_id] = (self._clock(), None)
+        return had
+
+    def _write(self, action: Callable[[Any], None]) -> None:
+        from keyring.errors import InitError, NoKeyringError
+
+        if self._problem is not None:
+            raise KeyStoreUnavailable(self._problem)
+        try:
+            self._run(lambda: action(self._backend_now()))
+        except KeyringTimeout:
+            raise
+        except (NoKeyringError, InitError) as exc:
+            self._problem = _describe(exc)
+            raise KeyStoreUnavailable(self._problem) from exc
+        except Exception as exc:
+            if not _is_keyring_error(exc):
+                raise
+            raise KeyStoreError(
+                f"the OS keyring refused the change: {_describe(exc)}",
+                "unlock the keyring, or export the provider's environment variable instead",
+            ) from exc
+
+    def _step_aside(self, reason: str) -> None:
+        self._problem = reason
+        self._warn(f"{reason}; going on without the OS keyring")
+
+    def _run(self, fn: Callable[[], T]) -> T:
+        return _call_with_timeout(fn, self._timeout, self._lock)
+
+    def _load_backend(self) -> Any:
+        if self._backend is None:
+            import keyring
+
+            self._backend = keyring.get_keyring()
+        return self._backend
+
+    def _backend_now(self) -> Any:
+        return self._load_backend()
+
+
+def _is_keyring_error(exc: BaseException) -> bool:
+    from keyring.errors import KeyringError
+
+    # dbus/secretstorage errors escape some backends unwrapped; they are keyring failures too.
+    return isinstance(exc, KeyringError | OSError) or type(exc).__module__.startswith(
+        ("secretstorage", "jeepney", "dbus")
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    # The class name and the first line only: backend messages are long and may quote inputs.
+    from freemodels.debuglog import redact
+
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return redact(f"{type(exc).__name__}: {first}"[:200] if first else type(exc).__name__)
+
+
+class SecretsFileStore:
+    """Keys in a TOML file made with mode 0600 (never chmod-ed), replaced atomically."""
+
+    name = "file"
+
+    def __init__(self, path: Path | None = None, *, warn: Warn = say_once) -> None:
+        self._path = path
+        self._warn = warn
+        self._lock = threading.Lock()
+        self._cache: tuple[tuple[int, int, int], dict[str, str]] | None = None
+
+    @property
+    def path(self) -> Path:
+        """The secrets file."""
+        return self._path if self._path is not None else paths.secrets_path()
+
+    @property
+    def location(self) -> str:
+        """The file's path, home shown as `~`."""
+        return _tilde(self.path)
+
+    @property
+    def available(self) -> bool:
+        """The file store always takes writes."""
+        return True
+
+    def exists(self) -> bool:
+        """Whether the file exists."""
+        return self.path.exists()
+
+    def get(self, provider_id: str) -> str | None:
+        """The key stored in the file, if any."""
+        return self.read().get(provider_id)
+
+    def read(self) -> dict[str, str]:
+        """Every stored key by provider id (empty without a file)."""
+        path = self.path
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return {}
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        with self._lock:
+            if self._cache is not None and self._cache[0] == stamp:
+                return dict(self._cache[1])
+        if st.st_mode & 0o077:
+            self._warn(
+                f"{_tilde(path)} is readable by other users (mode {st.st_mode & 0o777:o}); "
+                f"run: chmod 600 {_tilde(path)}"
+            )
+        keys = _parse_secrets(_read_text(path), path)
+        with self._lock:
+            self._cache = (stamp, keys)
+        return dict(keys)
+
+    def set(self, provider_id: str, value: str) -> None:
+        """Save (or replace) the key."""
+        register_secret(value)
+        with self._locked():
+            keys = self.read()
+            keys[provider_id] = value
+            self._write(keys)
+
+    def delete(self, provider_id: str) -> bool:
+        """Delete the key; whether there was one. The file goes when its last key does."""
+        with self._locked():
+            keys = self.read()
+            if provider_id not in keys:
+                return False
+            del keys[provider_id]
+            if keys:
+                self._write(keys)
+            else:
+                self.path.unlink()
+            return True
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        # Two `keys set` at once must not lose one key: an advisory lock, taken on the directory
+        # so that no lock file is left lying around.
+        path = self.path
+        _make_private_dir(path.parent)
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            try:
+                import fcntl
+            except ImportError:  # Windows: no advisory locks; the writes stay atomic anyway
+                yield
+                return
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _write(self, keys: Mapping[str, str]) -> None:
+        path = self.path
+        text = _render_secrets(keys)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            # Created 0600 from the first byte; a chmod afterwards would leave a window.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise KeyStoreError(
+                f"cannot write {_tilde(path)}: {exc.strerror or type(exc).__name__}",
+                "check the permissions of that directory",
+            ) from None
+        with self._lock:
+            self._cache = None
+
+
+_HEADER = (
+    "# freemodels API keys, written by `freemodels keys set` because no OS keyring was available.\n"
+    "# Mode 0600: keep it private. Edit with `freemodels keys set/rm`.\n"
+)
+
+
+def _render_secrets(keys: Mapping[str, str]) -> str:
+    lines = [_HEADER, "[keys]"]
+    lines += [f"{_toml_string(pid)} = {_toml_string(value)}" for pid, value in sorted(keys.items())]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string: quotes, backslashes and control characters escaped."""
+    out = []
+    for ch in text:
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KeyStoreError(
+            f"cannot read {_tilde(path)}: {getattr(exc, 'strerror', None) or type(exc).__name__}",
+            "fix its permissions, or delete it and set the keys again",
+        ) from None
+
+
+def _parse_secrets(text: str, path: Path) -> dict[str, str]:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # The decoder's message names a line and column, never the file's content.
+        raise KeyStoreError(
+            f"{_tilde(path)} is not valid TOML ({exc})",
+            "fix it, or delete it and set the keys again",
+        ) from None
+    extra = sorted(set(raw) - {"keys"})
+    if extra:
+        raise KeyStoreError(
+            f"{_tilde(path)}: unknown key '{extra[0]}' (only a [keys] table belongs there)",
+            "keys go under [keys] as provider = \"key\"",
+        )
+    table = raw.get("keys", {})
+    if not isinstance(table, dict):
+        raise KeyStoreError(
+            f"{_tilde(path)}: 'keys' must be a table", 'write [keys], then id = "key" lines'
+        )
+    keys: dict[str, str] = {}
+    for pid, value in table.items():
+        if not isinstance(value, str):
+            raise KeyStoreError(
+                f"{_tilde(path)}: keys.{pid} must be a string", f'write {pid} = "the key"'
+            )
+        if value.strip():
+            register_secret(value.strip())
+            keys[pid] = value.strip()
+    return keys
+
+
+def _make_private_dir(directory: Path) -> None:
+    if not directory.exists():
+        directory.mkdir(parents=True, mode=0o700, exist_ok=True)
+
+
+def _tilde(path: Path) -> str:
+    home = Path.home()
+    try:
+        return "~/" + str(path.relative_to(home))
+    except ValueError:
+        return str(path)
+
+
+def default_keyring(
+    *,
+    interactive: bool,
+    env: Mapping[str, str] | None = None,
+    warn: Warn = say_once,
+    secrets: Path | None = None,
+) -> KeyRing:
+    """The key chain every command uses: environment, then OS keyring, then the secrets file.
+
+    `interactive`: a person can answer a keyring unlock prompt (a terminal, the TUI), so keyring
+    calls may wait; otherwise they give up after a few seconds, warn, and go on without it.
+    """
+    file_store = SecretsFileStore(secrets, warn=warn)
+    keyring_store = KeyringStore(
+        timeout=INTERACTIVE_TIMEOUT_S if interactive else NONINTERACTIVE_TIMEOUT_S, warn=warn
+    )
+    problem = keyring_store.check()
+    stores: tuple[KeyStore, ...]
+    if problem is not None:
+        warn(
+            f"no OS keyring available ({problem}); keys are kept in {file_store.location} (0600)"
+        )
+        stores = (file_store,)
+    else:
+        # The file stays readable after a keyring appears, so keys saved while headless still work.
+        stores = (keyring_store, file_store)
+    return KeyRing(stores, env)
+
+
+def primary_store(keyring: KeyRing) -> KeyStore | None:
+    """The store new keys go to (the first one that is available)."""
+    for store in keyring.stores:
+        if getattr(store, "available", True):
+            return store
+    return None
