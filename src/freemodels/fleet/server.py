@@ -177,7 +177,7 @@ class Fleet:
         if behaviour is None:
             message = f"The model `{model_id}` does not exist or you do not have access to it."
             return json_response(error_json(404, message, code="model_not_found"), 404)
-        used = self._sample(provider, model_id, behaviour)
+        used = self.sample(provider, model_id)
         answer = Answer(request, used, arrival=arrival, model=model_id, body=body, sent=record.sent)
         return await answer.respond()
 
@@ -202,8 +202,9 @@ class Fleet:
         self.requests.append(record)
         return record
 
-    def _sample(self, provider: str, model: str, behaviour: Behaviour) -> Behaviour:
-        """The behaviour this request gets: the sampler's pick when there is one."""
+    def sample(self, provider: str, model: str) -> Behaviour:
+        """The behaviour the model's next request gets (a sampler's pick advances its count)."""
+        behaviour = self._models[provider][model]
         key = (provider, model)
         index = self._counts.get(key, 0)
         self._counts[key] = index + 1
