@@ -55,18 +55,24 @@ _GLOBALS: dict[str, dict[str, Any]] = {
 
 def run(args: argparse.Namespace) -> int:
     """List the catalog, or refresh it from the providers' live model lists."""
-    from freemodels.cli.context import open_context
+    from freemodels.cli.context import load_catalog_for, open_context
 
-    with open_context(args) as ctx:
-        if getattr(args, "providers_action", None) == "refresh":
+    if getattr(args, "providers_action", None) == "refresh":
+        with open_context(args) as ctx:
             return _refresh(ctx, args.provider, add_new=args.add_new)
-        _warn_lint(ctx.catalog)
-        if args.json:
-            from freemodels.cli.render import print_json
+    if getattr(args, "demo", False):
+        with open_context(args) as ctx:
+            catalog = ctx.catalog
+    else:
+        # Listing needs no key: skip the key stores (and their warnings) entirely.
+        catalog = load_catalog_for(args)
+    _warn_lint(catalog)
+    if args.json:
+        from freemodels.cli.render import print_json
 
-            print_json([provider_record(p) for p in ctx.catalog.providers])
-        else:
-            _print_table(ctx.catalog)
+        print_json([provider_record(p) for p in catalog.providers])
+    else:
+        _print_table(catalog)
     return 0
 
 

@@ -49,6 +49,15 @@ _MODEL_KEYS = {
     "until": dt.date,
 }
 _MODEL_REQUIRED = ("id", "name", "context")
+_TYPE_NAMES: dict[Any, str] = {
+    str: "a string",
+    int: "an integer: token counts are plain numbers like 131072, not \"128k\"",
+    bool: "true or false",
+    list: "an array",
+    dict: "a table",
+    dt.date: "a date like 2026-08-17",
+    (int, float): "a number; leave the key out when unknown",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +175,10 @@ def _check_types(table: Mapping[str, Any], spec: Mapping[str, Any], where: str) 
         else:
             ok = isinstance(value, expected)
         if not ok:
-            raise CatalogError(f"{where}: key {key!r} has the wrong type ({type(value).__name__})")
+            raise CatalogError(
+                f"{where}: key {key!r} has the wrong type ({type(value).__name__})",
+                f"expected {_TYPE_NAMES.get(expected, 'another type')}",
+            )
 
 
 def _parse_provider(pid: str, table: Any, source: str, *, allow_http: bool) -> Provider:
