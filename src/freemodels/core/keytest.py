@@ -3,8 +3,9 @@
 The request is `GET {base_url}/models` with the key. Where that list is open to anyone (it answers
 200 without a key), a 200 proves nothing, so one tiny completion (`max_tokens` 1, not streamed)
 with the provider's first catalog model decides instead. Providers known to serve an open list skip
-straight to the completion; for the others, a 200 is confirmed by one keyless `GET /models`. Every
-request passes the budget gate first and counts against the provider's budget.
+straight to the completion; for the others, a 200 is confirmed by one keyless `GET /models` (a
+401/403 proves the list checks keys). Every request passes the budget gate first and counts
+against the provider's budget.
 
 Results never carry a response body or an exception's text: a server may echo the key back.
 """
@@ -168,9 +169,17 @@ async def verify_key(
             return result(verdict[0], verdict[1] + " (GET /models)", listed.status, sender.sent)
         if listed.status == 200:
             keyless = await sender.send("GET", f"{base}/models", request_headers(provider, None))
-            if keyless.status != 200:
-                # Only a 200 without a key means the list is open; anything else means it checks.
+            if keyless.status in (401, 403):
                 return result(KeyVerdict.OK, "key accepted (GET /models)", 200, sender.sent)
+            unsettled = _verdict(keyless)
+            if unsettled is not None:
+                where = " (GET /models without the key, to confirm the list checks keys)"
+                return result(unsettled[0], unsettled[1] + where, keyless.status, sender.sent)
+            if keyless.status != 200:
+                return result(
+                    KeyVerdict.UNEXPECTED, f"HTTP {keyless.status} (GET /models without the key)",
+                    keyless.status, sender.sent,
+                )
         elif listed.status not in (404, 405):
             return result(
                 KeyVerdict.UNEXPECTED, f"HTTP {listed.status} (GET /models)", listed.status,
@@ -206,6 +215,8 @@ async def _complete(
     if verdict is not None:
         return result(verdict[0], f"{verdict[1]} ({where})", answer.status, sender.sent)
     status = answer.status
+    if status == 200:
+        return result(KeyVerdict.OK, f"key accepted ({where})", status, sender.sent)
     if status in (400, 404, 410, 413, 422):
         # Servers check the key before the model and the body: a refusal of those passed the key.
         return result(
