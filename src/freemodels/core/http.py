@@ -7,6 +7,9 @@ Redirects are never followed: a redirect to another origin would carry the key w
 
 from __future__ import annotations
 
+import functools
+import os
+import ssl
 from collections.abc import Callable
 from types import TracebackType
 
@@ -20,18 +23,53 @@ KEEPALIVE_EXPIRY_S = 120.0
 USER_AGENT = "freemodels"
 
 TransportFactory = Callable[[], httpx.AsyncBaseTransport]
+DEFAULT_TRANSPORT = "aiohttp"
+
+
+_LIMITS = httpx.Limits(
+    max_connections=MAX_IN_FLIGHT_PER_PROVIDER,
+    max_keepalive_connections=MAX_IN_FLIGHT_PER_PROVIDER,
+    keepalive_expiry=KEEPALIVE_EXPIRY_S,
+)
+
+
+@functools.cache
+def ssl_context() -> ssl.SSLContext:
+    """One TLS context for every client: loading the CA bundle costs ~20 ms of CPU each time.
+
+    SSL_CERT_FILE / SSL_CERT_DIR are honoured (httpx's trust_env rules).
+    """
+    return httpx.create_ssl_context(trust_env=True)
+
+
+def httpcore_transport() -> httpx.AsyncBaseTransport:
+    """httpx's own transport (httpcore)."""
+    return httpx.AsyncHTTPTransport(limits=_LIMITS, trust_env=True, verify=ssl_context())
+
+
+def aiohttp_transport() -> httpx.AsyncBaseTransport:
+    """aiohttp behind the httpx API (httpx-aiohttp)."""
+    from httpx_aiohttp import AiohttpTransport
+
+    transport: httpx.AsyncBaseTransport = AiohttpTransport(
+        limits=_LIMITS, trust_env=True, verify=ssl_context()
+    )
+    return transport
+
+
+TRANSPORTS: dict[str, TransportFactory] = {
+    "httpcore": httpcore_transport,
+    "aiohttp": aiohttp_transport,
+}
 
 
 def default_transport() -> httpx.AsyncBaseTransport:
-    """The transport chosen by bench/probe_overhead.py (see README figures)."""
-    return httpx.AsyncHTTPTransport(
-        limits=httpx.Limits(
-            max_connections=MAX_IN_FLIGHT_PER_PROVIDER,
-            max_keepalive_connections=MAX_IN_FLIGHT_PER_PROVIDER,
-            keepalive_expiry=KEEPALIVE_EXPIRY_S,
-        ),
-        trust_env=True,
-    )
+    """The transport chosen by bench/probe_overhead.py (README "Figures").
+
+    FREEMODELS_TRANSPORT=httpcore|aiohttp overrides it (the benchmark compares both).
+    """
+    name = os.environ.get("FREEMODELS_TRANSPORT", DEFAULT_TRANSPORT)
+    return TRANSPORTS.get(name, TRANSPORTS[DEFAULT_TRANSPORT])()
 
 
 def request_headers(provider: Provider, key: ResolvedKey | None) -> dict[str, str]:
@@ -49,9 +87,15 @@ class ClientPool:
         self._factory = transport_factory or default_transport
         self._clients: dict[str, httpx.AsyncClient] = {}
 
-    def client(self, base_url: str) -> httpx.AsyncClient:
-        """The client for the origin of `base_url`."""
-        origin = str(httpx.URL(base_url).copy_with(path="/", query=None, fragment=None))
+    def client(self, base_url: str, provider_id: str | None = None) -> httpx.AsyncClient:
+        """The client for one provider (by id when given, else by the origin of `base_url`).
+
+        Providers on one host (Mistral and Codestral) still get a pool each, so one cannot
+        starve the other's 32 connections.
+        """
+        origin = provider_id or str(
+            httpx.URL(base_url).copy_with(path="/", query=None, fragment=None)
+        )
         client = self._clients.get(origin)
         if client is None:
             client = httpx.AsyncClient(

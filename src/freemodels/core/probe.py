@@ -178,6 +178,13 @@ def _reused(response: httpx.Response) -> bool | None:
     """Whether this response came over a connection an earlier probe opened."""
     stream = response.extensions.get("network_stream")
     if stream is None:
+        # The aiohttp transport exposes no extension; its connection's protocol object lives as
+        # long as the TCP connection, so it identifies it just as well.
+        inner = getattr(response.stream, "_stream", response.stream)
+        aiohttp_response = getattr(inner, "_aiohttp_response", None)
+        connection = getattr(aiohttp_response, "connection", None)
+        stream = getattr(connection, "protocol", None)
+    if stream is None:
         return None
     try:
         if stream in _seen_connections:
@@ -219,10 +226,11 @@ async def probe(
             return await measure.run(client, f"{base_url}/chat/completions")
     except TimeoutError:
         return measure.failed(Outcome.TIMEOUT, f"no answer within {spec.timeout_s:g} s")
-    except httpx.TimeoutException:
-        return measure.failed(Outcome.TIMEOUT, f"no answer within {spec.timeout_s:g} s")
     except httpx.TransportError as exc:
-        return measure.failed(Outcome.NETWORK_ERROR, _describe_transport_error(exc))
+        network_error = _network_error(exc)
+        if network_error is None:
+            return measure.failed(Outcome.TIMEOUT, f"no answer within {spec.timeout_s:g} s")
+        return measure.failed(Outcome.NETWORK_ERROR, network_error)
 
 
 class _Measurement:
@@ -459,7 +467,12 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
-def _describe_transport_error(exc: httpx.TransportError) -> str:
+def _network_error(exc: httpx.TransportError) -> str | None:
+    """What went wrong on the network, or None when it was really a timeout.
+
+    The cause chain decides, not the httpx class: the aiohttp transport reports a refused or
+    reset connection as httpx.ConnectTimeout.
+    """
     causes = _causes(exc)
     if any(isinstance(c, ssl.SSLError) for c in causes):
         return "TLS handshake failed"
@@ -469,12 +482,20 @@ def _describe_transport_error(exc: httpx.TransportError) -> str:
         return "connection refused"
     if any(isinstance(c, ConnectionResetError) for c in causes):
         return "connection reset by the server"
-    if isinstance(exc, httpx.ConnectError):
-        text = str(exc).lower()
-        return "TLS handshake failed" if "ssl" in text or "tls" in text else "could not connect"
-    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+    if any(isinstance(c, TimeoutError) for c in causes[1:]):
+        return None
+    text = " ".join(str(c) for c in causes).lower()
+    if "ssl" in text or "certificate" in text or "tls" in text:
+        return "TLS handshake failed"
+    if "name or service" in text or "nodename" in text or "resolve" in text:
+        return "DNS lookup failed"
+    if "disconnect" in text or "closed" in text or "reset" in text:
         return "connection closed by the server"
-    return exc.__class__.__name__
+    if isinstance(exc, httpx.TimeoutException) and len(causes) == 1:
+        return None
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        return "could not connect"
+    return "connection closed by the server"
 
 
 def _causes(exc: BaseException) -> list[BaseException]:

@@ -58,7 +58,7 @@ class Prober:
     ) -> ProbeResult:
         """Probe one model once, within its budget; a budget with no room is `rate_limited`."""
         env: Mapping[str, str] = self.keys.env
-        client = self.pool.client(provider.resolve_base_url(env) or "http://invalid/")
+        client = self.pool.client(provider.base_url, provider.id)
         semaphore = self._semaphores.setdefault(provider.id, asyncio.Semaphore(self._max_in_flight))
         async with semaphore:
             if self.gate is not None and provider.resolve_base_url(env) is not None:
