@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import keyring
 import keyring.core
 from keyring.backend import KeyringBackend
-from keyring.errors import InitError, PasswordDeleteError
+from keyring.errors import InitError, KeyringLocked, PasswordDeleteError
 
 
 class MemoryKeyring(KeyringBackend):
@@ -41,6 +41,13 @@ class BrokenKeyring(MemoryKeyring):
 
     def set_password(self, service: str, username: str, password: str) -> None:
         raise InitError("Failed to create the collection: Prompt dismissed.")
+
+
+class LockedKeyring(MemoryKeyring):
+    """A keyring that is there but locked: writes fail with KeyringLocked."""
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        raise KeyringLocked("Failed to unlock the collection!")
 
 
 class HangingKeyring(MemoryKeyring):

@@ -29,7 +29,7 @@ from freemodels.core.keystores import (
 )
 from freemodels.core.records import Provider
 from freemodels.errors import KeyStoreError, UsageError
-from keys_fixtures import BrokenKeyring, HangingKeyring, MemoryKeyring, installed
+from keys_fixtures import BrokenKeyring, HangingKeyring, LockedKeyring, MemoryKeyring, installed
 
 SENTINEL = "gsk_SENTINEL7f3a9c2e41d8b6SENTINELzz42"
 
@@ -167,8 +167,22 @@ def test_a_hanging_keyring_times_out_warns_once_and_steps_aside() -> None:
         assert len(said) == 1 and "did not answer within 0.2 s" in said[0]
         ring = KeyRing([store, SecretsFileStore(warn=said.append)], env={})
         assert ring.resolve(provider()) is None  # goes on without the keyring
+        # ...but a key meant for the keyring never lands in the plaintext file behind its back.
+        with pytest.raises(KeyStoreError, match="cannot be used now"):
+            ring.store_key(provider(), SENTINEL)
+        with pytest.raises(KeyStoreError, match="cannot be used now"):
+            ring.remove_key("groq")
+        assert not paths.secrets_path().exists()
     finally:
         backend.release.set()
+
+
+def test_a_locked_keyring_refuses_writes_instead_of_falling_back() -> None:
+    with installed(LockedKeyring()):
+        ring = default_keyring(interactive=False, env={}, warn=lambda _: None)
+        with pytest.raises(KeyStoreError, match="refused the change: KeyringLocked"):
+            ring.store_key(provider(), SENTINEL)
+    assert not paths.secrets_path().exists()
 
 
 def test_a_hanging_keyring_at_startup_falls_back_to_the_file() -> None:

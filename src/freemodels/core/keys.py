@@ -115,10 +115,10 @@ class WritableKeyStore(Protocol):
         """The stored key for this provider, if any."""
 
     def set(self, provider_id: str, value: str) -> None:
-        """Save (or replace) the key; KeyStoreUnavailable when there is no backend."""
+        """Save (or replace) the key; KeyStoreUnavailable: no backend, try the next store."""
 
     def delete(self, provider_id: str) -> bool:
-        """Delete the key; whether there was one."""
+        """Delete the key; whether there was one (a store without a backend has none)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,8 +223,6 @@ class KeyRing:
         register_secret(value)
         skipped: list[str] = []
         for store in self._writable():
-            if not store.available:
-                continue
             previous = store.get(provider.id)
             try:
                 store.set(provider.id, value)
@@ -248,7 +246,7 @@ class KeyRing:
         """Delete the provider's key from every store that has one; their names."""
         removed = []
         for store in self._writable():
-            if store.available and store.delete(provider_id):
+            if store.delete(provider_id):
                 removed.append(store.name)
         return tuple(removed)
 

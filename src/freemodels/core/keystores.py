@@ -95,7 +95,13 @@ def keyring_problem(backend: Any) -> str | None:
 
 
 class KeyringStore:
-    """Keys in the OS keyring, each call bounded by a timeout; warns once and steps aside."""
+    """Keys in the OS keyring, each call bounded by a timeout; warns once and steps aside.
+
+    Two ways to fail: the backend is *missing* (no keyring daemon: `NoKeyringError`, `InitError`,
+    the fail backend), and then writes go to the secrets file instead; or it is *stuck* (locked,
+    timed out, refusing), and then reads go on without it but writes are errors, since a key the
+    user meant for the keyring must not land in a plaintext file behind their back.
+    """
 
     name = "keyring"
 
@@ -116,6 +122,7 @@ class KeyringStore:
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, str | None]] = {}
         self._problem: str | None = None
+        self._missing = False
 
     @property
     def location(self) -> str:
@@ -127,8 +134,13 @@ class KeyringStore:
 
     @property
     def available(self) -> bool:
-        """False once the backend proved missing or hung."""
+        """False once the backend proved missing or stuck."""
         return self._problem is None
+
+    @property
+    def missing(self) -> bool:
+        """Whether there is no working backend at all (the secrets file then takes the keys)."""
+        return self._missing
 
     @property
     def problem(self) -> str | None:
@@ -141,9 +153,11 @@ class KeyringStore:
             try:
                 backend = self._run(self._load_backend)
             except KeyringTimeout as exc:
-                self._problem = exc.message
+                self._step_aside(exc.message, missing=False)
             else:
-                self._problem = keyring_problem(backend)
+                problem = keyring_problem(backend)
+                if problem is not None:
+                    self._problem, self._missing = problem, True
         return self._problem
 
     def get(self, provider_id: str) -> str | None:
@@ -156,12 +170,12 @@ class KeyringStore:
         try:
             value = self._run(lambda: self._backend_now().get_password(self._service, provider_id))
         except KeyStoreError as exc:
-            self._step_aside(exc.message)
+            self._step_aside(exc.message, missing=False)
             return None
         except Exception as exc:
             if not _is_keyring_error(exc):
                 raise
-            self._step_aside(_describe(exc))
+            self._step_aside(_describe(exc), missing=_is_missing_backend(exc))
             return None
         if value:
             register_secret(value)
@@ -169,41 +183,44 @@ class KeyringStore:
         return value or None
 
     def set(self, provider_id: str, value: str) -> None:
-        """Save the key; KeyStoreUnavailable without a backend, KeyStoreError otherwise."""
+        """Save the key; KeyStoreUnavailable without a backend, KeyStoreError when stuck."""
         register_secret(value)
         self._write(lambda b: b.set_password(self._service, provider_id, value))
         self._cache[provider_id] = (self._clock(), value)
 
     def delete(self, provider_id: str) -> bool:
-        """Delete the key; whether there was one."""
+        """Delete the key; whether there was one (KeyStoreError when the keyring is stuck)."""
         from keyring.errors import PasswordDeleteError
 
         had = self.get(provider_id) is not None
-        if not had or self._problem is not None:
+        if self._problem is not None:
+            if self._missing:
+                return False
+            raise self._stuck_error()
+        if not had:
             return False
         try:
             self._write(lambda b: b.delete_password(self._service, provider_id))
         except KeyStoreError as exc:
-            if isinstance(exc.__cause__, PasswordDeleteError):
-                had = False  # gone meanwhile
-            else:
+            if not isinstance(exc.__cause__, PasswordDeleteError):
                 raise
+            had = False  # gone meanwhile
         self._cache[provider_id] = (self._clock(), None)
         return had
 
     def _write(self, action: Callable[[Any], None]) -> None:
-        from keyring.errors import InitError, NoKeyringError
-
         if self._problem is not None:
-            raise KeyStoreUnavailable(self._problem)
+            if self._missing:
+                raise KeyStoreUnavailable(self._problem)
+            raise self._stuck_error()
         try:
             self._run(lambda: action(self._backend_now()))
         except KeyringTimeout:
             raise
-        except (NoKeyringError, InitError) as exc:
-            self._problem = _describe(exc)
-            raise KeyStoreUnavailable(self._problem) from exc
         except Exception as exc:
+            if _is_missing_backend(exc):
+                self._problem, self._missing = _describe(exc), True
+                raise KeyStoreUnavailable(self._problem) from exc
             if not _is_keyring_error(exc):
                 raise
             raise KeyStoreError(
@@ -211,8 +228,14 @@ class KeyringStore:
                 "unlock the keyring, or export the provider's environment variable instead",
             ) from exc
 
-    def _step_aside(self, reason: str) -> None:
-        self._problem = reason
+    def _stuck_error(self) -> KeyStoreError:
+        return KeyStoreError(
+            f"the OS keyring cannot be used now ({self._problem}); nothing was changed",
+            "unlock it and retry in a terminal, or export the provider's environment variable",
+        )
+
+    def _step_aside(self, reason: str, *, missing: bool) -> None:
+        self._problem, self._missing = reason, missing
         self._warn(f"{reason}; going on without the OS keyring")
 
     def _run(self, fn: Callable[[], T]) -> T:
@@ -227,6 +250,12 @@ class KeyringStore:
 
     def _backend_now(self) -> Any:
         return self._load_backend()
+
+
+def _is_missing_backend(exc: BaseException) -> bool:
+    from keyring.errors import InitError, NoKeyringError
+
+    return isinstance(exc, NoKeyringError | InitError)
 
 
 def _is_keyring_error(exc: BaseException) -> bool:
@@ -461,13 +490,12 @@ def default_keyring(
     )
     problem = keyring_store.check()
     stores: tuple[KeyStore, ...]
-    if problem is not None:
-        warn(
-            f"no OS keyring available ({problem}); keys are kept in {file_store.location} (0600)"
-        )
+    if problem is not None and keyring_store.missing:
+        warn(f"no OS keyring available ({problem}); keys are kept in {file_store.location} (0600)")
         stores = (file_store,)
     else:
         # The file stays readable after a keyring appears, so keys saved while headless still work.
+        # A stuck keyring stays in the chain: it reads as empty, and refuses writes loudly.
         stores = (keyring_store, file_store)
     return KeyRing(stores, env)
 
