@@ -1,0 +1,119 @@
+"""Edits to a YAML document through ruamel.yaml's round-trip mode (comments and order kept).
+
+ruamel.yaml keeps a comment attached to the key before it; deleting that key would drop the
+comment, so a deletion hands the comment on to the previous key first.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.util import load_yaml_guess_indent
+
+from freemodels.integrations.edits import Delete, Edit, apply_in_place, container_at
+
+__all__ = ["YAMLError", "YamlDocument", "plain"]
+
+
+class YamlDocument:
+    """A YAML text loaded for round-trip editing; `text` dumps it back."""
+
+    def __init__(self, text: str) -> None:
+        self._original = text
+        self._yaml = YAML(typ="rt")
+        self._yaml.preserve_quotes = True
+        self._yaml.width = 4096  # never re-wrap long lines the user wrote
+        self._prefix = ""
+        if text.strip():
+            _, indent, block_seq_indent = load_yaml_guess_indent(text)
+            if indent is not None:
+                offset = block_seq_indent or 0
+                self._yaml.indent(mapping=indent, sequence=max(indent, offset + 2), offset=offset)
+            data = self._yaml.load(text)
+        else:
+            data = None
+        if data is None:
+            # Empty or comments only: keep the text as it is and add our keys after it.
+            self._prefix = text if not text or text.endswith("\n") else text + "\n"
+            data = CommentedMap()
+        self.data: Any = data
+        self._changed = False
+
+    @property
+    def value(self) -> Any:
+        """The document as plain Python values."""
+        return plain(self.data)
+
+    def apply(self, edit: Edit) -> None:
+        """Apply one edit to the loaded document."""
+        if isinstance(edit, Delete) and edit.path:
+            parent = container_at(self.data, edit.path, create=False)
+            key = edit.path[-1]
+            if isinstance(parent, CommentedMap) and key in parent:
+                _hand_on_comment(parent, key)
+        self.data = apply_in_place(self.data, edit)
+        self._changed = True
+
+    @property
+    def text(self) -> str:
+        """The document as YAML text (the original text when nothing was applied)."""
+        if not self._changed:
+            return self._original
+        data = self.data
+        if (
+            isinstance(data, CommentedMap)
+            and not data
+            and not data.ca.comment
+            and not data.ca.items
+        ):
+            return self._prefix  # nothing left: no `{}` in a file meant for humans
+        stream = io.StringIO()
+        self._yaml.dump(self.data, stream)
+        return self._prefix + stream.getvalue()
+
+
+def _hand_on_comment(mapping: CommentedMap, key: Any) -> None:
+    slot = mapping.ca.items.get(key)
+    if not slot or len(slot) < 3 or slot[2] is None:
+        return
+    keys = list(mapping.keys())
+    position = keys.index(key)
+    if position == 0:
+        return  # nothing before it to hold the comment; only our own first key loses it
+    holder, index, at = _tail(mapping, keys[position - 1])
+    held = holder.ca.items.setdefault(index, [None, None, None, None])
+    if held[at] is None:
+        held[at] = slot[2]
+    else:
+        held[at].value = held[at].value + slot[2].value.lstrip("\n")
+
+
+def _tail(container: Any, index: Any) -> tuple[Any, Any, int]:
+    """The container, key and comment slot that end the entry `container[index]` in the text."""
+    value = container[index]
+    if isinstance(value, CommentedMap) and value:
+        return _tail(value, list(value.keys())[-1])
+    if isinstance(value, CommentedSeq) and value:
+        return _tail(value, len(value) - 1)
+    return container, index, 0 if isinstance(container, CommentedSeq) else 2
+
+
+def plain(value: Any) -> Any:
+    """ruamel's round-trip types turned into plain dicts, lists and scalars."""
+    if isinstance(value, dict):
+        return {plain(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    return str(value)
