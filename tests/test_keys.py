@@ -303,3 +303,13 @@ def test_core_key_modules_stay_headless() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_broken_secrets_file_is_reported_when_the_keyring_is_built(no_keyring: None) -> None:
+    path = paths.secrets_path()
+    path.parent.mkdir(parents=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.write(fd, b"[keys\n")
+    os.close(fd)
+    with pytest.raises(KeyStoreError, match="secrets.toml is not valid TOML"):
+        default_keyring(interactive=False, env={}, warn=lambda _: None)

@@ -485,6 +485,9 @@ def default_keyring(
     calls may wait; otherwise they give up after a few seconds, warn, and go on without it.
     """
     file_store = SecretsFileStore(secrets, warn=warn)
+    # Read it now: a broken or world-readable file is reported when the command starts, not
+    # from inside a probe halfway through a sweep.
+    file_store.read()
     keyring_store = KeyringStore(
         timeout=INTERACTIVE_TIMEOUT_S if interactive else NONINTERACTIVE_TIMEOUT_S, warn=warn
     )
