@@ -85,12 +85,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _load_catalog(args: argparse.Namespace) -> Catalog:
-    # Provisional: the lead will move this into a shared cli/context.py.
-    from freemodels.core.catalog import load_catalog
-    from freemodels.paths import overlay_catalog_path
+    from freemodels.cli.context import load_catalog_for
 
-    path = getattr(args, "catalog", None)
-    return load_catalog(Path(path) if path else None, overlay=overlay_catalog_path())
+    return load_catalog_for(args)
 
 
 def _take_globals(args: argparse.Namespace) -> None:
