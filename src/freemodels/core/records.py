@@ -242,6 +242,8 @@ class Snapshot:
     budgets: Mapping[str, BudgetState] = field(default_factory=dict)
     in_flight: frozenset[tuple[str, str]] = frozenset()
     attached: bool = False  # True when reading another process's monitor
+    samples: Mapping[tuple[str, str], tuple[ProbeResult, ...]] = field(default_factory=dict)
+    """Each model's samples in the window, oldest first (sparklines, detail views)."""
 
     def row(self, provider: str, model: str) -> ModelStats | None:
         """The stats row of one model, if present."""

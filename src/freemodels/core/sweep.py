@@ -57,24 +57,38 @@ class Prober:
         max_wait_s: float = math.inf,
     ) -> ProbeResult:
         """Probe one model once, within its budget; a budget with no room is `rate_limited`."""
+        result = await self.try_run(provider, model, spec, max_wait_s=max_wait_s)
+        if result is None:
+            return ProbeResult(
+                provider.id,
+                model.id,
+                Outcome.RATE_LIMITED,
+                self._wall(),
+                error="local budget exhausted (rpm/rpd); no request sent",
+                kind=spec.kind,
+            )
+        return result
+
+    async def try_run(
+        self,
+        provider: Provider,
+        model: Model,
+        spec: ProbeSpec,
+        *,
+        max_wait_s: float = math.inf,
+    ) -> ProbeResult | None:
+        """Probe one model once; None when its budget has no room within `max_wait_s`."""
         env: Mapping[str, str] = self.keys.env
         client = self.pool.client(provider.base_url, provider.id)
         semaphore = self._semaphores.setdefault(provider.id, asyncio.Semaphore(self._max_in_flight))
         async with semaphore:
             if self.gate is not None and provider.resolve_base_url(env) is not None:
-                admitted = await self.gate.acquire(
-                    provider, model, spec.kind, max_wait_s=max_wait_s
-                )
+                admitted = await self.gate.acquire(provider, model, spec.kind, max_wait_s=max_wait_s)
                 if not admitted:
-                    return ProbeResult(
-                        provider.id,
-                        model.id,
-                        Outcome.RATE_LIMITED,
-                        self._wall(),
-                        error="local budget exhausted (rpm/rpd); no request sent",
-                        kind=spec.kind,
-                    )
-            result = await probe(client, provider, model, self.key(provider), spec, env=env)
+                    return None
+            result = await probe(
+                client, provider, model, self.key(provider), spec, env=env, wall=self._wall
+            )
         self._after(provider, result)
         return result
 
