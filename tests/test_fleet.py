@@ -245,10 +245,16 @@ async def test_keepalive_forever_never_sends_content(fleet: Fleet) -> None:
     assert handler_tasks() == []
 
 
-async def test_reset_drops_the_connection(fleet: Fleet, client: httpx.AsyncClient) -> None:
+async def test_reset_drops_the_connection(
+    fleet: Fleet, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
     fleet.set("p", "m", Behaviour(shape="reset"))
     with pytest.raises((httpx.ReadError, httpx.RemoteProtocolError)):
         await client.post(f"{fleet.base_url('p')}/chat/completions", json={"model": "m"})
+    # The fleet goes on serving, and dropping a connection on purpose is not an error to log.
+    fleet.set("p", "m", Behaviour(ttft_s=0.0))
+    assert (await chat(client, fleet))[0].status == 200
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 async def test_stop_is_prompt_with_open_streams(caplog: pytest.LogCaptureFixture) -> None:
@@ -275,20 +281,23 @@ async def test_stop_is_prompt_with_open_streams(caplog: pytest.LogCaptureFixture
 async def test_first_content_arrives_at_ttft(fleet: Fleet, client: httpx.AsyncClient) -> None:
     ttft = 0.08
     fleet.set("p", "m", Behaviour(ttft_s=ttft, headers_delay_s=0.0, role_chunk=True))
-    errors, truth = [], []
-    for _ in range(5):
+    headers, errors, truth = [], [], []
+    # At least 5 tries; more (up to 20) only while a busy machine keeps every try slow.
+    for attempt in range(20):
         answer, t0 = await chat(client, fleet)
         record = fleet.requests[-1]
         assert record.sent.headers is not None and record.sent.first_content is not None
-        # Headers and the role chunk leave at once; content waits for ttft from arrival.
-        assert record.sent.headers - record.at < 0.005
-        assert answer.lines[0][0] - t0 < 0.02
+        headers.append(record.sent.headers - record.at)
         errors.append(answer.first_content_at() - t0 - ttft)
         truth.append(record.sent.first_content - record.at - ttft)
-    # Never early; late only by asyncio's wake-up granularity and loopback.
+        assert answer.lines[0][0] < answer.first_content_at()  # role chunk before content
+        if attempt >= 4 and min(truth) < 0.002 and min(errors) < 0.003:
+            break
+    # Never early; late only by asyncio's wake-up granularity (~1 ms) and loopback. Headers
+    # leave at once. The medians leave room for a busy CI machine; Nagle's ~40 ms fails them.
     assert min(errors) >= 0 and min(truth) >= 0
-    assert statistics.median(truth) < 0.002
-    assert statistics.median(errors) < 0.003
+    assert min(truth) < 0.002 and min(errors) < 0.003 and min(headers) < 0.002
+    assert statistics.median(truth) < 0.015 and statistics.median(errors) < 0.02
 
 
 async def test_headers_delay_is_honoured(fleet: Fleet, client: httpx.AsyncClient) -> None:
@@ -296,8 +305,8 @@ async def test_headers_delay_is_honoured(fleet: Fleet, client: httpx.AsyncClient
     answer, t0 = await chat(client, fleet)
     record = fleet.requests[-1]
     assert record.sent.headers is not None
-    assert 0.06 <= record.sent.headers - record.at < 0.075
-    assert 0.1 <= answer.first_content_at() - t0 < 0.12
+    assert 0.06 <= record.sent.headers - record.at < 0.09
+    assert 0.1 <= answer.first_content_at() - t0 < 0.13
 
 
 async def test_zero_delay_round_trip_takes_a_few_ms(
@@ -412,6 +421,18 @@ async def test_requests_are_recorded_on_arrival(fleet: Fleet, client: httpx.Asyn
     await client.get(f"{fleet.base_url('p')}/models")
     assert (fleet.requests[1].path, fleet.requests[1].model) == ("models", None)
     assert fleet.request_count("p", "m") == 1
+
+
+async def test_request_log_can_be_bounded(client: httpx.AsyncClient) -> None:
+    async with Fleet(max_records=3) as fleet:
+        fleet.set("p", "m", Behaviour(shape="json", ttft_s=0.0))
+        url = f"{fleet.base_url('p')}/chat/completions"
+        for n in range(8):
+            await client.post(url, json={"model": "m", "n": n})
+            assert len(fleet.requests) < 6
+        numbers = [r.body["n"] for r in fleet.requests if r.body]
+        assert len(numbers) >= 3 and numbers == list(range(8))[-len(numbers) :]
+        assert fleet.request_count("p", "m") == 8
 
 
 async def test_sampler_gets_a_seeded_rng_and_the_model_request_index(

@@ -342,8 +342,14 @@ PROVIDERS = (
 )
 
 
+DEMO_MAX_RECORDS = 2000
+"""The demo fleet runs inside a long-lived dashboard: keep its request log bounded."""
+
+
 def configure_demo(fleet: Fleet) -> None:
     """Give the fleet the demo providers, their models, behaviours and keys."""
+    if fleet.max_records is None:
+        fleet.max_records = DEMO_MAX_RECORDS
     for provider in PROVIDERS:
         for model in provider.models:
             behaviour = model.profile(fleet)

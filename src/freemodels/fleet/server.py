@@ -26,13 +26,25 @@ from freemodels.fleet.behaviour import SHAPES, Behaviour, RequestRecord, Sampler
 __all__ = ["SHAPES", "Behaviour", "Fleet", "FleetThread", "RequestRecord", "Sampler", "SentTimes"]
 
 SHUTDOWN_TIMEOUT_S = 0.25
+# Longer than any client's keep-alive expiry (core.http keeps 120 s): a server closing an idle
+# connection just as a client reuses it would look like a network error that is not there.
+KEEPALIVE_TIMEOUT_S = 300.0
 
 
 class Fleet:
     """Serves http://127.0.0.1:<port>/<provider>/v1/chat/completions and /<provider>/v1/models."""
 
-    def __init__(self, *, seed: int = 0, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        max_records: int | None = None,
+    ) -> None:
         self.seed = seed
+        self.max_records = max_records
+        """Keep only about this many newest records (None: all); a long demo must not grow."""
         self.host = host
         self._wanted_port = port
         self._port: int | None = None
@@ -110,6 +122,7 @@ class Fleet:
             handle_signals=False,
             handler_cancellation=True,
             shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+            keepalive_timeout=KEEPALIVE_TIMEOUT_S,
         )
         await runner.setup()
         site = web.TCPSite(runner, self.host, self._wanted_port)
@@ -200,6 +213,10 @@ class Fleet:
             body=body,
         )
         self.requests.append(record)
+        limit = self.max_records
+        if limit is not None and len(self.requests) >= 2 * limit:
+            # Trimming in halves keeps appends amortised O(1).
+            del self.requests[:-limit]
         return record
 
     def sample(self, provider: str, model: str) -> Behaviour:
