@@ -223,6 +223,9 @@ def test_without_keyring_the_file_is_used_and_said_once(no_keyring: None) -> Non
     said: list[str] = []
     ring = default_keyring(interactive=False, env={}, warn=said.append)
     assert [s.name for s in ring.stores] == ["file"]
+    assert said == [], "nothing is said until a key is looked up in a store"
+    ring.resolve(provider())
+    ring.resolve(provider())
     assert len(said) == 1
     assert "no OS keyring available" in said[0] and "secrets.toml (0600)" in said[0]
 

@@ -68,9 +68,11 @@ def open_context(args: argparse.Namespace, *, interactive: bool = False) -> Iter
     with FleetThread(fleet):
         catalog = parse_catalog(demo_catalog_toml(fleet), "demo fleet", allow_http=True)
         env = {**os.environ, **demo_env()}
+        # No key stores: the simulator needs only its own demo keys, and a stored real key
+        # must never be sent to it.
         yield Context(
             catalog,
-            make_keyring(env, interactive=interactive),
+            KeyRing(env=env),
             paths.data_dir() / "history-demo.sqlite3",
             demo=True,
         )

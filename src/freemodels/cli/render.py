@@ -38,19 +38,21 @@ def ranking_table(
     rows: Sequence[ModelStats], *, title: str, speed: bool = False, tools: bool = False
 ) -> None:
     """Print the ranked table of `check` and `stats`."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left", header_style="bold")
-    table.add_column("#", justify="right")
-    table.add_column("model")
-    table.add_column("provider")
-    table.add_column("outcome")
-    table.add_column("TTFT", justify="right")
-    table.add_column("p50", justify="right")
-    table.add_column("p95", justify="right")
-    table.add_column("avail", justify="right")
-    table.add_column("stab", justify="right")
+    console = Console()
+    if not console.is_terminal:
+        # A pipe or a file has no width; rows that wrap would be unreadable there.
+        console = Console(width=160)
+    table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD)
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("model", no_wrap=True, overflow="ellipsis", max_width=40)
+    table.add_column("provider", no_wrap=True, overflow="ellipsis", max_width=18)
+    table.add_column("outcome", no_wrap=True)
+    for label in ("TTFT", "p50", "p95", "avail", "stab"):
+        table.add_column(label, justify="right", no_wrap=True)
     if speed:
         table.add_column("tok/s", justify="right")
     if tools:
@@ -60,7 +62,7 @@ def ranking_table(
         style = _OUTCOME_STYLE.get(row.outcome, "red") if row.outcome else "dim"
         cells = [
             str(index),
-            row.name,
+            f"{row.name} [dim]{row.model}[/]" if row.name != row.model else row.name,
             row.provider,
             f"[{style}]{outcome}[/]",
             ms(row.ttft_ms),
@@ -74,4 +76,4 @@ def ranking_table(
         if tools:
             cells.append({True: "yes", False: "no", None: "–"}[row.tool_calls])
         table.add_row(*cells)
-    Console().print(table)
+    console.print(table)

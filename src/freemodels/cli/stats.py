@@ -1,19 +1,91 @@
-"""`freemodels stats`."""
+"""`freemodels stats`: ranked aggregates from the stored history; spends no request."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 from typing import Any
 
-from freemodels.errors import FreemodelsError
+from freemodels import paths
+from freemodels.cli.context import load_catalog_for
+from freemodels.cli.render import print_json, ranking_table
+from freemodels.core.records import ModelStats, ProbeResult
+from freemodels.core.report import to_record
+from freemodels.core.stats import WINDOWS, ModelInfo, model_stats, rank
+from freemodels.core.store import RAW_RETENTION_S, History
+
+GONE_AFTER_S = 86400.0
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Register `stats`."""
-    parser: argparse.ArgumentParser = sub.add_parser("stats", help="(not built yet)")
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "stats", help="ranked aggregates from the stored history (no requests)"
+    )
+    parser.add_argument(
+        "--window", choices=list(WINDOWS), default="30m", help="time window (default 30m)"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON array")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    """Not built yet."""
-    raise FreemodelsError("'stats' is not built yet")
+    """Print the ranking over the window from history."""
+    if args.demo:
+        history_path = paths.data_dir() / "history-demo.sqlite3"
+        from freemodels.cli.context import open_context
+
+        with open_context(args) as ctx:
+            catalog = ctx.catalog
+    else:
+        history_path = paths.history_path()
+        catalog = load_catalog_for(args)
+    now = time.time()
+    window = WINDOWS[args.window]
+    samples: list[ProbeResult] = []
+    if history_path.exists():
+        history = History(history_path)
+        try:
+            samples = history.samples(now - RAW_RETENTION_S)
+        finally:
+            history.close()
+    by_model: dict[tuple[str, str], list[ProbeResult]] = {}
+    for sample in samples:
+        by_model.setdefault((sample.provider, sample.model), []).append(sample)
+    rows: list[ModelStats] = []
+    gone: set[tuple[str, str]] = set()
+    for provider, model in catalog.models():
+        ref = (provider.id, model.id)
+        mine = by_model.get(ref, [])
+        info = ModelInfo(provider.id, model.id, model.name)
+        row = model_stats(info, mine, now, window)
+        if row.samples == 0:
+            continue
+        rows.append(row)
+        since = model_stats(info, mine, now, RAW_RETENTION_S).not_found_since
+        if since is not None and now - since >= GONE_AFTER_S:
+            gone.add(ref)
+    ranked = rank(rows)
+    if not ranked:
+        print(
+            f"freemodels: no samples in the last {args.window}; "
+            "run 'freemodels check' or leave 'freemodels serve' running",
+            file=sys.stderr,
+        )
+    if args.json:
+        records = []
+        for index, row in enumerate(ranked, 1):
+            record = to_record(row, index)
+            record["gone"] = (row.provider, row.model) in gone
+            records.append(record)
+        print_json(records)
+        return 0
+    ranking_table(ranked, title=f"freemodels stats: last {args.window}")
+    for provider_id, model_id in sorted(gone):
+        print(
+            f"gone? {provider_id}/{model_id} has answered not_found for over 24 h; "
+            "'freemodels providers refresh' checks the live list",
+            file=sys.stderr,
+        )
+    return 0

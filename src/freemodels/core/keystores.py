@@ -285,6 +285,16 @@ class SecretsFileStore:
         self._warn = warn
         self._lock = threading.Lock()
         self._cache: tuple[tuple[int, int, int], dict[str, str]] | None = None
+        self._announce: Callable[[], None] | None = None
+
+    def announce(self, notice: Callable[[], None]) -> None:
+        """Call `notice` once, when this store is first used."""
+        self._announce = notice
+
+    def _announced(self) -> None:
+        notice, self._announce = self._announce, None
+        if notice is not None:
+            notice()
 
     @property
     def path(self) -> Path:
@@ -307,6 +317,7 @@ class SecretsFileStore:
 
     def get(self, provider_id: str) -> str | None:
         """The key stored in the file, if any."""
+        self._announced()
         return self.read().get(provider_id)
 
     def read(self) -> dict[str, str]:
@@ -332,6 +343,7 @@ class SecretsFileStore:
 
     def set(self, provider_id: str, value: str) -> None:
         """Save (or replace) the key."""
+        self._announced()
         register_secret(value)
         with self._locked():
             keys = self.read()
@@ -440,7 +452,7 @@ def _parse_secrets(text: str, path: Path) -> dict[str, str]:
     if extra:
         raise KeyStoreError(
             f"{_tilde(path)}: unknown key '{extra[0]}' (only a [keys] table belongs there)",
-            "keys go under [keys] as provider = \"key\"",
+            'keys go under [keys] as provider = "key"',
         )
     table = raw.get("keys", {})
     if not isinstance(table, dict):
@@ -494,7 +506,12 @@ def default_keyring(
     problem = keyring_store.check()
     stores: tuple[KeyStore, ...]
     if problem is not None and keyring_store.missing:
-        warn(f"no OS keyring available ({problem}); keys are kept in {file_store.location} (0600)")
+        # Said when a key is first looked up in the store, not by commands that never need it
+        # (every key set in the environment, or --demo).
+        notice = (
+            f"no OS keyring available ({problem}); keys are kept in {file_store.location} (0600)"
+        )
+        file_store.announce(lambda: warn(notice))
         stores = (file_store,)
     else:
         # The file stays readable after a keyring appears, so keys saved while headless still work.
