@@ -52,7 +52,7 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         help="run on the built-in simulated fleet (no keys, no network)",
     )
     parser.add_argument(
-        "--catalog", metavar="PATH", default=default, help="use this catalog instead of the bundled one"
+        "--catalog", metavar="PATH", default=default, help="use this catalog, not the bundled one"
     )
     parser.add_argument(
         "--debug", metavar="FILE", default=default, help="write a redacted debug log to FILE"
@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"freemodels {__version__}")
     _global_options(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name, module_name in COMMANDS.items():
+    for module_name in COMMANDS.values():
         module = importlib.import_module(module_name)
         command_parser = module.add_parser(sub)
         _global_options(command_parser, suppress=True)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from freemodels.cli import EXIT_NOTHING_USABLE
@@ -75,8 +77,9 @@ def _from_history(ctx: Context) -> list[ModelStats] | None:
     return [row for row in rows if (row.provider, row.model) in fresh]
 
 
-def _reference_for(tool: str) -> Any:
+def _reference_for(tool: str) -> Callable[[str, str], str]:
     """The function that turns provider/model into TOOL's reference (checked before sweeping)."""
     from freemodels.integrations import registry
 
-    return registry.reference_function(tool)
+    registry.integration(tool)  # an unknown tool is a usage error before anything is sent
+    return functools.partial(registry.reference, tool)

@@ -83,7 +83,9 @@ class Prober:
         semaphore = self._semaphores.setdefault(provider.id, asyncio.Semaphore(self._max_in_flight))
         async with semaphore:
             if self.gate is not None and provider.resolve_base_url(env) is not None:
-                admitted = await self.gate.acquire(provider, model, spec.kind, max_wait_s=max_wait_s)
+                admitted = await self.gate.acquire(
+                    provider, model, spec.kind, max_wait_s=max_wait_s
+                )
                 if not admitted:
                     return None
             result = await probe(
