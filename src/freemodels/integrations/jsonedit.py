@@ -197,7 +197,7 @@ class JsonDocument:
             start == child.start
             and not text[line_start:start].strip(" \t")
             and rest < len(text)
-            and not text[end:rest].strip(" \t")
+            and text[rest] in "\r\n"
         ):
             # The member fills its lines: remove them whole.
             start = line_start

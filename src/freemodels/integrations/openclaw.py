@@ -98,7 +98,11 @@ class OpenClaw(Integration):
         edits: list[Edit] = []
         providers = lookup(current, ("models", "providers"))
         if isinstance(providers, dict):
-            edits += [Delete(("models", "providers", pid)) for pid in providers if is_ours(pid)]
+            mine = [pid for pid in providers if is_ours(pid)]
+            edits += [Delete(("models", "providers", pid)) for pid in mine]
+            we_added_mode = lookup(backup, ("models", "mode")) is None
+            if mine and we_added_mode and lookup(current, ("models", "mode")) == "merge":
+                edits.append(Delete(("models", "mode")))
         model = lookup(current, (*_DEFAULTS, "model"))
         if isinstance(model, str) and is_ours(model):
             edits += restore_or_delete(current, backup, (*_DEFAULTS, "model"))

@@ -7,12 +7,12 @@ comment, so a deletion hands the comment on to the previous key first.
 from __future__ import annotations
 
 import io
+import itertools
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
-from ruamel.yaml.util import load_yaml_guess_indent
 
 from freemodels.integrations.edits import Delete, Edit, apply_in_place, container_at
 
@@ -29,10 +29,8 @@ class YamlDocument:
         self._yaml.width = 4096  # never re-wrap long lines the user wrote
         self._prefix = ""
         if text.strip():
-            _, indent, block_seq_indent = load_yaml_guess_indent(text)
-            if indent is not None:
-                offset = block_seq_indent or 0
-                self._yaml.indent(mapping=indent, sequence=max(indent, offset + 2), offset=offset)
+            mapping, offset = guess_indent(text)
+            self._yaml.indent(mapping=mapping, sequence=offset + 2, offset=offset)
             data = self._yaml.load(text)
         else:
             data = None
@@ -100,6 +98,29 @@ def _tail(container: Any, index: Any) -> tuple[Any, Any, int]:
     if isinstance(value, CommentedSeq) and value:
         return _tail(value, len(value) - 1)
     return container, index, 0 if isinstance(container, CommentedSeq) else 2
+
+
+def guess_indent(text: str) -> tuple[int, int]:
+    """The file's mapping indent and dash offset, so the keys we add line up with the user's."""
+    mapping: int | None = None
+    offset: int | None = None
+    lines = [
+        line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")
+    ]
+    for parent, child in itertools.pairwise(lines):
+        if not parent.split(" #")[0].rstrip().endswith(":"):
+            continue
+        outer = len(parent) - len(parent.lstrip(" "))
+        inner = len(child) - len(child.lstrip(" "))
+        if inner <= outer and not child.lstrip().startswith("- "):
+            continue
+        if child.lstrip().startswith("- "):
+            offset = inner - outer if offset is None else offset
+        elif mapping is None:
+            mapping = inner - outer
+        if mapping is not None and offset is not None:
+            break
+    return mapping or 2, offset or 0
 
 
 def plain(value: Any) -> Any:

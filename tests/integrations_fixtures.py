@@ -1,0 +1,110 @@
+"""Helpers for the `freemodels use` tests: a selection, the schemas, the real tool binaries."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from freemodels.core.keys import ResolvedKey
+from freemodels.core.records import Model, Provider
+from freemodels.integrations.jsonc import parse
+
+REPO = Path(__file__).resolve().parent.parent
+SCHEMAS = REPO.parent / "shared" / "schemas"
+GOLDEN = Path(__file__).resolve().parent / "data" / "integrations"
+CI_CACHES = (Path("/var/cache/freemodels-ci"), Path.home() / ".cache" / "freemodels-ci")
+
+GROQ = Provider(
+    id="groq",
+    name="Groq",
+    base_url="https://api.groq.com/openai/v1",
+    api_key_env=("GROQ_API_KEY",),
+    signup_url="https://console.groq.com/keys",
+    models=(
+        Model("llama-3.3-70b-versatile", "Llama 3.3 70B", 131072, max_output=32768),
+        Model("openai/gpt-oss-120b", "GPT OSS 120B", 131072, reasoning=True),
+    ),
+)
+LLAMA = GROQ.models[0]
+SLASHED = GROQ.models[1]
+FAKE_KEY = "gsk_TESTKEY0123456789abcd"
+ENV_KEY = ResolvedKey(FAKE_KEY, "env:GROQ_API_KEY")
+STORED_KEY = ResolvedKey(FAKE_KEY, "file")
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip visibly when `condition` fails; under CI=true that is a failure."""
+    if condition:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; scripts/ci/tools.sh must provide it")
+    pytest.skip(reason)
+
+
+def schema(name: str) -> dict[str, Any]:
+    """A tool's JSON schema from ../shared/schemas (skips visibly when the folder is absent)."""
+    path = SCHEMAS / name
+    if not path.is_file():
+        pytest.skip(f"schema folder {SCHEMAS} is absent")
+    loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return loaded
+
+
+def jsonc_value(path: Path) -> Any:
+    """A JSONC/JSON5 file's value, comments stripped by our parser."""
+    return parse(path.read_text(encoding="utf-8")).value
+
+
+def tool_binary(name: str) -> str:
+    """The path of a real tool: FREEMODELS_<NAME>_BIN, PATH, then the CI cache; else skip."""
+    # conftest isolates FREEMODELS_* variables, so read the override from the original env file.
+    override = os.environ.get(f"FREEMODELS_{name.upper()}_BIN") or _ORIGINAL_ENV.get(
+        f"FREEMODELS_{name.upper()}_BIN"
+    )
+    candidates = [override] if override else []
+    candidates.append(shutil.which(name))
+    candidates += [str(cache / "bin" / name) for cache in CI_CACHES]
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK) and Path(candidate).is_file():
+            return candidate
+    need(False, f"the {name} binary is not installed (run scripts/ci/tools.sh)")
+    raise AssertionError("unreachable")
+
+
+_ORIGINAL_ENV = dict(os.environ)
+
+
+def run_tool(
+    argv: list[str], home: Path, *, extra: dict[str, str] | None = None, timeout: float = 90
+) -> subprocess.CompletedProcess[str]:
+    """Run a real tool offline with HOME/XDG inside `home`; never hangs past `timeout`."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_DATA_HOME": str(home / ".local" / "share"),
+        "XDG_STATE_HOME": str(home / ".local" / "state"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "NO_COLOR": "1",
+        "OPENCODE_DISABLE_AUTOUPDATE": "1",
+        "OPENCODE_DISABLE_MODELS_FETCH": "1",
+        "KILO_DISABLE_AUTOUPDATE": "1",
+        "KILO_DISABLE_MODELS_FETCH": "1",
+        "KILO_TELEMETRY_DISABLED": "1",
+        **(extra or {}),
+    }
+    return subprocess.run(
+        argv,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
