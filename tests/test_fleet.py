@@ -332,6 +332,8 @@ async def test_error_status_with_retry_after(fleet: Fleet, client: httpx.AsyncCl
     assert response.status_code == 429
     assert response.headers["retry-after"] == "7"
     assert response.json()["error"]["message"]
+    sent = fleet.requests[-1].sent
+    assert sent.headers is not None and sent.first_content is None
 
 
 async def test_custom_error_body(fleet: Fleet, client: httpx.AsyncClient) -> None:

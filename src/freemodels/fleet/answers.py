@@ -13,13 +13,13 @@ import socket
 import struct
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from http import HTTPStatus
 from itertools import count
 from typing import Any
 
 from aiohttp import web
 
 from freemodels.fleet.behaviour import Behaviour, SentTimes
+from freemodels.fleet.payloads import error_json, example_arguments, is_json, json_response
 
 WORDS = ("Hello", " from", " the", " fake", " fleet", ".", " All", " good", " here", "!")
 HUGE_EVENT_CHARS = 32 * 1024
@@ -35,28 +35,11 @@ async def sleep_until(deadline: float) -> None:
         await asyncio.sleep(delay)
 
 
-def error_json(status: int, message: str | None = None, *, code: str | None = None) -> str:
-    """An OpenAI-style error body for this status."""
-    phrase = _phrase(status)
-    kind = "server_error" if status >= 500 else "invalid_request_error"
-    if status == 429:
-        kind = "rate_limit_exceeded"
-    error = {"message": message or phrase, "type": kind, "code": code or str(status)}
-    return json.dumps({"error": error})
-
-
-def json_response(
-    payload: Mapping[str, Any] | str, status: int = 200, headers: Mapping[str, str] | None = None
-) -> web.Response:
-    """A JSON response from a mapping or an already-encoded body."""
-    text = payload if isinstance(payload, str) else json.dumps(payload)
-    return web.Response(status=status, text=text, content_type="application/json", headers=headers)
-
-
 class Answer:
     """One chat-completion answer of one model to one request."""
 
     _response: web.StreamResponse | None = None
+    _dropped = False
 
     def __init__(
         self,
@@ -89,7 +72,24 @@ class Answer:
         return {"Retry-After": self.b.retry_after} if self.b.retry_after is not None else {}
 
     async def respond(self) -> web.StreamResponse:
-        """Answer as the behaviour says."""
+        """Answer as the behaviour says, noting when the answer left in `sent`."""
+        try:
+            response = await self._answer()
+        except ConnectionError:
+            # The client hung up mid-answer: an ordinary event for a fake server, not an error.
+            return self._response if self._response is not None else web.Response()
+        now = time.monotonic()
+        if self._dropped:
+            return response
+        if self._response is None:
+            # A whole body: aiohttp writes it right after the handler returns.
+            self.sent.headers = now
+            if response.status == 200:
+                self.sent.first_content = now
+        self.sent.end = now
+        return response
+
+    async def _answer(self) -> web.StreamResponse:
         b = self.b
         if b.redirect_to is not None:
             await sleep_until(self.arrival + b.headers_delay_s)
@@ -113,18 +113,7 @@ class Answer:
         handler = shaped.get(b.shape)
         if handler is None:
             return json_response(error_json(500, f"fleet: unknown shape {b.shape!r}"), 500)
-        try:
-            response = await handler()
-        except ConnectionError:
-            # The client hung up mid-answer: an ordinary event for a fake server, not an error.
-            return self._response if self._response is not None else web.Response()
-        if self._response is None:
-            # A whole body: aiohttp writes it right after the handler returns.
-            now = time.monotonic()
-            self.sent.headers = self.sent.first_content = self.sent.end = now
-        else:
-            self.sent.end = time.monotonic()
-        return response
+        return await handler()
 
     # -- non-stream answers ---------------------------------------------------------------
 
@@ -140,7 +129,7 @@ class Answer:
             if b.echo_auth:
                 message = f"Incorrect API key provided: {self.request.headers.get('Authorization')}"
             text = error_json(b.status, message)
-        content_type = "application/json" if _is_json(text) else "text/plain"
+        content_type = "application/json" if is_json(text) else "text/plain"
         return web.Response(
             status=b.status, text=text, content_type=content_type, headers=self.extra_headers()
         )
@@ -191,6 +180,7 @@ class Answer:
                 # Linger 0 turns close() into an RST, as a crashed proxy would send.
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             transport.abort()
+        self._dropped = True
         # aiohttp sees the closed transport and drops this response quietly.
         return web.Response(status=500)
 
@@ -380,49 +370,9 @@ class Answer:
         function = first.get("function", {}) if isinstance(first, dict) else {}
         name = function.get("name", "tool") if isinstance(function, dict) else "tool"
         parameters = function.get("parameters", {}) if isinstance(function, dict) else {}
-        arguments = json.dumps(_example_arguments(parameters))
+        arguments = json.dumps(example_arguments(parameters))
         return {
             "id": f"call_{self.id[-8:]}",
             "type": "function",
             "function": {"name": name, "arguments": arguments},
         }
-
-
-def _example_arguments(schema: Any) -> dict[str, Any]:
-    """A value for every required property of a JSON schema object."""
-    if not isinstance(schema, dict):
-        return {}
-    properties = schema.get("properties", {})
-    required = schema.get("required", list(properties) if isinstance(properties, dict) else [])
-    if not isinstance(properties, dict) or not isinstance(required, list):
-        return {}
-    defaults = {"string": "Paris", "integer": 1, "number": 1.0, "boolean": True}
-    arguments: dict[str, Any] = {}
-    for name in required:
-        spec = properties.get(name, {})
-        if not isinstance(spec, dict):
-            spec = {}
-        if isinstance(spec.get("enum"), list) and spec["enum"]:
-            arguments[name] = spec["enum"][0]
-        elif spec.get("type") == "array":
-            arguments[name] = []
-        elif spec.get("type") == "object":
-            arguments[name] = _example_arguments(spec)
-        else:
-            arguments[name] = defaults.get(str(spec.get("type")), "x")
-    return arguments
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return f"HTTP {status}"
-
-
-def _is_json(text: str) -> bool:
-    try:
-        json.loads(text)
-    except ValueError:
-        return False
-    return True

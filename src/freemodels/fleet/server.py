@@ -20,8 +20,9 @@ from typing import Any
 
 from aiohttp import web
 
-from freemodels.fleet.answers import Answer, error_json, json_response
+from freemodels.fleet.answers import Answer
 from freemodels.fleet.behaviour import SHAPES, Behaviour, RequestRecord, Sampler, SentTimes
+from freemodels.fleet.payloads import error_json, json_response
 
 __all__ = ["SHAPES", "Behaviour", "Fleet", "FleetThread", "RequestRecord", "Sampler", "SentTimes"]
 
