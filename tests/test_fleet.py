@@ -234,6 +234,18 @@ async def test_forever_stream_ends_when_the_client_leaves(
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
+async def test_client_giving_up_mid_wait_leaves_nothing_running(
+    fleet: Fleet, caplog: pytest.LogCaptureFixture
+) -> None:
+    fleet.set("p", "m", Behaviour(headers_delay_s=5.0, ttft_s=5.0))
+    async with httpx.AsyncClient(timeout=0.1) as client:
+        with pytest.raises(httpx.ReadTimeout):
+            await chat(client, fleet)
+    await asyncio.sleep(0.1)
+    assert handler_tasks() == []
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
 async def test_keepalive_forever_never_sends_content(fleet: Fleet) -> None:
     fleet.set("p", "m", Behaviour(shape="keepalive_forever", keepalive_interval_s=0.01))
     async with httpx.AsyncClient() as client:
