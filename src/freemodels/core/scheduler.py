@@ -12,6 +12,7 @@ first ranking shows quickly, while spending at most a tenth of a daily budget on
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -52,6 +53,16 @@ class _BudgetState:
     members: list[_ModelState] = field(default_factory=list)
     next_at: float = 0.0
     warmup_left: int = 0
+    starved: bool = False
+    recent: deque[float] = field(default_factory=deque)  # this minute's dispatch times
+
+    def minute_full(self, now: float) -> float | None:
+        """When the sliding minute has room again, if it is full now (rpm counts bursts too)."""
+        while self.recent and self.recent[0] <= now - MINUTE:
+            self.recent.popleft()
+        if self.limits.rpm is None or len(self.recent) < self.limits.rpm:
+            return None
+        return self.recent[len(self.recent) - self.limits.rpm] + MINUTE
 
 
 def spacing_s(limits: Limits, headroom: float) -> float:
@@ -89,8 +100,10 @@ class Scheduler:
                 self._models[(provider.id, model.id)] = state
                 budget.members.append(state)
         for budget in self._budgets.values():
-            share = int(budget.limits.rpd * WARMUP_DAILY_SHARE) if budget.limits.rpd else None
-            budget.warmup_left = len(budget.members) if share is None else max(1, share)
+            budget.warmup_left = len(budget.members)
+            if budget.limits.rpd:
+                share = max(1, int(budget.limits.rpd * WARMUP_DAILY_SHARE))
+                budget.warmup_left = min(budget.warmup_left, share)
         self._priority: dict[tuple[str, str], int] = {}
 
     def budgets(self) -> list[str]:
@@ -116,9 +129,15 @@ class Scheduler:
         budget = self._budgets[budget_id]
         if now < budget.next_at:
             return None
+        full_until = budget.minute_full(now)
+        if full_until is not None:
+            budget.next_at = full_until
+            return None
         candidates = [s for s in budget.members if self._eligible(s, now)]
         if not candidates:
+            # Look again shortly, or as soon as a probe of this budget finishes.
             budget.next_at = now + 0.5
+            budget.starved = True
             return None
         default_rank = len(self._priority)
         state = min(
@@ -133,11 +152,13 @@ class Scheduler:
         warming = state.last_at is None and budget.warmup_left > 0
         if warming:
             budget.warmup_left -= 1
+        if warming and budget.warmup_left > 0:
             gap = 0.0
         else:
             gap = spacing_s(budget.limits, self.cadence.headroom)
             gap *= 1 + self._rng.uniform(-self.cadence.jitter, self.cadence.jitter)
         budget.next_at = now + gap
+        budget.recent.append(now)
         state.in_flight = True
         state.probes += 1
         state.last_at = now
@@ -154,6 +175,10 @@ class Scheduler:
         if state is None:
             return
         state.in_flight = False
+        budget = self._budgets[state.provider.budget_id]
+        if budget.starved:
+            budget.starved = False
+            budget.next_at = min(budget.next_at, now)
         if outcome is None:
             # Its turn did not happen: give it back.
             state.probes -= 1

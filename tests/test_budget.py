@@ -1,0 +1,141 @@
+"""The request ledger: sliding windows, shared budgets, pauses, and two processes at once."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from freemodels.core.budget import Ledger, Limits, budget_limits
+from freemodels.core.records import Model, ProbeKind, Provider
+from freemodels.core.store import History
+
+MODEL = Model("m", "M", 8192)
+
+
+def provider(
+    pid: str = "p", *, rpm: int | None = None, rpd: int | None = None, budget: str | None = None
+) -> Provider:
+    return Provider(
+        pid,
+        pid,
+        "https://x.invalid/v1",
+        ("K",),
+        "https://x.invalid",
+        rpm=rpm,
+        rpd=rpd,
+        budget=budget,
+        models=(MODEL,),
+    )
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def ledger(tmp_path: Path, providers: list[Provider], clock: Clock) -> Ledger:
+    history = History(tmp_path / "h.sqlite3")
+    return Ledger(history.db, budget_limits(providers), clock=clock)
+
+
+def test_rpm_is_a_sliding_window(tmp_path: Path) -> None:
+    clock = Clock()
+    p = provider(rpm=3)
+    lg = ledger(tmp_path, [p], clock)
+    for _ in range(3):
+        assert lg.try_acquire(p, MODEL, ProbeKind.PROBE) == 0
+        clock.now += 10
+    wait = lg.try_acquire(p, MODEL, ProbeKind.PROBE)
+    assert 29 < wait <= 30.01, "the first request ages out 60 s after it was sent"
+    clock.now += wait
+    assert lg.try_acquire(p, MODEL, ProbeKind.PROBE) == 0
+    assert lg.state("p").used_minute == 3
+
+
+def test_rpd_and_a_models_own_rpd(tmp_path: Path) -> None:
+    clock = Clock()
+    limited = Model("m", "M", 8192, rpd=2)
+    p = Provider(
+        "p",
+        "p",
+        "https://x.invalid/v1",
+        ("K",),
+        "https://x.invalid",
+        rpd=5,
+        models=(limited, MODEL),
+    )
+    lg = ledger(tmp_path, [p], clock)
+    assert lg.try_acquire(p, limited, ProbeKind.PROBE) == 0
+    assert lg.try_acquire(p, limited, ProbeKind.SPEED) == 0
+    assert lg.try_acquire(p, limited, ProbeKind.PROBE) > 80000
+    for _ in range(3):
+        assert lg.try_acquire(p, MODEL, ProbeKind.PROBE) == 0
+    assert lg.try_acquire(p, MODEL, ProbeKind.PROBE) > 80000, "the provider's day is used up"
+    assert lg.state("p").remaining_day == 0
+
+
+def test_every_kind_of_request_counts(tmp_path: Path) -> None:
+    clock = Clock()
+    p = provider(rpm=4)
+    lg = ledger(tmp_path, [p], clock)
+    for kind in (ProbeKind.PROBE, ProbeKind.SPEED, ProbeKind.KEY_TEST, ProbeKind.MODELS):
+        assert lg.try_acquire(p, None, kind) == 0
+    assert lg.try_acquire(p, None, ProbeKind.TOOLS) > 0
+
+
+def test_providers_naming_one_budget_share_it(tmp_path: Path) -> None:
+    clock = Clock()
+    a = provider("mistral", rpm=2, budget="mistral")
+    b = provider("codestral", rpm=5, budget="mistral")
+    assert budget_limits([a, b]) == {"mistral": Limits(rpm=2)}
+    lg = ledger(tmp_path, [a, b], clock)
+    assert lg.try_acquire(a, MODEL, ProbeKind.PROBE) == 0
+    assert lg.try_acquire(b, MODEL, ProbeKind.PROBE) == 0
+    assert lg.try_acquire(b, MODEL, ProbeKind.PROBE) > 0
+
+
+def test_a_pause_holds_every_request_until_it_ends(tmp_path: Path) -> None:
+    clock = Clock()
+    p = provider()
+    lg = ledger(tmp_path, [p], clock)
+    lg.pause("p", clock.now + 30, "429")
+    assert lg.paused_until("p") == clock.now + 30
+    assert lg.try_acquire(p, MODEL, ProbeKind.PROBE) == 30
+    clock.now += 31
+    assert lg.try_acquire(p, MODEL, ProbeKind.PROBE) == 0
+    assert lg.paused_until("p") is None
+
+
+def _hammer(path: str, rpm: int, count: int, start: Any, out: multiprocessing.Queue[int]) -> None:
+    history = History(Path(path))
+    p = provider(rpm=rpm)
+    lg = Ledger(history.db, budget_limits([p]))
+    start.wait(30)
+    granted = 0
+    for _ in range(count):
+        granted += lg.try_acquire(p, MODEL, ProbeKind.PROBE) == 0
+        time.sleep(0.001)  # interleave with the other process
+    out.put(granted)
+
+
+def test_two_processes_never_exceed_one_budget_together(tmp_path: Path) -> None:
+    path = str(tmp_path / "shared.sqlite3")
+    History(Path(path)).close()
+    ctx = multiprocessing.get_context("spawn")
+    queue: multiprocessing.Queue[int] = ctx.Queue()
+    start = ctx.Barrier(2)
+    workers = [ctx.Process(target=_hammer, args=(path, 60, 80, start, queue)) for _ in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+    granted = [queue.get(timeout=5) for _ in workers]
+    assert sum(granted) == 60, granted
+    rows = sqlite3.connect(path).execute("SELECT COUNT(DISTINCT pid) FROM ledger").fetchone()
+    assert rows[0] == 2, "both processes recorded requests in the one ledger"
