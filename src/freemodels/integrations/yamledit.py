@@ -51,7 +51,9 @@ class YamlDocument:
         if isinstance(edit, Delete) and edit.path:
             parent = container_at(self.data, edit.path, create=False)
             key = edit.path[-1]
-            if isinstance(parent, CommentedMap) and key in parent:
+            if (isinstance(parent, CommentedMap) and key in parent) or (
+                isinstance(parent, CommentedSeq) and isinstance(key, int) and 0 <= key < len(parent)
+            ):
                 _hand_on_comment(parent, key)
         self.data = apply_in_place(self.data, edit)
         self._changed = True
@@ -74,20 +76,39 @@ class YamlDocument:
         return self._prefix + stream.getvalue()
 
 
-def _hand_on_comment(mapping: CommentedMap, key: Any) -> None:
-    slot = mapping.ca.items.get(key)
-    if not slot or len(slot) < 3 or slot[2] is None:
+def _hand_on_comment(container: Any, key: Any) -> None:
+    """Move the comment lines after entry `key` to the entry before it (ruamel drops them)."""
+    holder, index, at = _tail(container, key)
+    slot = holder.ca.items.get(index)
+    if not slot or len(slot) <= at or slot[at] is None:
         return
-    keys = list(mapping.keys())
+    keys = (
+        list(container.keys())
+        if isinstance(container, CommentedMap)
+        else list(range(len(container)))
+    )
     position = keys.index(key)
     if position == 0:
-        return  # nothing before it to hold the comment; only our own first key loses it
-    holder, index, at = _tail(mapping, keys[position - 1])
-    held = holder.ca.items.setdefault(index, [None, None, None, None])
-    if held[at] is None:
-        held[at] = slot[2]
+        _comment_before_first(container, slot[at])
+        return
+    new_holder, new_index, new_at = _tail(container, keys[position - 1])
+    held = new_holder.ca.items.setdefault(new_index, [None, None, None, None])
+    if held[new_at] is None:
+        held[new_at] = slot[at]
     else:
-        held[at].value = held[at].value + slot[2].value.lstrip("\n")
+        held[new_at].value = held[new_at].value + slot[at].value.lstrip("\n")
+
+
+def _comment_before_first(container: Any, token: Any) -> None:
+    """Keep lines that followed the removed first entry as a comment before the new first one."""
+    text = token.value.lstrip("\n")
+    if not text.strip() or len(container) < 2:
+        return
+    indent = token.column if isinstance(container, CommentedMap) else max(token.column, 0)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    after = 1 if isinstance(container, CommentedSeq) else list(container.keys())[1]
+    before = "\n".join(line.removeprefix("#").removeprefix(" ") for line in lines)
+    container.yaml_set_comment_before_after_key(after, before=before, indent=indent)
 
 
 def _tail(container: Any, index: Any) -> tuple[Any, Any, int]:
