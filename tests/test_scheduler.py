@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 from freemodels.core.budget import Limits
@@ -106,7 +107,7 @@ def test_not_found_backs_off_one_then_five_then_thirty_minutes() -> None:
             times.append(now)
             s.done("c", "m0", Outcome.NOT_FOUND, now)
         now += 1.0
-    assert [round(b - a) for a, b in zip(times, times[1:], strict=False)] == [60, 300, 1800]
+    assert [round(b - a) for a, b in itertools.pairwise(times)] == [60, 300, 1800]
 
 
 def test_shared_budget_is_one_queue() -> None:

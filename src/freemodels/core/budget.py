@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from freemodels.core.records import BudgetState, Model, ProbeKind, Provider
+from freemodels.core.store import transaction
 
 MINUTE = 60.0
 DAY = 86400.0
@@ -139,7 +140,7 @@ class Ledger:
 
     def pause(self, budget: str, until: float, reason: str) -> None:
         """Pause a budget for every process until the wall-clock time `until`."""
-        with self._db:
+        with transaction(self._db):
             self._db.execute(
                 "INSERT INTO pauses (budget, until, reason) VALUES (?,?,?) "
                 "ON CONFLICT(budget) DO UPDATE SET until = max(until, excluded.until), "

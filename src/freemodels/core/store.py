@@ -8,10 +8,11 @@ transactions, so a `kill -9` loses at most the samples not yet flushed and never
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,7 +139,7 @@ class History:
             )
             for r in results
         ]  # fmt: skip
-        with self._db:
+        with transaction(self._db):
             self._db.executemany(
                 f"INSERT INTO samples ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
             )
@@ -176,7 +177,7 @@ class History:
         """Roll finished hours of old raw samples up, then drop what is past retention."""
         now = time.time() if now is None else now
         cutoff = now - RAW_RETENTION_S
-        with self._db:
+        with transaction(self._db):
             self._rollup_before(cutoff)
             self._db.execute("DELETE FROM samples WHERE started_at <= ?", (cutoff,))
             self._db.execute(
@@ -218,7 +219,7 @@ class History:
     def beat(self, role: str, started: float, now: float | None = None) -> None:
         """Record that this process's monitor is alive."""
         now = time.time() if now is None else now
-        with self._db:
+        with transaction(self._db):
             self._db.execute(
                 "INSERT OR REPLACE INTO heartbeats (pid, role, at, started) VALUES (?,?,?,?)",
                 (os.getpid(), role, now, started),
@@ -226,7 +227,7 @@ class History:
 
     def end_beat(self) -> None:
         """Withdraw this process's heartbeat (a clean shutdown)."""
-        with self._db:
+        with transaction(self._db):
             self._db.execute("DELETE FROM heartbeats WHERE pid = ?", (os.getpid(),))
 
     def live_monitor(self, now: float | None = None) -> Heartbeat | None:
@@ -241,6 +242,19 @@ class History:
             if _pid_alive(pid):
                 return Heartbeat(pid, role, at, started)
         return None
+
+
+@contextlib.contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction. The connection is in autocommit mode (isolation_level=None), where
+    `with db:` would not begin one, and a batch must land whole or not at all."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 def _pid_alive(pid: int) -> bool:

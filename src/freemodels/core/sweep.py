@@ -7,6 +7,7 @@ request is gated and counted the same way.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -16,6 +17,8 @@ from freemodels.core.http import MAX_IN_FLIGHT_PER_PROVIDER, ClientPool
 from freemodels.core.keys import KeyRing, ResolvedKey
 from freemodels.core.probe import ProbeSpec, probe
 from freemodels.core.records import Model, Outcome, ProbeResult, Provider
+
+log = logging.getLogger("freemodels.probe")
 
 DEFAULT_BACKOFF_S = 10.0
 MAX_BACKOFF_S = 600.0
@@ -92,6 +95,12 @@ class Prober:
                 client, provider, model, self.key(provider), spec, env=env, wall=self._wall
             )
         self._after(provider, result)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s/%s %s: %s status=%s ttft_ms=%s total_ms=%s reused=%s error=%s",
+                provider.id, model.id, spec.kind.value, result.outcome.value, result.http_status,
+                result.ttft_ms, result.total_ms, result.reused, result.error,
+            )  # fmt: skip
         return result
 
     def _after(self, provider: Provider, result: ProbeResult) -> None:

@@ -1,0 +1,184 @@
+"""`check`, `best` and the global options, run as the real command in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from freemodels.fleet.server import Behaviour, Fleet, FleetThread
+from freemodels.fleet.synthetic import catalog_toml
+
+CONTRACT_FIELDS = [
+    "rank", "provider", "model", "name", "outcome", "http_status", "samples", "ok",
+    "availability", "ttft_ms", "ttft_p50_ms", "ttft_p95_ms", "total_ms", "jitter_ms",
+    "stability", "error",
+]  # fmt: skip
+
+
+def freemodels(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "freemodels", *args],
+        capture_output=True, text=True, timeout=timeout, env=dict(os.environ),
+    )  # fmt: skip
+
+
+@pytest.fixture
+def fleet_catalog(tmp_path: Path) -> Iterator[tuple[Fleet, Path]]:
+    fleet = Fleet()
+    fleet.set("fast", "a", Behaviour(ttft_s=0.02))
+    fleet.set("fast", "b", Behaviour(ttft_s=0.06))
+    fleet.set("slow", "c", Behaviour(ttft_s=0.15))
+    fleet.set("slow", "dead", Behaviour(status=404))
+    with FleetThread(fleet):
+        path = tmp_path / "catalog.toml"
+        path.write_text(catalog_toml(fleet), encoding="utf-8")
+        yield fleet, path
+
+
+def test_check_demo_json_is_exactly_one_array_with_the_contract_fields() -> None:
+    started = time.monotonic()
+    proc = freemodels("check", "--demo", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert time.monotonic() - started < 15, "check --demo finishes within a few seconds"
+    records = json.loads(proc.stdout)  # the whole of stdout is one JSON document
+    assert isinstance(records, list) and len(records) >= 8
+    assert all(list(r) == CONTRACT_FIELDS for r in records)
+    assert [r["rank"] for r in records] == list(range(1, len(records) + 1))
+    assert len({r["provider"] for r in records}) >= 5
+    assert sum(r["outcome"] == "ok" for r in records) >= 5
+    assert all(r["provider"].startswith("demo-") for r in records)
+
+
+def test_check_ranks_by_ttft_and_writes_history(fleet_catalog: tuple[Fleet, Path]) -> None:
+    fleet, catalog = fleet_catalog
+    proc = freemodels(
+        "--catalog", str(catalog), "check", "--json", "--rounds", "2", "--interval", "0.1"
+    )
+    assert proc.returncode == 0, proc.stderr
+    records = json.loads(proc.stdout)
+    assert [(r["provider"], r["model"]) for r in records] == [
+        ("fast", "a"), ("fast", "b"), ("slow", "c"), ("slow", "dead"),
+    ]  # fmt: skip
+    assert records[0]["samples"] == 2 and records[0]["ok"] == 2
+    assert records[-1]["outcome"] == "not_found" and records[-1]["ttft_ms"] is None
+    assert 15 <= records[0]["ttft_ms"] <= 60
+    assert len([r for r in fleet.requests if r.path == "chat/completions"]) == 8
+    stats = freemodels("--catalog", str(catalog), "stats", "--json")
+    assert [r["model"] for r in json.loads(stats.stdout)][:3] == ["a", "b", "c"]
+
+
+def test_check_provider_filter_and_unknown_provider(fleet_catalog: tuple[Fleet, Path]) -> None:
+    _, catalog = fleet_catalog
+    proc = freemodels("check", "--catalog", str(catalog), "--provider", "slow", "--json")
+    assert {r["provider"] for r in json.loads(proc.stdout)} == {"slow"}
+    bad = freemodels("check", "--catalog", str(catalog), "--provider", "nope")
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.count("\n") == 1 and "fast" in bad.stderr and "slow" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["check", "--rounds", "0"], ["check", "--timeout", "-1"], ["check", "--interval", "x"],
+     ["stats", "--window", "7m"], ["nonsense"]],
+)  # fmt: skip
+def test_bad_arguments_exit_2_with_one_line(args: list[str]) -> None:
+    proc = freemodels(*args)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+
+
+def test_check_speed_and_tools_add_their_fields(fleet_catalog: tuple[Fleet, Path]) -> None:
+    fleet, catalog = fleet_catalog
+    fleet.set(
+        "fast", "a", Behaviour(ttft_s=0.02, tokens=20, token_interval_s=0.005, tool_call=True)
+    )
+    proc = freemodels(
+        "check", "--catalog", str(catalog), "--provider", "fast", "--speed", "--tools", "--json"
+    )
+    records = {r["model"]: r for r in json.loads(proc.stdout)}
+    assert records["a"]["tokens_per_s"] is not None and records["a"]["tokens_per_s"] > 50
+    assert records["a"]["tool_calls"] is True
+    assert records["b"]["tool_calls"] is False
+
+
+def test_best_prints_provider_slash_model_from_fresh_history(
+    fleet_catalog: tuple[Fleet, Path],
+) -> None:
+    fleet, catalog = fleet_catalog
+    first = freemodels("best", "--catalog", str(catalog))
+    assert first.returncode == 0 and first.stdout == "fast/a\n"
+    sent = len(fleet.requests)
+    again = freemodels("best", "--catalog", str(catalog), "--json")
+    assert len(fleet.requests) == sent, "samples under 5 minutes old are used, no new requests"
+    record = json.loads(again.stdout)
+    assert record["provider"] == "fast" and record["model"] == "a" and record["rank"] == 1
+    freemodels("best", "--catalog", str(catalog), "--fresh")
+    assert len(fleet.requests) > sent, "--fresh sweeps again"
+    tool = freemodels("best", "--catalog", str(catalog), "--for", "opencode")
+    assert tool.stdout.strip() == "freemodels-fast/a"
+
+
+def test_best_exits_3_when_nothing_is_usable(tmp_path: Path) -> None:
+    fleet = Fleet()
+    fleet.set("p", "x", Behaviour(status=500))
+    with FleetThread(fleet):
+        catalog = tmp_path / "dead.toml"
+        catalog.write_text(catalog_toml(fleet), encoding="utf-8")
+        plain = freemodels("best", "--catalog", str(catalog))
+        assert plain.returncode == 3 and plain.stdout == ""
+        assert "no usable model" in plain.stderr
+        as_json = freemodels("best", "--catalog", str(catalog), "--json")
+        assert as_json.returncode == 3 and json.loads(as_json.stdout) is None
+
+
+def test_version_and_module_entry_point() -> None:
+    proc = freemodels("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("freemodels ")
+
+
+def test_debug_log_is_written_and_redacted(tmp_path: Path) -> None:
+    key = "sk-SENTINEL-debuglog-77aa88bb99cc"
+    fleet = Fleet()
+    fleet.require_key("keyed", key)
+    fleet.set("keyed", "echo", Behaviour(status=400, echo_auth=True))
+    fleet.set("keyed", "fine", Behaviour())
+    with FleetThread(fleet):
+        catalog = tmp_path / "keyed.toml"
+        catalog.write_text(catalog_toml(fleet), encoding="utf-8")
+        log = tmp_path / "debug.log"
+        env = {**os.environ, "KEYED_API_KEY": key}
+        proc = subprocess.run(
+            [sys.executable, "-m", "freemodels", "--debug", str(log), "check", "--catalog",
+             str(catalog), "--json"],
+            capture_output=True, text=True, timeout=60, env=env,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    text = log.read_text()
+    assert "keyed/fine probe: ok" in text and "keyed/echo probe: rejected" in text
+    assert fleet.requests[-1].authorization == f"Bearer {key}"
+    for output in (text, proc.stdout, proc.stderr):
+        assert key not in output
+
+
+def test_headless_modules_never_import_textual() -> None:
+    code = (
+        "import sys, importlib, pkgutil, freemodels.core, freemodels.integrations\n"
+        "for pkg in (freemodels.core, freemodels.integrations):\n"
+        "    for m in pkgutil.iter_modules(pkg.__path__):\n"
+        "        importlib.import_module(f'{pkg.__name__}.{m.name}')\n"
+        "import freemodels.cli.check, freemodels.cli.best, freemodels.cli.stats\n"
+        "from freemodels.cli import build_parser; build_parser()\n"
+        "bad = [m for m in sys.modules if m == 'textual' or m.startswith(('textual.', 'freemodels.ui'))]\n"
+        "print(bad)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

@@ -1,0 +1,128 @@
+"""The monitor against a real local fleet: warm start, 429 pauses, attaching to another process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from freemodels.core.catalog import parse_catalog
+from freemodels.core.keys import KeyRing
+from freemodels.core.monitor import Monitor, MonitorConfig
+from freemodels.core.records import Outcome, ProbeResult, Snapshot
+from freemodels.core.scheduler import Cadence
+from freemodels.core.store import History
+from freemodels.fleet.server import Behaviour, Fleet, FleetThread
+from freemodels.fleet.synthetic import catalog_toml
+
+FAST = MonitorConfig(
+    cadence=Cadence(min_interval_s=0.5), publish_interval_s=0.05, flush_interval_s=0.1
+)
+
+
+async def run_for(monitor: Monitor, seconds: float) -> None:
+    task = asyncio.create_task(monitor.run())
+    await asyncio.sleep(seconds)
+    monitor.stop()
+    await asyncio.wait_for(task, 10)
+
+
+async def test_monitor_ranks_publishes_and_stores(tmp_path: Path) -> None:
+    async with Fleet() as fleet:
+        fleet.set("p", "fast", Behaviour(ttft_s=0.01))
+        fleet.set("p", "slow", Behaviour(ttft_s=0.08))
+        fleet.set("p", "gone", Behaviour(status=404))
+        catalog = parse_catalog(catalog_toml(fleet), "test", allow_http=True)
+        monitor = Monitor(catalog, KeyRing(env={}), tmp_path / "h.sqlite3", FAST)
+        seen: list[Snapshot] = []
+        monitor.subscribe(seen.append)
+        await run_for(monitor, 2.0)
+    last = monitor.snapshot
+    assert [r.model for r in last.rows] == ["fast", "slow", "gone"]
+    assert last.rows[0].samples >= 2 and last.rows[0].usable
+    assert last.rows[2].outcome is Outcome.NOT_FOUND
+    gone_probes = [r for r in fleet.requests if r.model == "gone"]
+    assert len(gone_probes) == 1, "not_found backs off for a minute"
+    assert seen and all(b.at >= a.at for a, b in zip(seen, seen[1:], strict=False))
+    stored = History(tmp_path / "h.sqlite3").samples(0)
+    assert len(stored) == len([r for r in fleet.requests if r.path == "chat/completions"])
+
+
+async def test_warm_start_shows_yesterdays_ranking_before_any_probe(tmp_path: Path) -> None:
+    async with Fleet() as fleet:
+        fleet.set("p", "a", Behaviour(ttft_s=5.0))
+        fleet.set("p", "b", Behaviour(ttft_s=5.0))
+        catalog = parse_catalog(catalog_toml(fleet), "test", allow_http=True)
+        history = History(tmp_path / "h.sqlite3")
+        now = time.time()
+        history.add(
+            [ProbeResult("p", m, Outcome.OK, now - 60 - i, ttft_ms=t) for i, (m, t) in
+             enumerate([("a", 300.0), ("b", 100.0)] * 3)]
+        )  # fmt: skip
+        history.close()
+        monitor = Monitor(catalog, KeyRing(env={}), tmp_path / "h.sqlite3", FAST)
+        first: list[Snapshot] = []
+        monitor.subscribe(lambda s: first.append(s) if not first else None)
+        await run_for(monitor, 0.3)
+    assert first and [r.model for r in first[0].rows] == ["b", "a"]
+    assert first[0].rows[0].samples == 3, "published from history alone, before a probe answered"
+
+
+async def test_429_pauses_the_budget_visibly(tmp_path: Path) -> None:
+    async with Fleet() as fleet:
+        fleet.set("p", "a", Behaviour(status=429, retry_after="30"))
+        fleet.set("p", "b", Behaviour())
+        catalog = parse_catalog(catalog_toml(fleet, rpm=600), "test", allow_http=True)
+        monitor = Monitor(catalog, KeyRing(env={}), tmp_path / "h.sqlite3", FAST)
+        await run_for(monitor, 1.5)
+    budget = monitor.snapshot.budgets["p"]
+    assert budget.paused_until is not None and budget.paused_until > time.time() + 20
+    after_429 = [r for r in fleet.requests if r.model == "a"][0].at
+    later = [r for r in fleet.requests if r.at > after_429 + 0.05]
+    assert later == [], "nothing is sent to a paused budget"
+
+
+SERVE = textwrap.dedent("""
+    import asyncio, sys
+    from pathlib import Path
+    from freemodels.core.catalog import load_catalog
+    from freemodels.core.keys import KeyRing
+    from freemodels.core.monitor import Monitor, MonitorConfig
+    from freemodels.core.scheduler import Cadence
+    catalog = load_catalog(Path(sys.argv[1]))
+    config = MonitorConfig(cadence=Cadence(min_interval_s=0.5), flush_interval_s=0.1, heartbeat_interval_s=0.5, role="serve")
+    monitor = Monitor(catalog, KeyRing(env={}), Path(sys.argv[2]), config)
+    monitor.subscribe(lambda s: print("snapshot", flush=True) if s.rows and s.rows[0].samples else None)
+    asyncio.run(monitor.run())
+""")
+
+
+def test_a_second_monitor_attaches_instead_of_probing(tmp_path: Path) -> None:
+    fleet = Fleet()
+    fleet.set("p", "a", Behaviour(ttft_s=0.01))
+    fleet.set("p", "b", Behaviour(ttft_s=0.02))
+    with FleetThread(fleet):
+        catalog_path = tmp_path / "c.toml"
+        catalog_path.write_text(catalog_toml(fleet), encoding="utf-8")
+        history = tmp_path / "h.sqlite3"
+        owner = subprocess.Popen(
+            [sys.executable, "-c", SERVE, str(catalog_path), str(history)],
+            stdout=subprocess.PIPE, text=True, env=dict(os.environ),
+        )  # fmt: skip
+        try:
+            assert owner.stdout is not None and owner.stdout.readline().startswith("snapshot")
+            time.sleep(1.0)  # a heartbeat is written
+            catalog = parse_catalog(catalog_path.read_text(), "test", allow_http=True)
+            guest = Monitor(catalog, KeyRing(env={}), history, FAST)
+            asyncio.run(run_for(guest, 2.5))
+        finally:
+            owner.terminate()
+            owner.wait(10)
+            owner.stdout.close()  # type: ignore[union-attr]
+    assert guest.probes_sent == 0, "the guest sent nothing of its own"
+    assert guest.snapshot.attached
+    assert {r.model for r in guest.snapshot.rows if r.samples} == {"a", "b"}
