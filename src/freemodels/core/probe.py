@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
 import socket
 import ssl
@@ -80,6 +81,10 @@ class ProbeSpec:
         return body
 
 
+# Chunks that carry something besides text (an error, usage counts, a tool call) are parsed.
+_MUST_PARSE = (b'"error"', b'"usage"', b'"tool_calls"')
+
+
 class _Stream:
     """Incremental SSE reader: finds the first token, errors, usage and tool calls."""
 
@@ -124,6 +129,12 @@ class _Stream:
     def _event(self, payload: bytes, now: float) -> None:
         if payload == b"[DONE]":
             self.done = True
+            return
+        if self.first_at is not None and not any(mark in payload for mark in _MUST_PARSE):
+            # After the first token, a plain content chunk needs counting, not parsing: parsing
+            # every chunk was a fifth of a probe's CPU.
+            if b'"content":"' in payload or b'"reasoning_content":"' in payload:
+                self._token(now)
             return
         try:
             event = json.loads(payload)
@@ -223,7 +234,7 @@ async def probe(
     measure = _Measurement(provider, model, key, spec, clock, started_at)
     try:
         async with asyncio.timeout(spec.timeout_s):
-            return await measure.run(client, f"{base_url}/chat/completions")
+            return await measure.run(client, _chat_url(base_url))
     except TimeoutError:
         return measure.failed(Outcome.TIMEOUT, f"no answer within {spec.timeout_s:g} s")
     except httpx.TransportError as exc:
@@ -283,10 +294,10 @@ class _Measurement:
             text = text.replace(self.key.value, "[redacted]")
         return " ".join(text.split())
 
-    async def run(self, client: httpx.AsyncClient, url: str) -> ProbeResult:
+    async def run(self, client: httpx.AsyncClient, url: httpx.URL) -> ProbeResult:
         body = self.spec.body(self.model)
         headers = request_headers(self.provider, self.key)
-        origin = httpx.URL(url)
+        origin = url
         for _ in range(_MAX_SAME_ORIGIN_REDIRECTS + 1):
             self.t0 = self.clock()
             request = client.build_request("POST", url, json=body, headers=headers)
@@ -303,7 +314,7 @@ class _Measurement:
                             Outcome.REJECTED,
                             f"redirected to another origin ({where}); not followed",
                         )
-                    url = str(target)
+                    url = target
                     continue
                 return await self._answer(response)
             finally:
@@ -410,6 +421,12 @@ class _Measurement:
             tokens_per_s=tokens_per_s,
             tool_calls=stream.tool_call_ok if self.spec.kind is ProbeKind.TOOLS else None,
         )
+
+
+@functools.lru_cache(maxsize=1024)
+def _chat_url(base_url: str) -> httpx.URL:
+    """The parsed chat URL of a base URL (parsing costs more than the rest of a request's setup)."""
+    return httpx.URL(f"{base_url}/chat/completions")
 
 
 async def _read_capped(response: httpx.Response, limit: int) -> str:

@@ -6,6 +6,7 @@ catalog → (Provider, Model) → probe → ProbeResult → stats → ModelStats
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import re
 from collections.abc import Mapping
@@ -14,6 +15,11 @@ from enum import StrEnum
 
 DEFAULT_MAX_OUTPUT = 32768
 _ENV_REF = re.compile(r"\{([A-Z_][A-Z0-9_]*)\}")
+
+
+@functools.lru_cache(maxsize=256)
+def _url_variables(base_url: str) -> tuple[str, ...]:
+    return tuple(_ENV_REF.findall(base_url))
 
 
 class Outcome(StrEnum):
@@ -100,10 +106,12 @@ class Provider:
     @property
     def url_variables(self) -> tuple[str, ...]:
         """Environment variables named as `{VAR}` in the base URL."""
-        return tuple(_ENV_REF.findall(self.base_url))
+        return _url_variables(self.base_url)
 
     def resolve_base_url(self, env: Mapping[str, str] | None = None) -> str | None:
         """The base URL with `{VAR}` filled in, or None when a variable is unset."""
+        if not self.url_variables:
+            return self.base_url.rstrip("/")
         source = os.environ if env is None else env
         missing = [name for name in self.url_variables if not source.get(name)]
         if missing:

@@ -85,7 +85,7 @@ class Prober:
         client = self.pool.client(provider.base_url, provider.id)
         semaphore = self._semaphores.setdefault(provider.id, asyncio.Semaphore(self._max_in_flight))
         async with semaphore:
-            if self.gate is not None and provider.resolve_base_url(env) is not None:
+            if self.gate is not None and not self._missing_url_variable(provider):
                 admitted = await self.gate.acquire(
                     provider, model, spec.kind, max_wait_s=max_wait_s
                 )
@@ -102,6 +102,10 @@ class Prober:
                 result.ttft_ms, result.total_ms, result.reused, result.error,
             )  # fmt: skip
         return result
+
+    def _missing_url_variable(self, provider: Provider) -> bool:
+        """Whether a `{VAR}` of the base URL is unset (then the probe sends nothing)."""
+        return bool(provider.url_variables) and provider.resolve_base_url(self.keys.env) is None
 
     def _after(self, provider: Provider, result: ProbeResult) -> None:
         if result.outcome is Outcome.RATE_LIMITED and result.http_status == 429:
