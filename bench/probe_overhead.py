@@ -43,7 +43,8 @@ async def main(path, only_first):
         t0 = time.perf_counter()
         async with sessions[pid].post(base + "/chat/completions", json=body) as r:
             async for line in r.content:
-                if line.startswith(b"data:") and b'"content":"' in line and b'"content":""' not in line:
+                content = b'"content":"' in line and b'"content":""' not in line
+                if line.startswith(b"data:") and content:
                     return (time.perf_counter() - t0) * 1000
         return None
     t = time.perf_counter()

@@ -314,5 +314,5 @@ def test_a_broken_secrets_file_is_reported_when_the_keyring_is_built(no_keyring:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
     os.write(fd, b"[keys\n")
     os.close(fd)
-    with pytest.raises(KeyStoreError, match="secrets.toml is not valid TOML"):
+    with pytest.raises(KeyStoreError, match=r"secrets\.toml is not valid TOML"):
         default_keyring(interactive=False, env={}, warn=lambda _: None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import subprocess
 import sys
@@ -47,7 +48,7 @@ async def test_monitor_ranks_publishes_and_stores(tmp_path: Path) -> None:
     assert last.rows[2].outcome is Outcome.NOT_FOUND
     gone_probes = [r for r in fleet.requests if r.model == "gone"]
     assert len(gone_probes) == 1, "not_found backs off for a minute"
-    assert seen and all(b.at >= a.at for a, b in zip(seen, seen[1:], strict=False))
+    assert seen and all(b.at >= a.at for a, b in itertools.pairwise(seen))
     stored = History(tmp_path / "h.sqlite3").samples(0)
     assert len(stored) == len([r for r in fleet.requests if r.path == "chat/completions"])
 
@@ -81,7 +82,7 @@ async def test_429_pauses_the_budget_visibly(tmp_path: Path) -> None:
         await run_for(monitor, 1.5)
     budget = monitor.snapshot.budgets["p"]
     assert budget.paused_until is not None and budget.paused_until > time.time() + 20
-    after_429 = [r for r in fleet.requests if r.model == "a"][0].at
+    after_429 = next(r for r in fleet.requests if r.model == "a").at
     later = [r for r in fleet.requests if r.at > after_429 + 0.05]
     assert later == [], "nothing is sent to a paused budget"
 
@@ -94,9 +95,15 @@ SERVE = textwrap.dedent("""
     from freemodels.core.monitor import Monitor, MonitorConfig
     from freemodels.core.scheduler import Cadence
     catalog = load_catalog(Path(sys.argv[1]))
-    config = MonitorConfig(cadence=Cadence(min_interval_s=0.5), flush_interval_s=0.1, heartbeat_interval_s=0.5, role="serve")
+    config = MonitorConfig(
+        cadence=Cadence(min_interval_s=0.5), flush_interval_s=0.1, heartbeat_interval_s=0.5,
+        role="serve",
+    )
     monitor = Monitor(catalog, KeyRing(env={}), Path(sys.argv[2]), config)
-    monitor.subscribe(lambda s: print("snapshot", flush=True) if s.rows and s.rows[0].samples else None)
+    def announce(s):
+        if s.rows and s.rows[0].samples:
+            print("snapshot", flush=True)
+    monitor.subscribe(announce)
     asyncio.run(monitor.run())
 """)
 

@@ -115,7 +115,8 @@ WRITER = textwrap.dedent("""
     h = History(Path(sys.argv[1]))
     i = 0
     while True:
-        batch = [ProbeResult("p", f"m{j}", Outcome.OK, time.time(), ttft_ms=float(i)) for j in range(50)]
+        now = time.time()
+        batch = [ProbeResult("p", f"m{j}", Outcome.OK, now, ttft_ms=float(i)) for j in range(50)]
         h.add(batch)
         i += 1
         if i == 5:
