@@ -24,7 +24,7 @@ _NO_ARGV_KEY = (
     "'keys set' takes only the provider id: a key on the command line would stay in your shell "
     "history and be visible to other users in `ps`"
 )
-_NO_ARGV_HINT = "pipe it in (printf %s \"$KEY\" | freemodels keys set ID) or run it in a terminal"
+_NO_ARGV_HINT = 'pipe it in (printf %s "$KEY" | freemodels keys set ID) or run it in a terminal'
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -219,8 +219,6 @@ def _rm(catalog: Catalog, provider_id: str) -> int:
     if env_name:
         _err(f"{env_name} is still set in the environment; unset it to stop using that key")
     return 0
-
-
 
 
 def _test(catalog: Catalog, provider_id: str | None, *, as_json: bool) -> int:

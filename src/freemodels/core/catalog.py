@@ -51,7 +51,7 @@ _MODEL_KEYS = {
 _MODEL_REQUIRED = ("id", "name", "context")
 _TYPE_NAMES: dict[Any, str] = {
     str: "a string",
-    int: "an integer: token counts are plain numbers like 131072, not \"128k\"",
+    int: 'an integer: token counts are plain numbers like 131072, not "128k"',
     bool: "true or false",
     list: "an array",
     dict: "a table",

@@ -79,8 +79,7 @@ def key_format_warning(provider_id: str, value: str) -> str | None:
         return None
     expected = " or ".join(f"'{p}'" for p in prefixes)
     return (
-        f"this does not look like a {provider_id} key (those start with {expected}); "
-        "stored anyway"
+        f"this does not look like a {provider_id} key (those start with {expected}); stored anyway"
     )
 
 

@@ -177,12 +177,16 @@ async def verify_key(
                 return result(unsettled[0], unsettled[1] + where, keyless.status, sender.sent)
             if keyless.status != 200:
                 return result(
-                    KeyVerdict.UNEXPECTED, f"HTTP {keyless.status} (GET /models without the key)",
-                    keyless.status, sender.sent,
+                    KeyVerdict.UNEXPECTED,
+                    f"HTTP {keyless.status} (GET /models without the key)",
+                    keyless.status,
+                    sender.sent,
                 )
         elif listed.status not in (404, 405):
             return result(
-                KeyVerdict.UNEXPECTED, f"HTTP {listed.status} (GET /models)", listed.status,
+                KeyVerdict.UNEXPECTED,
+                f"HTTP {listed.status} (GET /models)",
+                listed.status,
                 sender.sent,
             )
     return await _complete(provider, sender, base, with_key, result)
@@ -198,8 +202,10 @@ async def _complete(
     model = provider.models[0] if provider.models else None
     if model is None:
         return result(
-            KeyVerdict.UNEXPECTED, "GET /models is open and the catalog lists no model to try",
-            None, sender.sent,
+            KeyVerdict.UNEXPECTED,
+            "GET /models is open and the catalog lists no model to try",
+            None,
+            sender.sent,
         )
     body: dict[str, object] = {
         "model": model.id,
@@ -207,9 +213,7 @@ async def _complete(
         "max_tokens": 1,
         "stream": False,
     }
-    answer = await sender.send(
-        "POST", f"{base}/chat/completions", headers, model=model, body=body
-    )
+    answer = await sender.send("POST", f"{base}/chat/completions", headers, model=model, body=body)
     where = f"completion with {model.id}"
     verdict = _verdict(answer)
     if verdict is not None:
@@ -220,7 +224,9 @@ async def _complete(
     if status in (400, 404, 410, 413, 422):
         # Servers check the key before the model and the body: a refusal of those passed the key.
         return result(
-            KeyVerdict.OK, f"key accepted; the model answered HTTP {status} ({where})", status,
+            KeyVerdict.OK,
+            f"key accepted; the model answered HTTP {status} ({where})",
+            status,
             sender.sent,
         )
     return result(KeyVerdict.UNEXPECTED, f"HTTP {status} ({where})", status, sender.sent)
@@ -256,7 +262,12 @@ async def verify_keys(
         await asyncio.gather(
             *(
                 verify_key(
-                    p, k, pool=pool, gate=gate, env=env, request_s=request_s,
+                    p,
+                    k,
+                    pool=pool,
+                    gate=gate,
+                    env=env,
+                    request_s=request_s,
                     open_model_lists=open_model_lists,
                 )
                 for p, k in keyed
