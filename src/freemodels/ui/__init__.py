@@ -1,1 +1,1 @@
-"""The Textual dashboard: renders Snapshots, posts intents; never touches network, disk or keyring."""
+"""The Textual dashboard: renders Snapshots and posts intents; no network, disk or keyring."""

@@ -1,0 +1,262 @@
+"""The freemodels dashboard app: wires a snapshot source, the services and the screens.
+
+The monitor runs on its own thread and event loop; it posts each Snapshot here as a
+`SnapshotReady` message, and the app applies at most one every `refresh_s` (the newest wins), so
+a busy fleet never floods the terminal. The first measured TTFT is shown the moment it arrives.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import ClassVar
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.worker import Worker, WorkerState
+
+from freemodels.core.catalog import Catalog
+from freemodels.core.keys import KeyStatus
+from freemodels.core.records import ModelRef, Snapshot
+from freemodels.errors import FreemodelsError
+from freemodels.ui.messages import KeysLoaded, MonitorFailed, SnapshotReady
+from freemodels.ui.preferences import THEMES, Preferences
+from freemodels.ui.screens.dashboard import ACTIONS, DashboardScreen
+from freemodels.ui.screens.help import HelpScreen
+from freemodels.ui.screens.keys import KeysScreen
+from freemodels.ui.screens.use import UseScreen
+from freemodels.ui.services import Services
+from freemodels.ui.source import SnapshotSource
+
+REFRESH_S = 0.5  # at most ~2 updates a second
+TICK_S = 1.0  # countdowns (rate-limit pauses) advance between Snapshots
+
+
+class DashboardApp(App[None]):
+    """`freemodels`: the live ranking of free LLM endpoints."""
+
+    CSS_PATH = "dashboard.tcss"
+    TITLE = "freemodels"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help"),
+    ]
+
+    def __init__(
+        self,
+        source: SnapshotSource,
+        catalog: Catalog,
+        services: Services,
+        prefs: Preferences | None = None,
+        *,
+        demo: bool = False,
+        clock: Callable[[], float] = time.time,
+        refresh_s: float = REFRESH_S,
+        tick_s: float | None = TICK_S,
+        notice: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self.catalog = catalog
+        self.services = services
+        self.prefs = prefs or Preferences()
+        self.demo = demo
+        self.clock = clock
+        self.refresh_s = refresh_s
+        self.tick_s = tick_s
+        self.notice = notice
+        self.key_statuses: tuple[KeyStatus, ...] = ()
+        self._pending: Snapshot | None = None
+        self._applied_at = -1e9
+        self._timer: Timer | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self.updates = 0
+        """Snapshots applied to the screen (tests and benchmarks read it)."""
+        self.theme = self.prefs.theme if self.prefs.theme in self.available_themes else THEMES[0]
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen[None]:
+        screen = DashboardScreen(self.catalog, self.prefs, demo=self.demo)
+        screen.now = self.clock
+        screen.env = self.services.env
+        return screen
+
+    @property
+    def dashboard(self) -> DashboardScreen:
+        """The main screen (whatever modal is on top of it)."""
+        screen = self.screen_stack[0]
+        assert isinstance(screen, DashboardScreen)
+        return screen
+
+    def on_mount(self) -> None:
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        self._unsubscribe = self.source.subscribe(self._from_source)
+        self.source.set_favourites(_refs(self.prefs.favourites))
+        self.dashboard.take(self.source.snapshot)
+        self._applied_at = time.monotonic()
+        self.load_keys()
+        if self.tick_s:
+            self.set_interval(self.tick_s, self._tick)
+        if self.notice:
+            self.notify(self.notice, severity="warning", timeout=10)
+
+    def on_unmount(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+
+    def _from_source(self, snapshot: Snapshot) -> None:
+        # Runs on the monitor's thread: post_message is thread-safe, and the message collapses.
+        self.post_message(SnapshotReady(snapshot))
+
+    # -- snapshots -----------------------------------------------------------------------------
+
+    def on_snapshot_ready(self, message: SnapshotReady) -> None:
+        self._pending = message.snapshot
+        waited = time.monotonic() - self._applied_at
+        if waited >= self.refresh_s or _first_measurement(self.dashboard.snapshot, self._pending):
+            self._apply()
+        elif self._timer is None:
+            self._timer = self.set_timer(self.refresh_s - waited, self._apply)
+
+    def _apply(self) -> None:
+        self._timer = None
+        snapshot, self._pending = self._pending, None
+        if snapshot is None:
+            return
+        self._applied_at = time.monotonic()
+        self.updates += 1
+        self.dashboard.take(snapshot)
+
+    def _tick(self) -> None:
+        snapshot = self.dashboard.snapshot
+        if snapshot is None:
+            return
+        # One more render after a pause ends clears its countdown.
+        since = self.clock() - (self.tick_s or 0.0)
+        paused = (b.paused_until for b in snapshot.budgets.values())
+        if any(until is not None and until > since for until in paused):
+            self.dashboard.render_snapshot()
+
+    def on_monitor_failed(self, message: MonitorFailed) -> None:
+        self.notify(message.text, title="Monitor stopped", severity="error", timeout=30)
+
+    # -- keys ----------------------------------------------------------------------------------
+
+    @work(thread=True, exit_on_error=False, group="keys")
+    def load_keys(self) -> None:
+        """Read the key chain off the UI thread (keyring may prompt or stall)."""
+        self.post_message(KeysLoaded(self.services.key_statuses()))
+
+    def on_keys_loaded(self, message: KeysLoaded) -> None:
+        changed = bool(self.key_statuses) and _fingerprint(self.key_statuses) != _fingerprint(
+            message.statuses
+        )
+        self.key_statuses = message.statuses
+        self.dashboard.set_keys(message.statuses)
+        if changed:
+            # A key was added or removed: measure with it now rather than at the next turn.
+            self.source.probe_now(None)
+
+    def open_keys(self) -> None:
+        """Push the provider keys screen."""
+        self.push_screen(KeysScreen(self.services, self.key_statuses), self._keys_closed)
+
+    def _keys_closed(self, _: None) -> None:
+        self.load_keys()
+
+    # -- tool configs --------------------------------------------------------------------------
+
+    def open_use(self, tool: str, ref: ModelRef) -> None:
+        """Push the dry-run diff of writing `ref` into `tool`."""
+        self.push_screen(UseScreen(self.services, tool, ref))
+
+    # -- preferences ---------------------------------------------------------------------------
+
+    def preferences_changed(self, prefs: Preferences) -> None:
+        """Remember and persist new preferences (in a worker: it writes a file)."""
+        self.prefs = prefs
+        self.save_preferences(prefs)
+
+    def favourites_changed(self, favourites: Iterable[str]) -> None:
+        """Tell the monitor to probe favourites first."""
+        self.source.set_favourites(_refs(favourites))
+
+    @work(thread=True, exit_on_error=False, group="preferences", exclusive=True)
+    def save_preferences(self, prefs: Preferences) -> None:
+        """Write the preferences file off the UI thread."""
+        self.services.save_preferences(prefs)
+
+    def _theme_changed(self, theme: object) -> None:
+        if self.prefs.theme != self.theme:
+            self.dashboard.prefs = self.prefs = _with_theme(self.prefs, self.theme)
+            self.save_preferences(self.prefs)
+
+    def action_toggle_dark(self) -> None:
+        """Switch between the dark and the light theme."""
+        self.theme = THEMES[1] if self.current_theme.dark else THEMES[0]
+
+    # -- help, palette, errors -----------------------------------------------------------------
+
+    def action_help(self) -> None:
+        """Show every key."""
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)
+            return
+        self.push_screen(HelpScreen([(key, text) for key, text, _ in ACTIONS]))
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Toggle light/dark", "Switch theme", self.action_toggle_dark)
+        for key, text, action in ACTIONS:
+            if not action or action in ("quit", "help"):
+                continue
+            title = text.split(" (")[0]
+            yield SystemCommand(
+                title[0].upper() + title[1:], f"key: {key}", partial(self._dashboard_action, action)
+            )
+        yield SystemCommand("Help", "key: ?", self.action_help)
+
+    def _dashboard_action(self, action: str) -> None:
+        self.call_later(self.dashboard.run_action, action)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # Workers run with exit_on_error=False: a failure becomes a notification, never a crash.
+        if event.state is not WorkerState.ERROR:
+            return
+        error = event.worker.error
+        if isinstance(error, FreemodelsError):
+            self.notify(str(error), severity="error", timeout=8)
+        else:
+            self.notify(f"{type(error).__name__}: {error}", title="Error", severity="error")
+
+
+def _refs(keys: Iterable[str]) -> list[ModelRef]:
+    refs = []
+    for key in sorted(keys):
+        try:
+            refs.append(ModelRef.parse(key))
+        except ValueError:
+            continue
+    return refs
+
+
+def _with_theme(prefs: Preferences, theme: str) -> Preferences:
+    from dataclasses import replace
+
+    return replace(prefs, theme=theme)
+
+
+def _fingerprint(statuses: tuple[KeyStatus, ...]) -> set[tuple[str, str | None, str | None]]:
+    return {(s.provider_id, s.source, s.masked) for s in statuses}
+
+
+def _first_measurement(shown: Snapshot | None, new: Snapshot) -> bool:
+    """Whether `new` brings the first measured TTFT (shown at once: launch-to-first-row)."""
+    if shown is not None and any(row.ttft_ms is not None for row in shown.rows):
+        return False
+    return any(row.ttft_ms is not None for row in new.rows)

@@ -1,0 +1,92 @@
+"""How numbers and verdicts read in the dashboard: pure functions of a row and `now`."""
+
+from __future__ import annotations
+
+from freemodels.core.records import BudgetState, Health, ModelStats, Outcome
+
+# Verdicts by outcome, as a person reads them; UP/DOWN come from the health state instead.
+_VERDICTS = {
+    Outcome.NO_KEY: "no key",
+    Outcome.AUTH_FAILED: "auth failed",
+    Outcome.RATE_LIMITED: "rate limited",
+    Outcome.NOT_FOUND: "not found",
+    Outcome.SERVER_ERROR: "server error",
+    Outcome.TIMEOUT: "timeout",
+    Outcome.NETWORK_ERROR: "unreachable",
+    Outcome.BAD_RESPONSE: "bad response",
+    Outcome.REJECTED: "rejected",
+}
+
+
+def ms(value: float | None) -> str:
+    """`123 ms` (DESIGN.md: the dashboard shows times so), `-` when unmeasured."""
+    if value is None:
+        return "-"
+    return f"{value:,.0f} ms".replace(",", " ") if value >= 10000 else f"{value:.0f} ms"
+
+
+def percent(value: float | None) -> str:
+    """`97%` from a 0..1 ratio, `-` when unknown."""
+    return "-" if value is None else f"{value * 100:.0f}%"
+
+
+def context(tokens: int | None) -> str:
+    """`128k`, `1M`: a context window at a glance."""
+    if tokens is None:
+        return "-"
+    if tokens >= 1_000_000:
+        return f"{tokens / 1_048_576:.0f}M" if tokens % 1_048_576 == 0 else f"{tokens / 1e6:.1f}M"
+    return f"{round(tokens / 1024)}k"
+
+
+def swe(score: float | None) -> str:
+    """A SWE-bench Verified percentage, `-` when the catalog has none."""
+    return "-" if score is None else f"{score:.0f}%"
+
+
+def countdown(seconds: float) -> str:
+    """`42s`, `3m`, `2h`: how long until a pause ends."""
+    seconds = max(0.0, seconds)
+    if seconds < 100:
+        return f"{seconds:.0f}s"
+    if seconds < 6000:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.0f}h"
+
+
+def verdict(row: ModelStats, paused_until: float | None, now: float, probing: bool) -> str:
+    """The status column: UP, DOWN, no key, rate limited 42s, waiting, ..."""
+    if row.outcome is None:
+        return "probing…" if probing else "waiting"
+    if row.outcome is Outcome.RATE_LIMITED:
+        if paused_until is not None and paused_until > now:
+            return f"rate limited {countdown(paused_until - now)}"
+        return "rate limited"
+    if row.outcome is Outcome.OK:
+        return "DOWN" if row.health is Health.DOWN else "UP"
+    if row.health is Health.DOWN and row.outcome.server_side:
+        return f"DOWN {_VERDICTS[row.outcome]}"
+    return _VERDICTS[row.outcome]
+
+
+def verdict_style(text: str) -> str:
+    """The style class of a verdict: good, warn, bad or muted."""
+    if text == "UP":
+        return "good"
+    if text.startswith(("rate limited", "probing", "waiting")):
+        return "muted"
+    if text in ("no key", "auth failed"):
+        return "warn"
+    return "bad"
+
+
+def budget_left(state: BudgetState | None) -> str:
+    """`12/30 a minute, 900/1000 a day`, or `no cap` when the budget is unlimited."""
+    if state is None:
+        return "-"
+    parts = []
+    if state.rpm is not None:
+        parts.append(f"{state.remaining_minute}/{state.rpm} a minute")
+    if state.rpd is not None:
+        parts.append(f"{state.remaining_day}/{state.rpd} a day")
+    return ", ".join(parts) if parts else f"no cap ({state.used_minute} in the last minute)"

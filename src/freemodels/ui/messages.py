@@ -1,0 +1,35 @@
+"""Events the dashboard's parts tell each other, as small past-tense message dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from freemodels.core.keys import KeyStatus
+from freemodels.core.records import Snapshot
+
+
+@dataclass
+class SnapshotReady(Message):
+    """The monitor published a new Snapshot (posted from the monitor's thread)."""
+
+    snapshot: Snapshot
+
+    def can_replace(self, message: Message) -> bool:
+        # Only the newest Snapshot matters: a burst collapses into its last one.
+        return isinstance(message, SnapshotReady)
+
+
+@dataclass
+class KeysLoaded(Message):
+    """The key chain was read: which providers have a key, from where (masked)."""
+
+    statuses: tuple[KeyStatus, ...]
+
+
+@dataclass
+class MonitorFailed(Message):
+    """The monitor thread stopped with an error."""
+
+    text: str

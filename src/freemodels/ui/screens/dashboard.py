@@ -1,0 +1,300 @@
+"""The main screen: status line, first-run banner, live ranking, detail pane, filter, footer.
+
+It renders whatever Snapshot the app hands it and turns keys into intents: preference changes
+(saved by the app in a worker), requests to the snapshot source, or a modal screen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input
+
+from freemodels.core.catalog import Catalog
+from freemodels.core.keys import KeyStatus
+from freemodels.core.records import ModelRef, Snapshot
+from freemodels.ui.preferences import SORTS, Preferences
+from freemodels.ui.view import COLUMNS, RowView, build_rows, next_sort, visible_columns
+from freemodels.ui.widgets.banner import KeyBanner, banner_text
+from freemodels.ui.widgets.detail import DetailPane
+from freemodels.ui.widgets.ranking import RankingTable
+from freemodels.ui.widgets.status import StatusBar
+
+if TYPE_CHECKING:
+    from freemodels.ui.app import DashboardApp
+
+# At this width and above the detail pane sits beside the table; below it goes underneath.
+WIDE = 120
+DETAIL_WIDTH = 40
+SCROLLBAR = 2
+
+# (key as shown, description, action): the help screen, the footer and the palette share it.
+ACTIONS: tuple[tuple[str, str, str], ...] = (
+    ("↑/↓ j/k", "move the cursor", ""),
+    ("enter", "use the selected model in the target tool (shows the change first)", "use"),
+    ("t", "cycle the target tool", "cycle_tool"),
+    ("s", "cycle the sort column", "cycle_sort"),
+    ("S", "reverse the sort", "reverse_sort"),
+    ("/", "filter by text (Enter keeps it, Escape clears it)", "filter"),
+    ("o", "cycle the provider filter", "cycle_provider"),
+    ("c", "only providers with a key", "toggle_configured"),
+    ("u", "only usable models", "toggle_usable"),
+    ("f", "favourite the selected model", "toggle_favourite"),
+    ("F", "pin favourites on top", "toggle_pin"),
+    ("x", "speed test the selected model (decode tok/s)", "speed_test"),
+    ("T", "tool-call test the selected model", "tool_test"),
+    ("p / P", "provider keys: add, replace, remove, test", "keys"),
+    ("r", "re-probe every model now (within budgets)", "reprobe"),
+    ("?", "this help", "help"),
+    ("ctrl+p", "command palette: every action by name", ""),
+    ("click", "a column header sorts by it (again: reverse)", ""),
+    ("Escape", "close any dialog", ""),
+    ("q", "quit", "quit"),
+)
+
+
+class DashboardScreen(Screen[None]):
+    """The live ranking and everything around it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("t", "cycle_tool", "Tool"),
+        Binding("s", "cycle_sort", "Sort"),
+        Binding("S", "reverse_sort", "Reverse", show=False),
+        Binding("slash", "filter", "Filter"),
+        Binding("o", "cycle_provider", "Provider", show=False),
+        Binding("c", "toggle_configured", "Configured", show=False),
+        Binding("u", "toggle_usable", "Usable", show=False),
+        Binding("f", "toggle_favourite", "Fav"),
+        Binding("F", "toggle_pin", "Pin favs", show=False),
+        Binding("x", "speed_test", "Speed test", show=False),
+        Binding("T", "tool_test", "Tool test", show=False),
+        Binding("p", "keys", "Keys"),
+        Binding("P", "keys", "Keys", show=False),
+        Binding("r", "reprobe", "Re-probe", show=False),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    def __init__(self, catalog: Catalog, prefs: Preferences, *, demo: bool) -> None:
+        super().__init__()
+        self.catalog = catalog
+        self.prefs = prefs
+        self.demo = demo
+        self.snapshot: Snapshot | None = None
+        self.keys: Mapping[str, KeyStatus] = {}
+        self.rows: dict[str, RowView] = {}
+        self.now: Callable[[], float] = lambda: 0.0
+        self.env: Mapping[str, str] = {}
+
+    @property
+    def dashboard_app(self) -> DashboardApp:
+        """The app, typed."""
+        from freemodels.ui.app import DashboardApp
+
+        assert isinstance(self.app, DashboardApp)
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status")
+        yield KeyBanner(id="banner")
+        with Horizontal(id="body"):
+            yield RankingTable(id="ranking")
+            yield DetailPane(id="detail")
+        yield Input(placeholder="filter: part of a model or provider name", id="filter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#filter", Input).display = False
+        self.query_one("#banner", KeyBanner).display = False
+        self.query_one(RankingTable).focus()
+        self._layout(self.app.size.width)
+
+    # -- rendering -----------------------------------------------------------------------------
+
+    @property
+    def table(self) -> RankingTable:
+        """The ranking table."""
+        return self.query_one(RankingTable)
+
+    def on_resize(self) -> None:
+        self._layout(self.size.width)
+        self.render_snapshot()
+
+    def _layout(self, width: int) -> None:
+        self.query_one("#body").set_class(width < WIDE, "-narrow")
+
+    def _columns(self) -> tuple[object, ...]:
+        width = self.size.width or self.app.size.width
+        table_width = width - (DETAIL_WIDTH if width >= WIDE else 0) - SCROLLBAR
+        return visible_columns(table_width) if width else COLUMNS
+
+    def take(self, snapshot: Snapshot) -> None:
+        """Show a new Snapshot."""
+        self.snapshot = snapshot
+        self.render_snapshot()
+
+    def set_keys(self, statuses: tuple[KeyStatus, ...]) -> None:
+        """Which providers have a key (dims the rest, drives the banner)."""
+        self.keys = {s.provider_id: s for s in statuses}
+        self.render_snapshot()
+
+    def render_snapshot(self) -> None:
+        """Bring every widget to the current Snapshot and preferences."""
+        snapshot = self.snapshot
+        if snapshot is None or not self.is_mounted:
+            return
+        now = self.now()
+        configured = {pid for pid, s in self.keys.items() if s.configured} if self.keys else None
+        rows = build_rows(snapshot, self.catalog, self.prefs, configured)
+        self.rows = {row.key: row for row in rows}
+        columns = self._columns()
+        self.table.show(rows, snapshot, now, columns)  # type: ignore[arg-type]
+        self.query_one(StatusBar).show(snapshot, self.prefs, now, demo=self.demo)
+        self.query_one(KeyBanner).show(banner_text(self.catalog, self.keys, snapshot))
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        if self.snapshot is None:
+            return
+        key = self.table.selected_key
+        row = self.rows.get(key) if key else None
+        self.query_one(DetailPane).show(row, self.snapshot, self.keys, self.env)
+
+    @on(DataTable.RowHighlighted, "#ranking")
+    def _highlighted(self) -> None:
+        self._show_detail()
+
+    @on(DataTable.RowSelected, "#ranking")
+    def _selected(self) -> None:
+        self.action_use()
+
+    @on(DataTable.HeaderSelected, "#ranking")
+    def _header(self, event: DataTable.HeaderSelected) -> None:
+        column = next((c for c in COLUMNS if c.key == event.column_key.value), None)
+        if column is None:
+            return
+        if self.prefs.sort == column.sort:
+            self._set(replace(self.prefs, reverse=not self.prefs.reverse))
+        else:
+            self._set(replace(self.prefs, sort=column.sort, reverse=False))
+
+    # -- preferences ---------------------------------------------------------------------------
+
+    def _set(self, prefs: Preferences, *, persist: bool = True) -> None:
+        self.prefs = prefs
+        self.render_snapshot()
+        if persist:
+            self.dashboard_app.preferences_changed(prefs)
+
+    def selected_ref(self) -> ModelRef | None:
+        """The model under the cursor."""
+        key = self.table.selected_key
+        return ModelRef.parse(key) if key else None
+
+    # -- actions -------------------------------------------------------------------------------
+
+    def action_use(self) -> None:
+        """Show what `use` would write for the selected model, then write it on request."""
+        ref = self.selected_ref()
+        if ref is None:
+            self.notify("no model selected", severity="warning")
+            return
+        self.dashboard_app.open_use(self.prefs.tool, ref)
+
+    def action_cycle_tool(self) -> None:
+        """Next target tool."""
+        from freemodels.ui.services import tools
+
+        self._set(replace(self.prefs, tool=next_sort(self.prefs.tool, tools())))
+        self.notify(f"target tool: {self.prefs.tool}", timeout=2)
+
+    def action_cycle_sort(self) -> None:
+        """Next sort column."""
+        self._set(replace(self.prefs, sort=next_sort(self.prefs.sort, SORTS), reverse=False))
+
+    def action_reverse_sort(self) -> None:
+        """Reverse the sort."""
+        self._set(replace(self.prefs, reverse=not self.prefs.reverse))
+
+    def action_filter(self) -> None:
+        """Open the text filter."""
+        field = self.query_one("#filter", Input)
+        field.display = True
+        field.value = self.prefs.text
+        field.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self._set(replace(self.prefs, text=event.value), persist=False)
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self) -> None:
+        field = self.query_one("#filter", Input)
+        field.display = bool(self.prefs.text)
+        self.table.focus()
+
+    def action_clear_filter(self) -> None:
+        """Clear and close the text filter."""
+        field = self.query_one("#filter", Input)
+        if not field.display and not self.prefs.text:
+            return
+        field.value = ""
+        field.display = False
+        self._set(replace(self.prefs, text=""), persist=False)
+        self.table.focus()
+
+    def action_cycle_provider(self) -> None:
+        """Show one provider at a time, then all again."""
+        ids = [None, *(p.id for p in self.catalog.providers)]
+        index = ids.index(self.prefs.provider) if self.prefs.provider in ids else 0
+        self._set(replace(self.prefs, provider=ids[(index + 1) % len(ids)]))
+        self.notify(f"provider: {self.prefs.provider or 'all'}", timeout=2)
+
+    def action_toggle_configured(self) -> None:
+        """Only providers with a key, or all."""
+        self._set(replace(self.prefs, only_configured=not self.prefs.only_configured))
+
+    def action_toggle_usable(self) -> None:
+        """Only usable models, or all."""
+        self._set(replace(self.prefs, only_usable=not self.prefs.only_usable))
+
+    def action_toggle_favourite(self) -> None:
+        """Star or unstar the selected model."""
+        ref = self.selected_ref()
+        if ref is None:
+            return
+        self._set(self.prefs.toggled_favourite(str(ref)))
+        self.dashboard_app.favourites_changed(self.prefs.favourites)
+
+    def action_toggle_pin(self) -> None:
+        """Favourites on top, or in rank order."""
+        self._set(replace(self.prefs, pin_favourites=not self.prefs.pin_favourites))
+
+    def action_speed_test(self) -> None:
+        """Queue a decode-speed test of the selected model."""
+        ref = self.selected_ref()
+        if ref is not None:
+            self.dashboard_app.source.speed_test(ref)
+            self.notify(f"speed test queued for {ref}", timeout=3)
+
+    def action_tool_test(self) -> None:
+        """Queue a function-calling test of the selected model."""
+        ref = self.selected_ref()
+        if ref is not None:
+            self.dashboard_app.source.tool_test(ref)
+            self.notify(f"tool-call test queued for {ref}", timeout=3)
+
+    def action_keys(self) -> None:
+        """Open the provider keys screen."""
+        self.dashboard_app.open_keys()
+
+    def action_reprobe(self) -> None:
+        """Re-probe every model as soon as each budget allows."""
+        self.dashboard_app.source.probe_now(None)
+        self.notify("re-probing every model (within budgets)", timeout=3)

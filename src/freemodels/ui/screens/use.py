@@ -1,0 +1,113 @@
+"""`enter`: what writing the selected model into the target tool would change, then do it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.syntax import Syntax
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+from textual.worker import get_current_worker
+
+from freemodels.core.records import ModelRef
+from freemodels.errors import FreemodelsError
+from freemodels.ui.services import Services
+
+if TYPE_CHECKING:
+    from freemodels.integrations.registry import UseResult
+
+
+class UseScreen(ModalScreen[bool]):
+    """A dry-run diff of the tool config, and a Write button; dismisses True once written."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("w", "write", "Write"),
+    ]
+
+    def __init__(self, services: Services, tool: str, ref: ModelRef) -> None:
+        super().__init__()
+        self._services = services
+        self._tool = tool
+        self._ref = ref
+        self._preview: UseResult | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="use-box"):
+            yield Static(
+                Text.assemble("Use ", (str(self._ref), "bold"), " in ", (self._tool, "bold")),
+                id="use-title",
+            )
+            with VerticalScroll(id="use-diff"):
+                yield Static("computing the change…", id="use-diff-body")
+            yield Static(id="use-notes")
+            with Horizontal(id="use-buttons"):
+                yield Button("Write (w)", id="use-write", variant="primary", disabled=True)
+                yield Button("Cancel (Esc)", id="use-cancel")
+
+    def on_mount(self) -> None:
+        self.preview()
+
+    @work(thread=True, exit_on_error=False)
+    def preview(self) -> None:
+        """Compute the dry run off the UI thread (it reads config files and the key chain)."""
+        try:
+            result = self._services.use(self._tool, self._ref, dry_run=True)
+        except FreemodelsError as exc:
+            if not get_current_worker().is_cancelled:
+                self.app.call_from_thread(self._failed, exc)
+            return
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._show, result)
+
+    def _show(self, result: UseResult) -> None:
+        self._preview = result
+        body = self.query_one("#use-diff-body", Static)
+        diff = result.diff()
+        if diff:
+            body.update(Syntax(diff, "diff", theme="ansi_dark", word_wrap=True))
+        else:
+            body.update(Text("nothing to change: the config already uses this model", "dim"))
+        notes = [f"model name in {self._tool}: {result.reference}"] if result.reference else []
+        notes += list(result.notes)
+        self.query_one("#use-notes", Static).update("\n".join(notes))
+        self.query_one("#use-write", Button).disabled = not result.changed
+
+    def _failed(self, exc: FreemodelsError) -> None:
+        self.query_one("#use-diff-body", Static).update(Text(str(exc), style="red"))
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "use-write":
+            self.action_write()
+        else:
+            self.action_cancel()
+
+    def action_cancel(self) -> None:
+        """Close without writing."""
+        self.dismiss(False)
+
+    def action_write(self) -> None:
+        """Write the change shown (only once the preview is ready and changes something)."""
+        if self._preview is None or not self._preview.changed:
+            return
+        self.query_one("#use-write", Button).disabled = True
+        self.write()
+
+    @work(thread=True, exit_on_error=False)
+    def write(self) -> None:
+        """Write the tool config off the UI thread."""
+        try:
+            result = self._services.use(self._tool, self._ref, dry_run=False)
+        except FreemodelsError as exc:
+            self.app.call_from_thread(self.app.notify, str(exc), severity="error", timeout=8)
+            self.app.call_from_thread(self._failed, exc)
+            return
+        paths = ", ".join(str(p) for p in result.paths) or "nothing changed"
+        message = f"{self._tool}: wrote {paths}; model {result.reference}"
+        self.app.call_from_thread(self.app.notify, message, title="Written", timeout=8)
+        self.app.call_from_thread(self.dismiss, True)

@@ -1,0 +1,42 @@
+"""The first-run banner: no key yet, so say which one to add and where to get it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from rich.text import Text
+from textual.widgets import Static
+
+from freemodels.core.catalog import Catalog
+from freemodels.core.keys import KeyStatus
+from freemodels.core.records import Snapshot
+
+
+def banner_text(
+    catalog: Catalog, keys: Mapping[str, KeyStatus], snapshot: Snapshot
+) -> Text | None:
+    """The banner while no provider that needs a key has one; None once one does."""
+    needing = [p for p in catalog.providers if p.key_required]
+    if not needing or not keys or any(keys[p.id].configured for p in needing if p.id in keys):
+        return None
+    # Suggest the provider of the best-ranked model: its key pays off first.
+    ranked = [row.provider for row in snapshot.rows]
+    by_id = {p.id: p for p in needing}
+    first = next((by_id[pid] for pid in ranked if pid in by_id), needing[0])
+    text = Text()
+    text.append("No API keys yet. ", style="bold")
+    text.append("Latencies below are keyless round trips (401). Add a key with ")
+    text.append("p", style="bold reverse")
+    text.append(f", e.g. {first.name}: ")
+    text.append(first.signup_url, style="underline")
+    return text
+
+
+class KeyBanner(Static):
+    """Shown only while no key is configured."""
+
+    def show(self, text: Text | None) -> None:
+        """Show `text`, or hide the banner when it is None."""
+        self.display = text is not None
+        if text is not None:
+            self.update(text)

@@ -1,0 +1,90 @@
+"""The detail pane: everything known about the model under the cursor."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Sparkline, Static
+
+from freemodels.core.keys import KeyStatus
+from freemodels.core.records import Outcome, Snapshot
+from freemodels.core.stats import WINDOWS, ModelInfo, model_stats
+from freemodels.ui import format as fmt
+from freemodels.ui.view import RowView
+
+
+class DetailPane(Vertical):
+    """TTFT sparkline, percentiles, availability per window, budget, base URL, key source."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="detail-title")
+        yield Sparkline([], id="detail-spark")
+        yield Static(id="detail-body")
+
+    def show(
+        self,
+        row: RowView | None,
+        snapshot: Snapshot,
+        keys: Mapping[str, KeyStatus],
+        env: Mapping[str, str],
+    ) -> None:
+        """Describe `row` (None: nothing selected)."""
+        title = self.query_one("#detail-title", Static)
+        body = self.query_one("#detail-body", Static)
+        spark = self.query_one("#detail-spark", Sparkline)
+        if row is None:
+            title.update(Text("no model selected", style="dim"))
+            body.update("")
+            spark.data = []
+            return
+        stats = row.stats
+        samples = snapshot.samples.get((stats.provider, stats.model), ())
+        ttfts = [s.ttft_ms for s in samples if s.outcome is Outcome.OK and s.ttft_ms is not None]
+        spark.data = ttfts[-60:]
+        title.update(Text.assemble((stats.name, "bold"), "\n", (row.key, "dim")))
+        five = model_stats(
+            ModelInfo(stats.provider, stats.model, stats.name), samples, snapshot.at, WINDOWS["5m"]
+        )
+        window = _window_label(snapshot.window_s)
+        lines = [
+            f"TTFT   now {fmt.ms(stats.ttft_ms)}  ({len(ttfts)} ok samples)",
+            f"p50 {fmt.ms(stats.ttft_p50_ms)}  p95 {fmt.ms(stats.ttft_p95_ms)}",
+            f"jitter {fmt.ms(stats.jitter_ms)}  stability "
+            + ("-" if stats.stability is None else str(stats.stability)),
+            f"availability 5m {fmt.percent(five.availability)}  "
+            f"{window} {fmt.percent(stats.availability)}",
+            f"samples {stats.samples}, ok {stats.ok}  health {stats.health.value}",
+        ]
+        if stats.tokens_per_s is not None:
+            lines.append(f"decode {stats.tokens_per_s:.0f} tok/s")
+        if stats.tool_calls is not None:
+            lines.append(f"tool calls {'work' if stats.tool_calls else 'fail'}")
+        provider = row.provider
+        if provider is not None:
+            lines.append(f"budget left {fmt.budget_left(snapshot.budgets.get(provider.budget_id))}")
+            lines.append(f"base URL {provider.resolve_base_url(env) or provider.base_url}")
+            status = keys.get(provider.id)
+            if status is not None and status.configured:
+                lines.append(f"key {status.masked} ({status.source})")
+            elif not provider.key_required:
+                lines.append("key not needed")
+            else:
+                lines.append(f"no key: get one at {provider.signup_url}")
+        if row.model is not None:
+            context, score = fmt.context(row.model.context), fmt.swe(row.model.swe_bench)
+            lines.append(f"context {context}  SWE-bench {score}")
+        text = Text("\n".join(lines))
+        if stats.error:
+            text.append("\nlast error ", style="bold")
+            text.append(stats.error, style="red")
+        body.update(text)
+
+
+def _window_label(seconds: float) -> str:
+    for label, value in WINDOWS.items():
+        if value == seconds:
+            return label
+    return f"{seconds / 60:.0f}m"

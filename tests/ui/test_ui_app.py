@@ -1,0 +1,467 @@
+"""Pilot tests of the dashboard: every key, driven with canned Snapshots."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from canned import NOW, make_app, rows, snapshot
+from textual.widgets import DataTable, Input
+
+from freemodels.core.keys import KeyRing
+from freemodels.core.keystores import SecretsFileStore
+from freemodels.core.records import Outcome
+from freemodels.ui.app import DashboardApp
+from freemodels.ui.preferences import Preferences, PreferencesError
+from freemodels.ui.screens.help import HelpScreen
+from freemodels.ui.screens.keys import KeysScreen
+from freemodels.ui.screens.use import UseScreen
+from freemodels.ui.source import ManualSource
+from freemodels.ui.widgets.banner import KeyBanner
+from freemodels.ui.widgets.detail import DetailPane
+
+WIDE = (160, 48)
+
+
+def cell(app: DashboardApp, key: str, column: str) -> str:
+    return str(app.dashboard.table.get_cell(key, column))
+
+
+def order(app: DashboardApp) -> tuple[str, ...]:
+    return app.dashboard.table.order
+
+
+async def test_rows_show_ranked_with_times_in_ms(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        assert order(app)[0] == "cerebras/zai-glm-4.7"
+        assert len(order(app)) == len(rows())
+        assert cell(app, "cerebras/zai-glm-4.7", "ttft") == "142 ms"
+        assert cell(app, "cerebras/qwen-3-coder", "status") == "DOWN server error"
+        assert cell(app, "openrouter/gone/model:free", "status") == "not found"
+        assert cell(app, "openrouter/deepseek/deepseek-r1:free", "status") == "rate limited 42s"
+        assert cell(app, "groq/llama-3.3-70b-versatile", "context") == "128k"
+
+
+async def test_j_k_and_arrows_move_and_cursor_follows_its_model(tmp_path: Path) -> None:
+    source = ManualSource(snapshot())
+    app = make_app(tmp_path, source=source)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        table = app.dashboard.table
+        await pilot.press("j", "j")
+        assert table.selected_key == "groq/openai/gpt-oss-120b"
+        await pilot.press("k")
+        assert table.selected_key == "groq/llama-3.3-70b-versatile"
+        await pilot.press("down", "up")
+        assert table.selected_key == "groq/llama-3.3-70b-versatile"
+        # The ranking flips: the cursor stays on the same model, now elsewhere.
+        source.push(snapshot(rows=tuple(reversed(rows()))))
+        await pilot.pause()
+        assert order(app)[0] == "openrouter/gone/model:free"
+        assert table.selected_key == "groq/llama-3.3-70b-versatile"
+        assert table.cursor_row == order(app).index("groq/llama-3.3-70b-versatile")
+
+
+async def test_an_update_touches_only_changed_cells(tmp_path: Path) -> None:
+    source = ManualSource(snapshot())
+    app = make_app(tmp_path, source=source)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        table = app.dashboard.table
+        before = table.cell_updates
+        source.push(snapshot())  # same content
+        await pilot.pause()
+        assert table.cell_updates == before
+        changed = list(rows())
+        changed[1] = replace(changed[1], ttft_ms=190.0)
+        source.push(snapshot(rows=tuple(changed)))
+        await pilot.pause()
+        assert table.cell_updates == before + 1
+        assert cell(app, "groq/llama-3.3-70b-versatile", "ttft") == "190 ms"
+
+
+async def test_updates_are_throttled_to_the_refresh_interval(tmp_path: Path) -> None:
+    source = ManualSource(snapshot())
+    app = make_app(tmp_path, source=source)
+    app.refresh_s = 0.5
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        applied = app.updates
+        for ttft in (150.0, 160.0, 170.0, 180.0):
+            changed = list(rows())
+            changed[0] = replace(changed[0], ttft_ms=ttft)
+            source.push(snapshot(rows=tuple(changed)))
+        await pilot.pause()
+        assert app.updates - applied <= 1
+        await pilot.pause(0.7)
+        assert cell(app, "cerebras/zai-glm-4.7", "ttft") == "180 ms"
+        assert app.updates - applied <= 2
+
+
+async def test_s_cycles_sort_and_shift_s_reverses(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        await pilot.press("s")
+        assert app.dashboard.prefs.sort == "ttft"
+        await pilot.press("S")
+        assert app.dashboard.prefs.reverse
+        # Reversed TTFT: slowest measured first, unmeasured still last.
+        assert order(app)[0] == "groq/openai/gpt-oss-120b"
+        assert order(app)[-1] == "openrouter/gone/model:free"
+        for _ in range(8):
+            await pilot.press("s")
+        assert app.dashboard.prefs.sort == "model"
+        assert order(app)[0] == "openrouter/deepseek/deepseek-r1:free"  # "DeepSeek R1"
+
+
+async def test_clicking_a_header_sorts_by_it(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        table = app.dashboard.table
+        # x of the SWE column header: the sum of the widths before it.
+        x = 0
+        for column in table.ordered_columns:
+            if column.key.value == "swe":
+                break
+            x += column.get_render_width(table)
+        await pilot.click("#ranking", offset=(x + 2, 0))
+        assert app.dashboard.prefs.sort == "swe"
+        assert order(app)[0] == "cerebras/zai-glm-4.7"  # 73.8 %
+        await pilot.click("#ranking", offset=(x + 2, 0))
+        assert app.dashboard.prefs.reverse
+
+
+async def test_slash_filters_by_text_and_escape_clears(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        await pilot.press("slash")
+        assert isinstance(app.focused, Input)
+        await pilot.press("g", "p", "t")
+        assert order(app) == ("groq/openai/gpt-oss-120b",)
+        await pilot.press("enter")
+        assert isinstance(app.focused, DataTable)
+        assert order(app) == ("groq/openai/gpt-oss-120b",)
+        await pilot.press("escape")
+        assert len(order(app)) == len(rows())
+
+
+async def test_o_cycles_the_provider_filter(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        await pilot.press("o")
+        assert app.dashboard.prefs.provider == "groq"
+        assert {k.split("/")[0] for k in order(app)} == {"groq"}
+        await pilot.press("o", "o", "o")
+        assert app.dashboard.prefs.provider is None
+        assert len(order(app)) == len(rows())
+
+
+async def test_c_shows_only_configured_and_u_only_usable(tmp_path: Path) -> None:
+    app = make_app(tmp_path)  # only GROQ_API_KEY is set
+    async with app.run_test(size=WIDE) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("c")
+        assert {k.split("/")[0] for k in order(app)} == {"groq"}
+        await pilot.press("c", "u")
+        assert order(app) == (
+            "cerebras/zai-glm-4.7", "groq/llama-3.3-70b-versatile", "groq/openai/gpt-oss-120b"
+        )
+
+
+async def test_f_favourites_persist_and_shift_f_pins_them(tmp_path: Path) -> None:
+    source = ManualSource(snapshot())
+    app = make_app(tmp_path, source=source)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+end")
+        await pilot.press("f")
+        assert "openrouter/gone/model:free" in app.dashboard.prefs.favourites
+        assert cell(app, "openrouter/gone/model:free", "model").startswith("★ ")
+        assert source.favourites == ("openrouter/gone/model:free",)
+        await pilot.press("F")
+        assert order(app)[0] == "openrouter/gone/model:free"
+        await app.workers.wait_for_complete()
+    saved = tomllib.loads((tmp_path / "preferences.toml").read_text())
+    assert saved["favourites"] == ["openrouter/gone/model:free"]
+    assert saved["pin_favourites"] is True
+
+
+async def test_x_r_and_shift_t_send_requests_to_the_monitor(tmp_path: Path) -> None:
+    source = ManualSource(snapshot())
+    app = make_app(tmp_path, source=source)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        await pilot.press("x", "r", "T")
+        assert source.requests == [
+            ("speed", "cerebras/zai-glm-4.7"), ("probe", None), ("tools", "cerebras/zai-glm-4.7")
+        ]
+
+
+async def test_t_cycles_the_target_tool(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        await pilot.press("t")
+        assert app.dashboard.prefs.tool == "kilo"
+        await app.workers.wait_for_complete()
+    assert 'tool = "kilo"' in (tmp_path / "preferences.toml").read_text()
+
+
+async def test_question_mark_shows_help_and_escape_closes_it(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        keys = [key for key, _ in app.screen._keys]
+        for key in ("enter", "t", "s", "S", "/", "o", "c", "u", "f", "F", "x", "r", "?", "q"):
+            assert key in keys
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_the_monitor_keeps_updating_behind_a_modal(tmp_path: Path) -> None:
+    source = ManualSource(snapshot())
+    app = make_app(tmp_path, source=source)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        await pilot.press("question_mark")
+        changed = list(rows())
+        changed[0] = replace(changed[0], ttft_ms=99.0)
+        source.push(snapshot(rows=tuple(changed)))
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        assert cell(app, "cerebras/zai-glm-4.7", "ttft") == "99 ms"
+
+
+async def test_enter_shows_the_change_then_w_writes_it(tmp_path: Path, isolated_home: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        await pilot.press("j", "enter")
+        assert isinstance(app.screen, UseScreen)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        config = isolated_home / "xdg_config_home" / "opencode" / "opencode.json"
+        assert not config.exists()  # only a preview so far
+        await pilot.press("w")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not isinstance(app.screen, UseScreen)
+    assert "llama-3.3-70b-versatile" in config.read_text()
+
+
+async def test_escape_closes_the_use_screen_without_writing(
+    tmp_path: Path, isolated_home: Path
+) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.press("escape")
+        assert not isinstance(app.screen, UseScreen)
+    assert not (isolated_home / "xdg_config_home" / "opencode").exists()
+
+
+async def test_p_opens_keys_where_a_key_is_added_masked(tmp_path: Path) -> None:
+    app = make_app(tmp_path, env={})
+    store = SecretsFileStore(tmp_path / "secrets.toml")
+    app.services = replace(app.services, keys=KeyRing([store], env=dict(os.environ)))
+    async with app.run_test(size=WIDE) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.query_one(KeyBanner).display
+        await pilot.press("p")
+        assert isinstance(app.screen, KeysScreen)
+        await pilot.press("a")
+        field = app.screen.query_one("#keys-input", Input)
+        assert field.password
+        await pilot.press(*"gsk_abcdefgh1234")
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = app.screen.query_one("#keys-table", DataTable)
+        assert str(table.get_cell("groq", "key")) == "gsk_…1234"
+        assert "gsk_abcdefgh1234" not in str(table.get_row("groq"))
+        await pilot.press("escape")
+        assert not isinstance(app.screen, KeysScreen)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not app.query_one(KeyBanner).display
+    assert store.get("groq") == "gsk_abcdefgh1234"
+
+
+async def test_keys_screen_removes_and_tests_keys(tmp_path: Path) -> None:
+    from freemodels.core.keytest import KeyTestResult, KeyVerdict
+
+    store = SecretsFileStore(tmp_path / "secrets.toml")
+    store.set("groq", "gsk_abcdefgh1234")
+    app = make_app(tmp_path, env={})
+    tested: list[str] = []
+
+    class Services(type(app.services)):  # type: ignore[misc]
+        def test_key(self, provider_id: str) -> KeyTestResult:
+            tested.append(provider_id)
+            return KeyTestResult(provider_id, KeyVerdict.REJECTED, "HTTP 401", 401)
+
+    keys = KeyRing([store], env=dict(os.environ))
+    app.services = Services(app.catalog, keys, tmp_path / "h", None)
+    async with app.run_test(size=WIDE) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("p")
+        await pilot.pause()
+        await pilot.press("t")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert tested == ["groq"]
+        table = app.screen.query_one("#keys-table", DataTable)
+        assert str(table.get_cell("groq", "test")) == "rejected"
+        await pilot.press("d")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert str(table.get_cell("groq", "source")) == "not set"
+    assert store.get("groq") is None
+
+
+async def test_ctrl_p_palette_runs_every_action(tmp_path: Path) -> None:
+    source = ManualSource(snapshot())
+    app = make_app(tmp_path, source=source)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for title in ("Speed test the selected model", "Cycle the sort column", "Help",
+                      "Provider keys: add, replace, remove, test", "Toggle light/dark"):
+            assert title in titles
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"speed test")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert ("speed", "cerebras/zai-glm-4.7") in source.requests
+
+
+async def test_q_quits(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        await pilot.press("q")
+        await pilot.pause()
+        assert not app.is_running
+
+
+async def test_first_run_banner_names_a_key_and_its_signup_url(tmp_path: Path) -> None:
+    app = make_app(tmp_path, env={})
+    async with app.run_test(size=WIDE) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        banner = app.query_one(KeyBanner)
+        assert banner.display
+        text = str(banner.render())
+        assert "Cerebras" in text and "https://cloud.cerebras.ai" in text
+        # Unconfigured providers are dimmed.
+        assert "dim" in str(app.dashboard.table.get_cell("cerebras/zai-glm-4.7", "ttft").style)
+
+
+async def test_detail_pane_describes_the_selected_model(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=WIDE) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("j")
+        await pilot.pause()
+        pane = app.query_one(DetailPane)
+        body = str(pane.query_one("#detail-body").render())
+        assert "p50 181 ms" in body
+        assert "budget left 24/30 a minute, 880/1000 a day" in body
+        assert "gsk_…abcd (env:GROQ_API_KEY)" in body
+        assert "http://127.0.0.1:9/groq/v1" in body
+        assert len(pane.query_one("#detail-spark").data) == 6  # type: ignore[attr-defined]
+        await pilot.press("j", "j", "j")
+        body = str(pane.query_one("#detail-body").render())
+        assert "HTTP 503: overloaded" in body
+
+
+async def test_narrow_terminal_drops_low_value_columns(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        keys = [c.key.value for c in app.dashboard.table.ordered_columns]
+        assert "ttft" in keys and "status" in keys and "model" in keys
+        assert "swe" not in keys and "context" not in keys
+        table = app.dashboard.table
+        width = sum(c.get_render_width(table) for c in table.columns.values())
+        assert width <= 78
+    app = make_app(tmp_path)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        keys = [c.key.value for c in app.dashboard.table.ordered_columns]
+        assert "swe" in keys and "context" in keys
+
+
+async def test_errors_become_notifications(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+
+    class Failing(type(app.services)):  # type: ignore[misc]
+        def save_preferences(self, prefs: Preferences) -> None:
+            raise PreferencesError("cannot save preferences", "check the permissions")
+
+    app.services = Failing(app.catalog, app.services.keys, tmp_path / "h", tmp_path / "p")
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        await pilot.press("s")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+        assert any("cannot save preferences" in m for m in messages)
+        assert app.is_running
+
+
+async def test_theme_and_no_color(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = make_app(tmp_path, prefs=Preferences(theme="textual-light"))
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        assert app.theme == "textual-light"
+        assert app.no_color  # the test environment sets NO_COLOR
+        app.action_toggle_dark()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.theme == "textual-dark"
+    assert 'theme = "textual-dark"' in (tmp_path / "preferences.toml").read_text()
+
+
+async def test_countdown_comes_from_the_clock(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    now = [NOW]
+    app.clock = lambda: now[0]
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        app.dashboard.now = app.clock
+        now[0] = NOW + 40
+        app.dashboard.render_snapshot()
+        key = "openrouter/deepseek/deepseek-r1:free"
+        assert cell(app, key, "status") == "rate limited 2s"
+
+
+async def test_first_measured_row_skips_the_throttle(tmp_path: Path) -> None:
+    blank = snapshot(rows=tuple(replace(r, ttft_ms=None, outcome=None) for r in rows()))
+    source = ManualSource(blank)
+    app = make_app(tmp_path, source=source)
+    app.refresh_s = 10.0
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        source.push(snapshot())
+        await pilot.pause()
+        assert cell(app, "cerebras/zai-glm-4.7", "ttft") == "142 ms"
+        assert cell(app, "cerebras/zai-glm-4.7", "status") == "UP"
+        assert rows()[0].outcome is Outcome.OK
