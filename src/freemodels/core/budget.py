@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from freemodels.core.records import BudgetState, Model, ProbeKind, Provider
-from freemodels.core.store import transaction
+from freemodels.core.store import model_id, transaction
 
 MINUTE = 60.0
 DAY = 86400.0
@@ -64,6 +64,7 @@ class Ledger:
         self._db = db
         self._limits = dict(limits)
         self._clock = clock
+        self._model_ids: dict[tuple[str, str], int] = {}
 
     def limits(self, budget: str) -> Limits:
         """The caps of one budget."""
@@ -78,19 +79,13 @@ class Ledger:
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
-            wait = self._wait(budget, caps, provider.id, model, model_rpd, now)
+            mid = model_id(db, self._model_ids, provider.id, model.id) if model else None
+            wait = self._wait(budget, caps, mid, model_rpd, now)
             if wait <= 0:
                 db.execute(
-                    "INSERT INTO ledger (budget, provider, model, kind, at, pid) "
+                    "INSERT INTO ledger (budget, provider, model_id, kind, at, pid) "
                     "VALUES (?,?,?,?,?,?)",
-                    (
-                        budget,
-                        provider.id,
-                        model.id if model else None,
-                        kind.value,
-                        now,
-                        os.getpid(),
-                    ),
+                    (budget, provider.id, mid, kind.value, now, os.getpid()),
                 )
             db.execute("COMMIT")
         except BaseException:
@@ -99,31 +94,21 @@ class Ledger:
         return max(0.0, wait)
 
     def _wait(
-        self,
-        budget: str,
-        caps: Limits,
-        provider_id: str,
-        model: Model | None,
-        model_rpd: int | None,
-        now: float,
+        self, budget: str, caps: Limits, mid: int | None, model_rpd: int | None, now: float
     ) -> float:
         db = self._db
         row = db.execute("SELECT until FROM pauses WHERE budget = ?", (budget,)).fetchone()
         wait = row[0] - now if row and row[0] > now else 0.0
         if caps.rpm is not None:
-            wait = max(wait, self._window_wait(
-                "budget = ?", (budget,), caps.rpm, MINUTE, now
-            ))  # fmt: skip
+            wait = max(wait, self._window_wait("budget = ?", (budget,), caps.rpm, MINUTE, now))
         if caps.rpd is not None:
             wait = max(wait, self._window_wait("budget = ?", (budget,), caps.rpd, DAY, now))
-        if model_rpd is not None and model is not None:
-            wait = max(wait, self._window_wait(
-                "provider = ? AND model = ?", (provider_id, model.id), model_rpd, DAY, now
-            ))  # fmt: skip
+        if model_rpd is not None and mid is not None:
+            wait = max(wait, self._window_wait("model_id = ?", (mid,), model_rpd, DAY, now))
         return wait
 
     def _window_wait(
-        self, where: str, params: tuple[str, ...], cap: int, span: float, now: float
+        self, where: str, params: tuple[str | int, ...], cap: int, span: float, now: float
     ) -> float:
         """Seconds until a request fits `cap` in the sliding `span` (0 when it fits now)."""
         count = self._db.execute(

@@ -19,6 +19,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
+from typing import Any
 from pathlib import Path
 
 from freemodels.core.budget import Ledger, RequestGate, budget_limits
@@ -59,6 +60,13 @@ class MonitorConfig:
     stats_refresh_s: float = 5.0
     role: str = "monitor"
     attach: bool = True
+
+    @classmethod
+    def for_demo(cls, demo: bool, **overrides: Any) -> MonitorConfig:
+        """The default config, or a livelier one on the simulated fleet (which has no quotas)."""
+        if demo:
+            overrides.setdefault("cadence", Cadence(min_interval_s=5.0))
+        return cls(**overrides)
 
 
 class Monitor:

@@ -27,10 +27,11 @@ WARMUP_DAILY_SHARE = 0.1
 class Cadence:
     """How often probes go out."""
 
-    min_interval_s: float = 30.0
+    min_interval_s: float = 60.0
     """Never probe one model more often than this."""
-    headroom: float = 0.8
-    """The steady cadence uses at most this share of a budget's rpm and rpd."""
+    headroom: float = 0.5
+    """The steady cadence uses at most this share of a budget's rpm and rpd: the rest is left
+    to the user's own coding traffic, which shares the key and the quota."""
     jitter: float = 0.1
     """Slots move by up to ±10 % so processes and providers do not fire in lockstep."""
 

@@ -28,14 +28,22 @@ HEARTBEAT_STALE_S = 15.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS models (
+    id INTEGER PRIMARY KEY, provider TEXT NOT NULL, model TEXT NOT NULL, UNIQUE (provider, model)
+);
 CREATE TABLE IF NOT EXISTS samples (
     id INTEGER PRIMARY KEY,
-    provider TEXT NOT NULL, model TEXT NOT NULL, kind TEXT NOT NULL, outcome TEXT NOT NULL,
+    model_id INTEGER NOT NULL REFERENCES models (id), kind TEXT NOT NULL, outcome TEXT NOT NULL,
     started_at REAL NOT NULL, http_status INTEGER, ttft_ms REAL, total_ms REAL, headers_ms REAL,
     reused INTEGER, error TEXT, retry_after_s REAL, tokens_per_s REAL, tool_calls INTEGER
 );
 CREATE INDEX IF NOT EXISTS samples_at ON samples (started_at);
-CREATE INDEX IF NOT EXISTS samples_model ON samples (provider, model, started_at);
+CREATE INDEX IF NOT EXISTS samples_model ON samples (model_id, started_at);
+CREATE VIEW IF NOT EXISTS sample_rows AS
+    SELECT s.id, m.provider, m.model, s.kind, s.outcome, s.started_at, s.http_status, s.ttft_ms,
+           s.total_ms, s.headers_ms, s.reused, s.error, s.retry_after_s, s.tokens_per_s,
+           s.tool_calls
+    FROM samples s JOIN models m ON m.id = s.model_id;
 CREATE TABLE IF NOT EXISTS rollups (
     hour INTEGER NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL,
     samples INTEGER NOT NULL, ok INTEGER NOT NULL, server_failures INTEGER NOT NULL,
@@ -44,11 +52,11 @@ CREATE TABLE IF NOT EXISTS rollups (
 );
 CREATE TABLE IF NOT EXISTS ledger (
     id INTEGER PRIMARY KEY,
-    budget TEXT NOT NULL, provider TEXT NOT NULL, model TEXT, kind TEXT NOT NULL,
+    budget TEXT NOT NULL, provider TEXT NOT NULL, model_id INTEGER, kind TEXT NOT NULL,
     at REAL NOT NULL, pid INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ledger_budget ON ledger (budget, at);
-CREATE INDEX IF NOT EXISTS ledger_model ON ledger (provider, model, at);
+CREATE INDEX IF NOT EXISTS ledger_model ON ledger (model_id, at);
 CREATE TABLE IF NOT EXISTS pauses (budget TEXT PRIMARY KEY, until REAL NOT NULL, reason TEXT);
 CREATE TABLE IF NOT EXISTS heartbeats (
     pid INTEGER PRIMARY KEY, role TEXT NOT NULL, at REAL NOT NULL, started REAL NOT NULL
@@ -59,6 +67,27 @@ _COLUMNS = (
     "provider, model, kind, outcome, started_at, http_status, ttft_ms, total_ms, headers_ms, "
     "reused, error, retry_after_s, tokens_per_s, tool_calls"
 )
+_STORED = (
+    "model_id, kind, outcome, started_at, http_status, ttft_ms, total_ms, headers_ms, "
+    "reused, error, retry_after_s, tokens_per_s, tool_calls"
+)
+
+
+def model_id(
+    db: sqlite3.Connection, cache: dict[tuple[str, str], int], provider: str, model: str
+) -> int:
+    """The integer id of a (provider, model) pair, made on first use.
+
+    Rows name models by id: a model id such as `nvidia/nemotron-3-super-120b-a12b:free` stored
+    in every sample and index entry would make the file several times larger.
+    """
+    key = (provider, model)
+    found = cache.get(key)
+    if found is None:
+        db.execute("INSERT OR IGNORE INTO models (provider, model) VALUES (?, ?)", key)
+        row = db.execute("SELECT id FROM models WHERE provider = ? AND model = ?", key).fetchone()
+        found = cache[key] = int(row[0])
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +105,7 @@ class History:
 
     def __init__(self, path: Path, *, busy_timeout_s: float = 5.0) -> None:
         self.path = path
+        self._model_ids: dict[tuple[str, str], int] = {}
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(
@@ -131,24 +161,25 @@ class History:
         """Append samples in one transaction."""
         if not results:
             return
-        rows = [
-            (
-                r.provider, r.model, r.kind.value, r.outcome.value, r.started_at, r.http_status,
-                r.ttft_ms, r.total_ms, r.headers_ms, _bool(r.reused), r.error, r.retry_after_s,
-                r.tokens_per_s, _bool(r.tool_calls),
-            )
-            for r in results
-        ]  # fmt: skip
         with transaction(self._db):
+            rows = [
+                (
+                    model_id(self._db, self._model_ids, r.provider, r.model), r.kind.value,
+                    r.outcome.value, r.started_at, r.http_status, r.ttft_ms, r.total_ms,
+                    r.headers_ms, _bool(r.reused), r.error, r.retry_after_s, r.tokens_per_s,
+                    _bool(r.tool_calls),
+                )
+                for r in results
+            ]  # fmt: skip
             self._db.executemany(
-                f"INSERT INTO samples ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
+                f"INSERT INTO samples ({_STORED}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
             )
 
     def samples(
         self, since: float, until: float | None = None, *, after_id: int = 0
     ) -> list[ProbeResult]:
         """Samples that started in (since, until], oldest first."""
-        query = f"SELECT {_COLUMNS} FROM samples WHERE started_at > ? AND id > ?"
+        query = f"SELECT {_COLUMNS} FROM sample_rows WHERE started_at > ? AND id > ?"
         params: list[object] = [since, after_id]
         if until is not None:
             query += " AND started_at <= ?"
@@ -159,7 +190,7 @@ class History:
     def samples_since_id(self, after_id: int) -> tuple[int, list[ProbeResult]]:
         """Samples added after row id `after_id`, and the newest id (for attached readers)."""
         rows = self._db.execute(
-            f"SELECT id, {_COLUMNS} FROM samples WHERE id > ? ORDER BY id", (after_id,)
+            f"SELECT id, {_COLUMNS} FROM sample_rows WHERE id > ? ORDER BY id", (after_id,)
         ).fetchall()
         if not rows:
             return after_id, []
@@ -192,7 +223,7 @@ class History:
     def _rollup_before(self, cutoff: float) -> None:
         rows = self._db.execute(
             "SELECT CAST(started_at / 3600 AS INTEGER), provider, model, outcome, ttft_ms "
-            "FROM samples WHERE started_at <= ? ORDER BY started_at",
+            "FROM sample_rows WHERE started_at <= ? ORDER BY started_at",
             (cutoff,),
         ).fetchall()
         groups: dict[tuple[int, str, str], list[tuple[str, float | None]]] = {}
