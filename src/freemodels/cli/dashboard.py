@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -36,7 +37,7 @@ class MonitorThread(threading.Thread):
             asyncio.run(self.monitor.run())
         except Exception as exc:  # reported to the user in the dashboard, not swallowed
             self.error = exc
-            log.exception("the monitor stopped")
+            log.debug("the monitor stopped", exc_info=True)
             text = str(exc) if isinstance(exc, FreemodelsError) else f"{type(exc).__name__}: {exc}"
             if self.on_error is not None:
                 self.on_error(text)
@@ -48,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     from freemodels.cli.context import open_context
     from freemodels.core.monitor import Monitor, MonitorConfig
 
-    if not sys.stdout.isatty():
+    # `serve --web` runs the dashboard through pipes, with Textual's web driver.
+    if not sys.stdout.isatty() and not os.environ.get("TEXTUAL_DRIVER"):
         raise FreemodelsError(
             "the dashboard needs a terminal", "use 'freemodels check' or 'freemodels watch' instead"
         )

@@ -1,0 +1,135 @@
+"""End to end: the real `freemodels --demo` in tmux, driven by keys as a person would."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def _require(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{name} is not installed; .ci/run must install it")
+        pytest.skip(f"{name} is not installed")
+    return path
+
+
+class Tmux:
+    """One detached tmux session running a command."""
+
+    def __init__(self, tmux: str, name: str) -> None:
+        self.tmux = tmux
+        self.name = name
+
+    def run(self, *args: str) -> str:
+        done = subprocess.run(
+            [self.tmux, *args], check=True, capture_output=True, text=True, timeout=10
+        )
+        return done.stdout
+
+    def keys(self, *keys: str) -> None:
+        self.run("send-keys", "-t", self.name, *keys)
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", self.name)
+
+    def alive(self) -> bool:
+        return (
+            subprocess.run(
+                [self.tmux, "has-session", "-t", self.name], capture_output=True, timeout=10
+            ).returncode
+            == 0
+        )
+
+    def wait(self, check: Callable[[str], bool], what: str, timeout: float = 20.0) -> str:
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if check(screen):
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}; the screen was:\n{screen}")
+
+
+@pytest.fixture
+def dashboard(isolated_home: Path, tmp_path: Path) -> Iterator[Tmux]:
+    tmux = _require("tmux")
+    name = f"freemodels-e2e-{uuid.uuid4().hex[:8]}"
+    env = {
+        "HOME": str(isolated_home),
+        "XDG_CONFIG_HOME": str(isolated_home / "xdg_config_home"),
+        "XDG_DATA_HOME": str(isolated_home / "xdg_data_home"),
+        "XDG_STATE_HOME": str(isolated_home / "xdg_state_home"),
+        "XDG_CACHE_HOME": str(isolated_home / "xdg_cache_home"),
+        "TERM": "xterm-256color",
+        "PATH": os.environ.get("PATH", ""),
+    }
+    exit_file = tmp_path / "exit-code"
+    command = (
+        "env -i "
+        + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+        + f" {shlex.quote(sys.executable)} -m freemodels --demo; "
+        + f"echo $? > {shlex.quote(str(exit_file))}; sleep 60"
+    )
+    session = Tmux(tmux, name)
+    subprocess.run(
+        [tmux, "new-session", "-d", "-s", name, "-x", "160", "-y", "48", command],
+        check=True, timeout=10,
+    )  # fmt: skip
+    session.exit_file = exit_file  # type: ignore[attr-defined]
+    try:
+        yield session
+    finally:
+        subprocess.run([tmux, "kill-session", "-t", name], capture_output=True, timeout=10)
+
+
+def _model_rows(screen: str) -> list[str]:
+    # The ranking is left of the detail pane's border; the pane has "ms" lines of its own.
+    tables = (line.split("│")[0] for line in screen.splitlines() if "│" in line)
+    return [row for row in tables if " ms " in row]
+
+
+def test_demo_dashboard_rows_sort_filter_help_quit(dashboard: Tmux) -> None:
+    screen = dashboard.wait(lambda s: len(_model_rows(s)) >= 5, "five measured rows")
+    assert "DEMO" in screen
+    assert " UP " in screen
+
+    dashboard.keys("s")  # rank → ttft
+    screen = dashboard.wait(lambda s: "sort ttft" in s, "the sort to change")
+
+    dashboard.keys("/")
+    dashboard.keys("-l", "Llama")
+    screen = dashboard.wait(
+        lambda s: "'Llama'" in s and all("Llama" in r for r in _model_rows(s)),
+        "only Llama rows",
+    )
+    assert _model_rows(screen)
+    assert "GLM" not in "".join(_model_rows(screen))
+    dashboard.keys("Escape")
+    dashboard.wait(lambda s: "GLM" in s, "the filter to clear")
+
+    dashboard.keys("?")
+    dashboard.wait(lambda s: "freemodels: keys" in s and "re-probe" in s, "the help screen")
+    dashboard.keys("Escape")
+    dashboard.wait(lambda s: "freemodels: keys" not in s, "the help screen to close")
+
+    dashboard.keys("q")
+    exit_file: Path = dashboard.exit_file  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 15
+    while not exit_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert exit_file.exists(), f"freemodels did not exit; the screen was:\n{dashboard.screen()}"
+    assert exit_file.read_text().strip() == "0"
