@@ -50,6 +50,7 @@ class DashboardServer(Server):
     async def _make_app(self) -> web.Application:
         app: web.Application = await super()._make_app()
         app.middlewares.append(self.guard.middleware)
+        app.router.add_get("/favicon.ico", _no_icon)
         aiohttp_jinja2.setup(
             app, loader=OfflineTemplates(self.templates_path, self.statics_path), autoescape=True
         )
@@ -107,6 +108,11 @@ class DashboardServer(Server):
     async def stop_sessions(self) -> None:
         """End every open session and its processes."""
         await asyncio.gather(*(session.stop() for session in list(self.sessions)))
+
+
+async def _no_icon(request: web.Request) -> web.Response:
+    # Browsers ask for one; a 404 would show as an error in their console.
+    return web.Response(status=204)
 
 
 def _cells(text: str | None, default: int, bounds: tuple[int, int]) -> int:

@@ -1,0 +1,170 @@
+"""The web dashboard in a real browser: Debian's chromium, driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from serve_fixtures import Freemodels, alive, descendants, require_program, scrape_until
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
+]  # fmt: skip
+ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Z0-9]")
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    chromium = require_program("chromium", "/usr/bin/chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+class Screen:
+    """What the dashboard sent over the page's websocket, as plain text."""
+
+    def __init__(self, page: Any) -> None:
+        self.chunks: list[str] = []
+        page.on("websocket", self._attach)
+
+    def _attach(self, websocket: Any) -> None:
+        websocket.on("framereceived", self._received)
+
+    def _received(self, frame: str | bytes) -> None:
+        self.chunks.append(frame if isinstance(frame, str) else frame.decode("utf-8", "replace"))
+
+    def text(self) -> str:
+        """Everything received, escape sequences removed."""
+        return ANSI.sub("", "".join(self.chunks))
+
+    def wait_for(self, page: Any, ready: Callable[[str], bool], what: str, timeout: float) -> str:
+        """Pump the page until `ready(text)`; fail naming `what`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.text()
+            if ready(text):
+                return text
+            page.wait_for_timeout(200)
+        pytest.fail(f"the web dashboard never showed {what}; it showed:\n{self.text()[-2000:]}")
+
+
+def ranked(text: str) -> bool:
+    """At least three demo models with a time in milliseconds."""
+    names = ("GLM 4.7", "Llama 3.1 8B", "GPT OSS 120B", "Mistral Small 4", "Kimi K2.6")
+    return sum(name in text for name in names) >= 3 and bool(re.search(r"\d+ ms", text))
+
+
+def web_serve(bind: str) -> tuple[Freemodels, str, str]:
+    serve = Freemodels("serve", "--demo", "--metrics", "127.0.0.1:0", "--web", bind)
+    metrics = serve.wait_for_stderr(r"metrics: (\S+)").group(1)
+    url = serve.wait_for_stderr(r"web dashboard: (\S+)").group(1)
+    # Sessions attach to a monitor that has beaten and probed: wait for both.
+    scrape_until(metrics, "freemodels_probes")
+    time.sleep(1.2)
+    return serve, url, metrics
+
+
+def requests_sent(metrics: str) -> float:
+    """Requests in the sliding minute over every budget: every process on the machine counts."""
+    family = scrape_until(metrics, "freemodels_budget_used_minute")["freemodels_budget_used_minute"]
+    return sum(sample.value for sample in family.samples)
+
+
+def test_dashboard_in_the_browser_ranks_answers_keys_and_ends_with_the_tab(
+    browser: Any, tmp_path: Path
+) -> None:
+    serve, url, metrics = web_serve("127.0.0.1:0")
+    with serve:
+        before = requests_sent(metrics)
+        page = browser.new_page(viewport={"width": 1400, "height": 800})
+        requests: list[str] = []
+        page.on("request", lambda request: requests.append(request.url))
+        screen = Screen(page)
+        response = page.goto(url)
+        assert response is not None and response.status == 200
+        screen.wait_for(page, ranked, "ranked rows", timeout=20)
+        sessions = {pid for pid in descendants(serve.process.pid) if _is_dashboard(pid)}
+        assert len(sessions) == 1, "one tab, one dashboard process"
+        page.wait_for_timeout(1500)
+        # The tab's dashboard attached to serve's monitor: it did not sweep the fleet again.
+        assert requests_sent(metrics) - before <= 3
+
+        page.mouse.click(700, 400)  # focus the terminal
+        page.keyboard.press("?")
+        screen.wait_for(page, lambda t: "freemodels: keys" in t, "the help screen", timeout=10)
+        page.screenshot(path=str(tmp_path / "help.png"))
+        page.keyboard.press("Escape")
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(tmp_path / "ranking.png"))
+        assert (tmp_path / "help.png").stat().st_size > 10_000
+
+        origin = url.rstrip("/")
+        assert all(r.startswith(origin) for r in requests), f"off-origin loads: {requests}"
+
+        page.close()  # the tab goes away: its dashboard process must follow
+        deadline = time.monotonic() + 15
+        while any(alive(pid) for pid in sessions) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(alive(pid) for pid in sessions), "a dashboard outlived its tab"
+        assert serve.stop() == 0, serve.stderr
+
+
+def test_all_interfaces_need_the_token_in_the_browser(browser: Any) -> None:
+    serve, url, _ = web_serve("0.0.0.0:0")
+    with serve:
+        match = re.search(r":(\d+)/\?token=([\w-]+)$", url)
+        assert match, url
+        port, token = match.groups()
+        page = browser.new_page()
+        refused = page.goto(f"http://127.0.0.1:{port}/")
+        assert refused is not None and refused.status == 401
+        assert "access token" in page.content()
+        screen = Screen(page)
+        allowed = page.goto(f"http://127.0.0.1:{port}/?token={token}")
+        assert allowed is not None and allowed.status == 200
+        screen.wait_for(page, ranked, "ranked rows", timeout=20)
+        sessions = {pid for pid in descendants(serve.process.pid) if _is_dashboard(pid)}
+        assert sessions
+        # An abrupt disconnect: the browser dies without closing its websocket.
+        browsers = [pid for pid in descendants(os.getpid()) if _is_chromium(pid)]
+        assert browsers
+        for pid in browsers:
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while any(alive(pid) for pid in sessions) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(alive(pid) for pid in sessions), "a dashboard outlived its browser"
+        assert serve.stop() == 0, serve.stderr
+
+
+def _argv(pid: int) -> list[bytes]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return []
+
+
+def _is_dashboard(pid: int) -> bool:
+    argv = _argv(pid)
+    return b"freemodels" in argv and b"serve" not in argv
+
+
+def _is_chromium(pid: int) -> bool:
+    argv = _argv(pid)
+    return bool(argv) and argv[0].endswith(b"chromium")
