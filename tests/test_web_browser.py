@@ -122,7 +122,16 @@ def test_dashboard_in_the_browser_ranks_answers_keys_and_ends_with_the_tab(
         while any(alive(pid) for pid in sessions) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not any(alive(pid) for pid in sessions), "a dashboard outlived its tab"
+
+        # A tab still open when serve stops: its dashboard ends with serve.
+        second = browser.new_page()
+        screen = Screen(second)
+        second.goto(url)
+        screen.wait_for(second, ranked, "ranked rows in a second tab", timeout=20)
+        open_sessions = {p for p in descendants(serve.process.pid) if _is_dashboard(p)}
+        assert len(open_sessions) == 1 and not open_sessions & sessions
         assert serve.stop() == 0, serve.stderr
+        assert not any(alive(pid) for pid in open_sessions), "a dashboard outlived serve"
 
 
 def test_all_interfaces_need_the_token_in_the_browser(browser: Any) -> None:

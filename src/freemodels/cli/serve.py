@@ -13,7 +13,7 @@ import asyncio
 import secrets
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -129,7 +129,7 @@ async def _serve(ctx: Context, args: argparse.Namespace) -> int:
             if dashboard.token:
                 lines.append("  (the token is shown only now; anyone with this URL can use it)")
         _say(*lines)
-        await run_until_signalled(monitor)
+        await run_until_signalled(monitor, dashboard.stop if dashboard is not None else None)
     finally:
         if dashboard is not None:
             await dashboard.stop()
@@ -173,24 +173,24 @@ def key_variables(catalog: Catalog) -> set[str]:
 
 
 async def run_until_signalled(
-    monitor: Monitor, on_signal: Callable[[], None] | None = None
+    monitor: Monitor, before_stop: Callable[[], Awaitable[None]] | None = None
 ) -> None:
-    """Run the monitor until SIGINT or SIGTERM (or until it stops by itself)."""
+    """Run the monitor until SIGINT or SIGTERM (or until it stops by itself).
+
+    `before_stop` runs first on a signal: web sessions end before the monitor they attach to,
+    or one of them would take over probing for its last seconds.
+    """
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
-
-    def request_stop() -> None:
-        stopping.set()
-        if on_signal is not None:
-            on_signal()
-
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, request_stop)
+        loop.add_signal_handler(sig, stopping.set)
     task = asyncio.create_task(monitor.run())
     try:
         waiter = asyncio.create_task(stopping.wait())
         await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
+        if before_stop is not None:
+            await before_stop()
         # stop() before run() has set up its loop would be lost: repeat until it ends.
         while not task.done():
             monitor.stop()
