@@ -59,14 +59,17 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser, every subcommand registered."""
+def build_parser(*, commands: bool = True) -> argparse.ArgumentParser:
+    """The argument parser, with every subcommand registered unless `commands` is False."""
     parser = _Parser(
         prog="freemodels",
         description="Find the fastest working free LLM endpoint and put it into your coding tool.",
     )
     parser.add_argument("--version", action="version", version=f"freemodels {__version__}")
     _global_options(parser, suppress=False)
+    if not commands:
+        parser.set_defaults(command=None)
+        return parser
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module_name in COMMANDS.values():
         module = importlib.import_module(module_name)
@@ -78,7 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = None
+    if not {"-h", "--help"} & set(argv):
+        # The bare command (the dashboard) does not register the subcommands: importing every
+        # command module would delay the first probe, which the dashboard starts before its UI.
+        args, rest = build_parser(commands=False).parse_known_args(argv)
+        args = None if rest else args
+    if args is None:
+        args = build_parser().parse_args(argv)
     from freemodels.debuglog import configure as configure_debug_log
 
     try:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from freemodels.errors import FreemodelsError
 
 log = logging.getLogger("freemodels.dashboard")
+FIRST_PROBE_WAIT_S = 0.4
 
 
 class MonitorThread(threading.Thread):
@@ -54,7 +55,9 @@ def run(args: argparse.Namespace) -> int:
         raise FreemodelsError(
             "the dashboard needs a terminal", "use 'freemodels check' or 'freemodels watch' instead"
         )
+    log.debug("startup: arguments parsed")
     with open_context(args, interactive=True) as context:
+        log.debug("startup: catalog and keys ready")
         # Publish more often than the UI draws (it keeps ≤ 2 Hz) so the first TTFT is not held back.
         monitor = Monitor(
             context.catalog, context.keys, context.history_path,
@@ -62,12 +65,17 @@ def run(args: argparse.Namespace) -> int:
         )  # fmt: skip
         thread = MonitorThread(monitor)
         thread.start()
+        # Let the first probes leave before Textual's import (a quarter second of CPU) competes
+        # with the monitor for the interpreter: the UI then loads while the endpoints answer.
+        monitor.first_probe.wait(FIRST_PROBE_WAIT_S)
+        log.debug("startup: first probe sent: %s", monitor.first_probe.is_set())
         try:
             from freemodels.ui import preferences
             from freemodels.ui.app import DashboardApp
             from freemodels.ui.messages import MonitorFailed
             from freemodels.ui.services import Services
 
+            log.debug("startup: the UI is imported")
             prefs, warning = preferences.load(paths.preferences_path())
             services = Services(
                 context.catalog, context.keys, context.history_path, paths.preferences_path()

@@ -133,6 +133,13 @@ class Ledger:
                 (budget, until, reason),
             )
 
+    def pauses(self) -> dict[str, float]:
+        """Every budget paused now, with the time it resumes."""
+        rows = self._db.execute(
+            "SELECT budget, until FROM pauses WHERE until > ?", (self._clock(),)
+        ).fetchall()
+        return {str(budget): float(until) for budget, until in rows}
+
     def paused_until(self, budget: str) -> float | None:
         """When a paused budget resumes (None when it is not paused)."""
         row = self._db.execute("SELECT until FROM pauses WHERE budget = ?", (budget,)).fetchone()

@@ -22,7 +22,8 @@ MAX_IN_FLIGHT_PER_PROVIDER = 32
 KEEPALIVE_EXPIRY_S = 120.0
 USER_AGENT = "freemodels"
 
-TransportFactory = Callable[[], httpx.AsyncBaseTransport]
+TransportFactory = Callable[[bool], httpx.AsyncBaseTransport]
+"""Makes a transport; the argument says whether it will speak TLS."""
 DEFAULT_TRANSPORT = "aiohttp"
 
 
@@ -42,19 +43,25 @@ def ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context(trust_env=True)
 
 
-def httpcore_transport() -> httpx.AsyncBaseTransport:
+def httpcore_transport(tls: bool = True) -> httpx.AsyncBaseTransport:
     """httpx's own transport (httpcore)."""
-    return httpx.AsyncHTTPTransport(limits=_LIMITS, trust_env=True, verify=ssl_context())
+    return httpx.AsyncHTTPTransport(limits=_LIMITS, trust_env=True, verify=_verify(tls))
 
 
-def aiohttp_transport() -> httpx.AsyncBaseTransport:
+def aiohttp_transport(tls: bool = True) -> httpx.AsyncBaseTransport:
     """aiohttp behind the httpx API (httpx-aiohttp)."""
     from httpx_aiohttp import AiohttpTransport
 
     transport: httpx.AsyncBaseTransport = AiohttpTransport(
-        limits=_LIMITS, trust_env=True, verify=ssl_context()
+        limits=_LIMITS, trust_env=True, verify=_verify(tls)
     )
     return transport
+
+
+def _verify(tls: bool) -> ssl.SSLContext | bool:
+    # A plain-http endpoint (a local server, the demo) has no certificate to check: don't pay
+    # for loading the CA bundle.
+    return ssl_context() if tls else False
 
 
 TRANSPORTS: dict[str, TransportFactory] = {
@@ -63,13 +70,13 @@ TRANSPORTS: dict[str, TransportFactory] = {
 }
 
 
-def default_transport() -> httpx.AsyncBaseTransport:
+def default_transport(tls: bool = True) -> httpx.AsyncBaseTransport:
     """The transport chosen by bench/probe_overhead.py (README "Figures").
 
     FREEMODELS_TRANSPORT=httpcore|aiohttp overrides it (the benchmark compares both).
     """
     name = os.environ.get("FREEMODELS_TRANSPORT", DEFAULT_TRANSPORT)
-    return TRANSPORTS.get(name, TRANSPORTS[DEFAULT_TRANSPORT])()
+    return TRANSPORTS.get(name, TRANSPORTS[DEFAULT_TRANSPORT])(tls)
 
 
 def request_headers(provider: Provider, key: ResolvedKey | None) -> dict[str, str]:
@@ -99,7 +106,7 @@ class ClientPool:
         client = self._clients.get(origin)
         if client is None:
             client = httpx.AsyncClient(
-                transport=self._factory(),
+                transport=self._factory(not base_url.startswith("http://")),
                 follow_redirects=False,
                 headers={"User-Agent": USER_AGENT},
                 # The probe enforces its own overall deadline; these only bound each phase.

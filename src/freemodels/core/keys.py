@@ -15,7 +15,8 @@ a UI calls them from a thread worker, the CLI before it starts an event loop.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -155,11 +156,26 @@ class KeyRing:
 
     def __init__(
         self,
-        stores: Sequence[KeyStore] = (),
+        stores: Sequence[KeyStore] | Callable[[], Sequence[KeyStore]] = (),
         env: Mapping[str, str] | None = None,
     ) -> None:
-        self._stores = tuple(stores)
+        # A factory defers the stores until a key is not in the environment: loading the OS
+        # keyring costs a quarter of a second, which the dashboard's first probe would wait for.
+        self._make_stores = stores if callable(stores) else None
+        self._made: tuple[KeyStore, ...] | None = None if callable(stores) else tuple(stores)
+        self._lock = threading.Lock()
         self._env = os.environ if env is None else env
+
+    @property
+    def _stores(self) -> tuple[KeyStore, ...]:
+        made = self._made
+        if made is None:
+            with self._lock:
+                if self._made is None:
+                    assert self._make_stores is not None
+                    self._made = tuple(self._make_stores())
+                made = self._made
+        return made
 
     def resolve(self, provider: Provider) -> ResolvedKey | None:
         """The key to send to this provider, or None when none is configured."""

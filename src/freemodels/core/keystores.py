@@ -500,23 +500,26 @@ def default_keyring(
     # Read it now: a broken or world-readable file is reported when the command starts, not
     # from inside a probe halfway through a sweep.
     file_store.read()
-    keyring_store = KeyringStore(
-        timeout=INTERACTIVE_TIMEOUT_S if interactive else NONINTERACTIVE_TIMEOUT_S, warn=warn
-    )
-    problem = keyring_store.check()
-    stores: tuple[KeyStore, ...]
-    if problem is not None and keyring_store.missing:
-        # Said when a key is first looked up in the store, not by commands that never need it
-        # (every key set in the environment, or --demo).
-        notice = (
-            f"no OS keyring available ({problem}); keys are kept in {file_store.location} (0600)"
+
+    def stores() -> tuple[KeyStore, ...]:
+        keyring_store = KeyringStore(
+            timeout=INTERACTIVE_TIMEOUT_S if interactive else NONINTERACTIVE_TIMEOUT_S, warn=warn
         )
-        file_store.announce(lambda: warn(notice))
-        stores = (file_store,)
-    else:
-        # The file stays readable after a keyring appears, so keys saved while headless still work.
-        # A stuck keyring stays in the chain: it reads as empty, and refuses writes loudly.
-        stores = (keyring_store, file_store)
+        problem = keyring_store.check()
+        if problem is not None and keyring_store.missing:
+            # Said when a key is first looked up in the store, not by commands that never need
+            # it (every key set in the environment, or --demo).
+            notice = (
+                f"no OS keyring available ({problem}); keys are kept in "
+                f"{file_store.location} (0600)"
+            )
+            file_store.announce(lambda: warn(notice))
+            return (file_store,)
+        # The file stays readable after a keyring appears, so keys saved while headless still
+        # work. A stuck keyring stays in the chain: it reads as empty, and refuses writes loudly.
+        return (keyring_store, file_store)
+
+    # The keyring loads (a quarter of a second) only when a key is not in the environment.
     return KeyRing(stores, env)
 
 

@@ -19,8 +19,8 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from freemodels.core.budget import Ledger, RequestGate, budget_limits
 from freemodels.core.catalog import Catalog
@@ -45,6 +45,7 @@ from freemodels.core.sweep import Prober
 log = logging.getLogger("freemodels.monitor")
 
 Subscriber = Callable[[Snapshot], None]
+HOUSEKEEPING_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,8 @@ class Monitor:
         self._history: History | None = None
         self._ledger: Ledger | None = None
         self.probes_sent = 0
+        self.first_probe = threading.Event()
+        """Set once the first answer's headers arrived (the dashboard loads its UI after that)."""
 
     # -- public, thread-safe -------------------------------------------------------------------
 
@@ -184,6 +187,10 @@ class Monitor:
         self._warm_start(history)
         try:
             async with ClientPool(self._transport_factory) as pool:
+                # Make the clients (and import the transport) before the first probe, so its
+                # timer does not wait on an import.
+                for provider in self.catalog.providers:
+                    pool.client(provider.base_url, provider.id)
                 prober = Prober(pool, self.keys, RequestGate(self._ledger), wall=self._clock)
                 async with asyncio.TaskGroup() as group:
                     tasks = [
@@ -223,27 +230,32 @@ class Monitor:
     async def _dispatcher(self, prober: Prober, group: asyncio.TaskGroup) -> None:
         assert self._history is not None and self._ledger is not None
         attached_id = 0
+        next_housekeeping = 0.0
+        live = None
         while True:
             now = self._clock()
-            live = self._history.live_monitor(now) if self.config.attach else None
+            if now >= next_housekeeping:
+                # Once in a while, not every pass: another process's heartbeat and pauses, and
+                # the ranking the turns favour.
+                next_housekeeping = now + HOUSEKEEPING_S
+                live = self._history.live_monitor(now) if self.config.attach else None
+                for budget, until in self._ledger.pauses().items():
+                    self.scheduler.delay(budget, until)
+                self.scheduler.set_priority(self._priority())
             if live is not None:
                 if not self._attached:
                     log.info("attached to the monitor of process %d (%s)", live.pid, live.role)
                     attached_id = self._latest_id()
                 self._attached = True
+                self.first_probe.set()  # nothing of ours to wait for
                 attached_id = self._follow(attached_id)
                 await self._sleep(0.5)
                 continue
             self._attached = False
             self._handle_requests(prober, group)
-            self.scheduler.set_priority(self._priority())
             for budget in self.scheduler.budgets():
-                paused = self._ledger.paused_until(budget)
-                if paused is not None:
-                    self.scheduler.delay(budget, paused)
-                    continue
-                picked = self.scheduler.take(budget, now)
-                if picked is not None:
+                # Several at once during the warm-up burst; one per slot afterwards.
+                while (picked := self.scheduler.take(budget, now)) is not None:
                     provider, model = picked
                     group.create_task(self._probe(prober, provider, model, ProbeKind.PROBE))
             wait = max(0.02, min(1.0, self.scheduler.next_due(now) - self._clock()))
@@ -294,7 +306,9 @@ class Monitor:
         spec = ProbeSpec.for_kind(kind, self.config.timeout_s)
         if kind is not ProbeKind.PROBE:
             spec = replace(spec, timeout_s=max(self.config.timeout_s, 30.0))
-        result = await prober.try_run(provider, model, spec, max_wait_s=0.0)
+        on_headers = None if self.first_probe.is_set() else self.first_probe.set
+        result = await prober.try_run(provider, model, spec, max_wait_s=0.0, on_headers=on_headers)
+        self.first_probe.set()  # also when no headers came (an error, a timeout)
         now = self._clock()
         if result is None:
             # Another process used the room: try this budget again shortly.

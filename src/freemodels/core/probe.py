@@ -216,8 +216,13 @@ async def probe(
     env: Mapping[str, str] | None = None,
     clock: Callable[[], float] = time.perf_counter,
     wall: Callable[[], float] = time.time,
+    on_headers: Callable[[], None] | None = None,
 ) -> ProbeResult:
-    """Send one request and measure it; never raises for a remote failure."""
+    """Send one request and measure it; never raises for a remote failure.
+
+    `on_headers` is called when the response headers arrive (the dashboard waits for its first
+    probe to be under way before loading its UI).
+    """
     spec = spec or ProbeSpec()
     started_at = wall()
     base_url = provider.resolve_base_url(env)
@@ -231,7 +236,7 @@ async def probe(
             error=f"set {missing} to use {provider.name}",
             kind=spec.kind,
         )
-    measure = _Measurement(provider, model, key, spec, clock, started_at)
+    measure = _Measurement(provider, model, key, spec, clock, started_at, on_headers)
     try:
         async with asyncio.timeout(spec.timeout_s):
             return await measure.run(client, _chat_url(base_url))
@@ -255,7 +260,9 @@ class _Measurement:
         spec: ProbeSpec,
         clock: Callable[[], float],
         started_at: float,
+        on_headers: Callable[[], None] | None = None,
     ) -> None:
+        self.on_headers = on_headers
         self.provider = provider
         self.model = model
         self.key = key
@@ -306,6 +313,8 @@ class _Measurement:
                 self.status = response.status_code
                 self.headers_ms = self._ms(self.clock())
                 self.reused = _reused(response)
+                if self.on_headers is not None:
+                    self.on_headers()
                 if response.is_redirect:
                     target = response.next_request.url if response.next_request else None
                     if target is None or not _same_origin(origin, target):

@@ -79,6 +79,7 @@ class Prober:
         spec: ProbeSpec,
         *,
         max_wait_s: float = math.inf,
+        on_headers: Callable[[], None] | None = None,
     ) -> ProbeResult | None:
         """Probe one model once; None when its budget has no room within `max_wait_s`."""
         env: Mapping[str, str] = self.keys.env
@@ -92,7 +93,14 @@ class Prober:
                 if not admitted:
                     return None
             result = await probe(
-                client, provider, model, self.key(provider), spec, env=env, wall=self._wall
+                client,
+                provider,
+                model,
+                self.key(provider),
+                spec,
+                env=env,
+                wall=self._wall,
+                on_headers=on_headers,
             )
         self._after(provider, result)
         if log.isEnabledFor(logging.DEBUG):

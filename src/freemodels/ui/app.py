@@ -7,6 +7,7 @@ a busy fleet never floods the terminal. The first measured TTFT is shown the mom
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -34,6 +35,8 @@ from freemodels.ui.source import SnapshotSource
 
 REFRESH_S = 0.5  # at most ~2 updates a second
 TICK_S = 1.0  # countdowns (rate-limit pauses) advance between Snapshots
+
+log = logging.getLogger("freemodels.ui")
 
 
 class DashboardApp(App[None]):
@@ -94,6 +97,7 @@ class DashboardApp(App[None]):
         return screen
 
     def on_mount(self) -> None:
+        log.debug("startup: the dashboard is mounted")
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self._unsubscribe = self.source.subscribe(self._from_source)
         self.source.set_favourites(_refs(self.prefs.favourites))
@@ -128,6 +132,8 @@ class DashboardApp(App[None]):
         snapshot, self._pending = self._pending, None
         if snapshot is None:
             return
+        if _first_measurement(self.dashboard.snapshot, snapshot):
+            log.debug("startup: the first measured row is drawn")
         self._applied_at = time.monotonic()
         self.updates += 1
         self.dashboard.take(snapshot)

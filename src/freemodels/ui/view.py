@@ -83,15 +83,24 @@ class RowView:
 
 
 Cell = tuple[str, str]  # (text, rich style)
+Cells = tuple[Cell, ...]  # one per entry of COLUMNS, in that order
 
 
 def cells(row: RowView, snapshot: Snapshot, now: float) -> dict[str, Cell]:
     """Every column's text and style for one row."""
-    stats, model = row.stats, row.model
-    dim = "" if row.configured else "dim"
+    return _cells(row, _status(row, snapshot, now))
+
+
+def _status(row: RowView, snapshot: Snapshot, now: float) -> str:
+    stats = row.stats
     budget = snapshot.budgets.get(row.provider.budget_id) if row.provider else None
     probing = (stats.provider, stats.model) in snapshot.in_flight
-    status = fmt.verdict(stats, budget.paused_until if budget else None, now, probing)
+    return fmt.verdict(stats, budget.paused_until if budget else None, now, probing)
+
+
+def _cells(row: RowView, status: str) -> dict[str, Cell]:
+    stats, model = row.stats, row.model
+    dim = "" if row.configured else "dim"
     tier = model.tier if model and model.tier else "-"
     star = "★ " if row.favourite else ""
     return {
@@ -108,6 +117,36 @@ def cells(row: RowView, snapshot: Snapshot, now: float) -> dict[str, Cell]:
         "context": (fmt.context(model.context if model else None), dim),
         "swe": (fmt.swe(model.swe_bench if model else None), dim),
     }
+
+
+class CellCache:
+    """Each row's cells, formatted again only when something they show changed.
+
+    At 1 Hz most of 250 rows are unchanged; reusing their tuples (same objects) also lets the
+    table see at a glance, by identity, which rows it must redraw.
+    """
+
+    def __init__(self) -> None:
+        self._rows: dict[str, tuple[tuple[object, ...], Cells]] = {}
+
+    def texts(self, rows: Sequence[RowView], snapshot: Snapshot, now: float) -> dict[str, Cells]:
+        """Every row's cells in COLUMNS order, keyed "provider/model"."""
+        previous = self._rows
+        current: dict[str, tuple[tuple[object, ...], Cells]] = {}
+        texts: dict[str, Cells] = {}
+        for row in rows:
+            status = _status(row, snapshot, now)
+            # Everything the cells are made of; `now` enters only through the status text.
+            inputs = (row.stats, row.rank, row.favourite, row.configured, row.provider,
+                      row.model, status)  # fmt: skip
+            entry = previous.get(row.key)
+            if entry is None or entry[0] != inputs:
+                made = _cells(row, status)
+                entry = (inputs, tuple(made[column.key] for column in COLUMNS))
+            current[row.key] = entry
+            texts[row.key] = entry[1]
+        self._rows = current
+        return texts
 
 
 def build_rows(

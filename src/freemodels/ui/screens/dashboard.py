@@ -15,13 +15,21 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input
+from textual.widgets import Footer, Input
 
 from freemodels.core.catalog import Catalog
 from freemodels.core.keys import KeyStatus
 from freemodels.core.records import ModelRef, Snapshot
 from freemodels.ui.preferences import SORTS, Preferences
-from freemodels.ui.view import COLUMNS, RowView, build_rows, next_sort, visible_columns
+from freemodels.ui.view import (
+    COLUMNS,
+    CellCache,
+    Column,
+    RowView,
+    build_rows,
+    next_sort,
+    visible_columns,
+)
 from freemodels.ui.widgets.banner import KeyBanner, banner_text
 from freemodels.ui.widgets.detail import DetailPane
 from freemodels.ui.widgets.ranking import RankingTable
@@ -91,6 +99,7 @@ class DashboardScreen(Screen[None]):
         self.rows: dict[str, RowView] = {}
         self.now: Callable[[], float] = lambda: 0.0
         self.env: Mapping[str, str] = {}
+        self._cells = CellCache()
 
     @property
     def dashboard_app(self) -> DashboardApp:
@@ -129,7 +138,7 @@ class DashboardScreen(Screen[None]):
     def _layout(self, width: int) -> None:
         self.query_one("#body").set_class(width < WIDE, "-narrow")
 
-    def _columns(self) -> tuple[object, ...]:
+    def _columns(self) -> tuple[Column, ...]:
         width = self.size.width or self.app.size.width
         table_width = width - (DETAIL_WIDTH if width >= WIDE else 0) - SCROLLBAR
         return visible_columns(table_width) if width else COLUMNS
@@ -153,8 +162,8 @@ class DashboardScreen(Screen[None]):
         configured = {pid for pid, s in self.keys.items() if s.configured} if self.keys else None
         rows = build_rows(snapshot, self.catalog, self.prefs, configured)
         self.rows = {row.key: row for row in rows}
-        columns = self._columns()
-        self.table.show(rows, snapshot, now, columns)  # type: ignore[arg-type]
+        texts = self._cells.texts(rows, snapshot, now)
+        self.table.show([row.key for row in rows], texts, self._columns())
         self.query_one(StatusBar).show(snapshot, self.prefs, now, demo=self.demo)
         self.query_one(KeyBanner).show(banner_text(self.catalog, self.keys, snapshot))
         self._show_detail()
@@ -166,17 +175,17 @@ class DashboardScreen(Screen[None]):
         row = self.rows.get(key) if key else None
         self.query_one(DetailPane).show(row, self.snapshot, self.keys, self.env)
 
-    @on(DataTable.RowHighlighted, "#ranking")
+    @on(RankingTable.RowHighlighted, "#ranking")
     def _highlighted(self) -> None:
         self._show_detail()
 
-    @on(DataTable.RowSelected, "#ranking")
+    @on(RankingTable.RowSelected, "#ranking")
     def _selected(self) -> None:
         self.action_use()
 
-    @on(DataTable.HeaderSelected, "#ranking")
-    def _header(self, event: DataTable.HeaderSelected) -> None:
-        column = next((c for c in COLUMNS if c.key == event.column_key.value), None)
+    @on(RankingTable.HeaderSelected, "#ranking")
+    def _header(self, event: RankingTable.HeaderSelected) -> None:
+        column = next((c for c in COLUMNS if c.key == event.column_key), None)
         if column is None:
             return
         if self.prefs.sort == column.sort:
