@@ -20,8 +20,10 @@ from freemodels.ui.screens.help import HelpScreen
 from freemodels.ui.screens.keys import KeysScreen
 from freemodels.ui.screens.use import UseScreen
 from freemodels.ui.source import ManualSource
+from freemodels.ui.view import CELL_PADDING
 from freemodels.ui.widgets.banner import KeyBanner
 from freemodels.ui.widgets.detail import DetailPane
+from freemodels.ui.widgets.ranking import RankingTable
 
 WIDE = (160, 48)
 
@@ -125,12 +127,12 @@ async def test_clicking_a_header_sorts_by_it(tmp_path: Path) -> None:
     async with app.run_test(size=WIDE) as pilot:
         await pilot.pause()
         table = app.dashboard.table
-        # x of the SWE column header: the sum of the widths before it.
+        # x of the SWE column header: the sum of the widths (with padding) before it.
         x = 0
-        for column in table.ordered_columns:
-            if column.key.value == "swe":
+        for column in table.columns:
+            if column.key == "swe":
                 break
-            x += column.get_render_width(table)
+            x += column.width + 2 * CELL_PADDING
         await pilot.click("#ranking", offset=(x + 2, 0))
         assert app.dashboard.prefs.sort == "swe"
         assert order(app)[0] == "cerebras/zai-glm-4.7"  # 73.8 %
@@ -147,7 +149,7 @@ async def test_slash_filters_by_text_and_escape_clears(tmp_path: Path) -> None:
         await pilot.press("g", "p", "t")
         assert order(app) == ("groq/openai/gpt-oss-120b",)
         await pilot.press("enter")
-        assert isinstance(app.focused, DataTable)
+        assert isinstance(app.focused, RankingTable)
         assert order(app) == ("groq/openai/gpt-oss-120b",)
         await pilot.press("escape")
         assert len(order(app)) == len(rows())
@@ -396,16 +398,16 @@ async def test_narrow_terminal_drops_low_value_columns(tmp_path: Path) -> None:
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        keys = [c.key.value for c in app.dashboard.table.ordered_columns]
+        keys = [c.key for c in app.dashboard.table.columns]
         assert "ttft" in keys and "status" in keys and "model" in keys
         assert "swe" not in keys and "context" not in keys
         table = app.dashboard.table
-        width = sum(c.get_render_width(table) for c in table.columns.values())
+        width = sum(c.width + 2 * CELL_PADDING for c in table.columns)
         assert width <= 78
     app = make_app(tmp_path)
     async with app.run_test(size=WIDE) as pilot:
         await pilot.pause()
-        keys = [c.key.value for c in app.dashboard.table.ordered_columns]
+        keys = [c.key for c in app.dashboard.table.columns]
         assert "swe" in keys and "context" in keys
 
 
