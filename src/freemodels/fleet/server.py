@@ -114,6 +114,7 @@ class Fleet:
     async def start(self) -> None:
         """Start listening (on a free port when port is 0)."""
         app = web.Application()
+        app.router.add_route("GET", "/_fleet/timings", self._timings)
         app.router.add_route("*", "/{provider}/v1/{path:.*}", self._handle)
         app.router.add_route("*", "/{path:.*}", self._handle_unknown)
         # handler_cancellation: a handler whose client hung up stops instead of sleeping on.
@@ -155,6 +156,18 @@ class Fleet:
         await self.stop()
 
     # -- handlers -------------------------------------------------------------------------
+
+    async def _timings(self, request: web.Request) -> web.StreamResponse:
+        """Ground truth for a benchmark in another process: when each chat request arrived and
+        when its first content left, on the machine's monotonic clock (the same one
+        time.perf_counter reads on Linux)."""
+        rows = [
+            {"provider": r.provider, "model": r.model, "at": r.at,
+             "first_content": r.sent.first_content}
+            for r in self.requests
+            if r.path == "chat/completions"
+        ]  # fmt: skip
+        return web.json_response(rows)
 
     async def _handle_unknown(self, request: web.Request) -> web.StreamResponse:
         arrival = time.monotonic()
