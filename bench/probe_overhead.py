@@ -7,8 +7,9 @@ Each client runs as a subprocess twice: over the whole fleet (N endpoints) and o
 provider; marginal CPU per probe = (cpu_N - cpu_small) / (N - small), which cancels start-up and
 import costs. Wall time is the sweep's own (measured inside the client), and the TTFT error is the
 median over models of (reported TTFT - the fleet's own arrival-to-first-content time, read from
-its /_fleet/timings log; both clocks are the machine's CLOCK_MONOTONIC). Every figure is printed beside the
-aiohttp floor measured in the same run, as a ratio, because these machines are shared and noisy.
+its /_fleet/timings log; both clocks are the machine's CLOCK_MONOTONIC). Every figure is printed
+beside the aiohttp floor measured in the same run, as a ratio, because these machines are shared
+and noisy.
 """
 
 from __future__ import annotations
@@ -79,8 +80,8 @@ ctx = Context(catalog, KeyRing(env={}), Path(sys.argv[3]))
 t = time.perf_counter()
 rows = asyncio.run(sweep_and_rank(ctx, catalog, timeout_s=30))
 wall = time.perf_counter() - t
-print(json.dumps({"wall_s": wall,
-                  "ttft_ms": [[r.provider, r.model, r.ttft_ms] for r in rows if r.ttft_ms is not None],
+measured = [[r.provider, r.model, r.ttft_ms] for r in rows if r.ttft_ms is not None]
+print(json.dumps({"wall_s": wall, "ttft_ms": measured,
                   "ok": sum(1 for r in rows if r.outcome and r.outcome.value == "ok")}))
 """
 
