@@ -183,3 +183,23 @@ def test_headless_modules_never_import_textual() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_stats_flags_models_not_found_for_a_day(fleet_catalog: tuple[Fleet, Path]) -> None:
+    from freemodels import paths
+    from freemodels.core.records import Outcome, ProbeResult
+    from freemodels.core.store import History
+
+    _, catalog = fleet_catalog
+    history = History(paths.history_path())
+    now = time.time()
+    history.add(
+        [ProbeResult("slow", "dead", Outcome.NOT_FOUND, now - h * 3600) for h in (30, 20, 0.1)]
+        + [ProbeResult("fast", "a", Outcome.OK, now - 60, ttft_ms=20.0)]
+    )
+    history.close()
+    proc = freemodels("stats", "--catalog", str(catalog), "--json")
+    records = {r["model"]: r for r in json.loads(proc.stdout)}
+    assert records["dead"]["gone"] is True and records["a"]["gone"] is False
+    table = freemodels("stats", "--catalog", str(catalog))
+    assert "gone? slow/dead" in table.stderr

@@ -133,3 +133,29 @@ def test_a_second_monitor_attaches_instead_of_probing(tmp_path: Path) -> None:
     assert guest.probes_sent == 0, "the guest sent nothing of its own"
     assert guest.snapshot.attached
     assert {r.model for r in guest.snapshot.rows if r.samples} == {"a", "b"}
+
+
+async def test_a_model_not_found_for_a_day_is_marked_gone(tmp_path: Path) -> None:
+    from freemodels.core.stats import is_gone
+    from freemodels.ui.format import verdict
+
+    async with Fleet() as fleet:
+        fleet.set("p", "retired", Behaviour(status=404))
+        fleet.set("p", "fine", Behaviour())
+        catalog = parse_catalog(catalog_toml(fleet), "test", allow_http=True)
+        history = History(tmp_path / "h.sqlite3")
+        now = time.time()
+        history.add(
+            [ProbeResult("p", "retired", Outcome.NOT_FOUND, now - 26 * 3600 + i * 3600)
+             for i in range(3)]
+        )  # fmt: skip
+        history.close()
+        monitor = Monitor(catalog, KeyRing(env={}), tmp_path / "h.sqlite3", FAST)
+        await run_for(monitor, 1.0)
+    row = monitor.snapshot.row("p", "retired")
+    assert row is not None and row.outcome is Outcome.NOT_FOUND
+    assert row.not_found_since == now - 26 * 3600
+    assert is_gone(row, time.time())
+    assert verdict(row, None, time.time(), probing=False) == "gone?"
+    fine = monitor.snapshot.row("p", "fine")
+    assert fine is not None and not is_gone(fine, time.time())

@@ -143,3 +143,19 @@ def test_kill_9_mid_write_never_corrupts_the_file(tmp_path: Path) -> None:
         history = History(path)
         assert len(history.samples(0)) == count, "the file opens and reads after the kill"
         history.close()
+
+
+def test_not_found_runs_start_after_the_last_other_answer(tmp_path: Path) -> None:
+    history = History(tmp_path / "h.sqlite3")
+    now = time.time()
+    history.add(
+        [
+            result(now - 90000, Outcome.NOT_FOUND, model="old"),
+            result(now - 50, Outcome.NOT_FOUND, model="old"),
+            result(now - 9000, Outcome.NOT_FOUND, model="back"),
+            result(now - 100, model="back"),
+            result(now - 20, Outcome.NOT_FOUND, model="new"),
+        ]
+    )
+    assert history.not_found_runs() == {("p", "old"): now - 90000, ("p", "new"): now - 20}
+    history.close()

@@ -12,10 +12,8 @@ from freemodels.cli.context import load_catalog_for
 from freemodels.cli.render import print_json, ranking_table
 from freemodels.core.records import ModelStats, ProbeResult
 from freemodels.core.report import to_record
-from freemodels.core.stats import WINDOWS, ModelInfo, model_stats, rank
+from freemodels.core.stats import WINDOWS, ModelInfo, is_gone, model_stats, rank
 from freemodels.core.store import RAW_RETENTION_S, History
-
-GONE_AFTER_S = 86400.0
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -63,8 +61,7 @@ def run(args: argparse.Namespace) -> int:
         if row.samples == 0:
             continue
         rows.append(row)
-        since = model_stats(info, mine, now, RAW_RETENTION_S).not_found_since
-        if since is not None and now - since >= GONE_AFTER_S:
+        if is_gone(model_stats(info, mine, now, RAW_RETENTION_S), now):
             gone.add(ref)
     ranked = rank(rows)
     if not ranked:

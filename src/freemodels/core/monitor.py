@@ -32,6 +32,7 @@ from freemodels.core.records import (
     Model,
     ModelRef,
     ModelStats,
+    Outcome,
     ProbeKind,
     ProbeResult,
     Provider,
@@ -99,6 +100,9 @@ class Monitor:
         }
         self._stats: dict[tuple[str, str], ModelStats] = {}
         self._frozen: dict[tuple[str, str], tuple[ProbeResult, ...]] = {}
+        # When each model's current run of not_found answers began: tracked beyond the window,
+        # since "gone?" means a whole day of them (and the backoff makes them sparse).
+        self._not_found_since: dict[tuple[str, str], float] = {}
         self._stale: set[tuple[str, str]] = set(self._infos)
         self._pending: list[ProbeResult] = []
         self._subscribers: list[Subscriber] = []
@@ -211,6 +215,9 @@ class Monitor:
     def _warm_start(self, history: History) -> None:
         """Load the window's samples so ranks show before the first new probe."""
         now = self._clock()
+        self._not_found_since = {
+            ref: at for ref, at in history.not_found_runs().items() if ref in self._infos
+        }
         for sample in history.samples(now - self.config.window_s):
             self._add(sample)
             self.scheduler.seen(sample.provider, sample.model, sample.started_at)
@@ -223,6 +230,10 @@ class Monitor:
             return
         samples.append(sample)
         self._stale.add(ref)
+        if sample.outcome is Outcome.NOT_FOUND:
+            self._not_found_since.setdefault(ref, sample.started_at)
+        else:
+            self._not_found_since.pop(ref, None)
 
     def _mark_dirty(self) -> None:
         self._dirty.set()
@@ -361,7 +372,11 @@ class Monitor:
             samples = self._samples[ref]
             while samples and samples[0].started_at <= now - window:
                 samples.popleft()
-            self._stats[ref] = model_stats(self._infos[ref], samples, now, window)
+            stats = model_stats(self._infos[ref], samples, now, window)
+            since = self._not_found_since.get(ref)
+            if since is not None and stats.not_found_since is not None:
+                stats = replace(stats, not_found_since=since)
+            self._stats[ref] = stats
             self._frozen[ref] = tuple(samples)
         self._stale = set()
         budgets: dict[str, BudgetState] = {}

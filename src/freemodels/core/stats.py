@@ -23,6 +23,7 @@ from freemodels.core.records import Health, ModelStats, Outcome, ProbeKind, Prob
 
 WINDOWS: dict[str, float] = {"5m": 300.0, "30m": 1800.0, "24h": 86400.0}
 RECENT_OK_S = 300.0
+GONE_AFTER_S = 86400.0
 PROVEN_OK_SAMPLES = 3
 MIN_AVAILABILITY_SAMPLES = 3
 DOWN_AFTER = 3
@@ -206,6 +207,12 @@ def _not_found_since(samples: Sequence[ProbeResult]) -> float | None:
 
 def _round(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
+
+
+def is_gone(stats: ModelStats, now: float) -> bool:
+    """Whether a model has answered only not_found for a day: likely retired ("gone?")."""
+    since = stats.not_found_since
+    return since is not None and now - since >= GONE_AFTER_S
 
 
 def rank_key(stats: ModelStats) -> tuple[object, ...]:

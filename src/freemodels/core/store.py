@@ -196,6 +196,16 @@ class History:
             return after_id, []
         return rows[-1][0], [_result(row[1:]) for row in rows]
 
+    def not_found_runs(self) -> dict[tuple[str, str], float]:
+        """For models whose latest samples all answered not_found: when that run began."""
+        rows = self._db.execute(
+            "SELECT m.provider, m.model, MIN(s.started_at) FROM samples s "
+            "JOIN models m ON m.id = s.model_id WHERE s.outcome = 'not_found' AND s.started_at > "
+            "COALESCE((SELECT MAX(o.started_at) FROM samples o WHERE o.model_id = s.model_id "
+            "AND o.outcome != 'not_found'), 0) GROUP BY s.model_id"
+        ).fetchall()
+        return {(str(p), str(m)): float(at) for p, m, at in rows}
+
     def rollups(self, since: float) -> list[tuple[str, str, int, int, int, int]]:
         """(provider, model, samples, ok, server_failures, rate_limited) summed since `since`."""
         return self._db.execute(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from freemodels.core.records import BudgetState, Health, ModelStats, Outcome
+from freemodels.core.stats import is_gone
 
 # Verdicts by outcome, as a person reads them; UP/DOWN come from the health state instead.
 _VERDICTS = {
@@ -64,6 +65,8 @@ def verdict(row: ModelStats, paused_until: float | None, now: float, probing: bo
         return "rate limited"
     if row.outcome is Outcome.OK:
         return "DOWN" if row.health is Health.DOWN else "UP"
+    if is_gone(row, now):
+        return "gone?"
     if row.health is Health.DOWN and row.outcome.server_side:
         return f"DOWN {_VERDICTS[row.outcome]}"
     return _VERDICTS[row.outcome]
