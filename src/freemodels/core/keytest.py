@@ -13,7 +13,6 @@ Results never carry a response body or an exception's text: a server may echo th
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import httpx
 from freemodels.core.budget import RequestGate
 from freemodels.core.http import ClientPool, request_headers
 from freemodels.core.keys import ResolvedKey
+from freemodels.core.probe import parse_retry_after
 from freemodels.core.records import Model, ProbeKind, Provider
 
 REQUEST_TIMEOUT_S = 10.0
@@ -110,7 +110,7 @@ class _Budgeted:
                 # Streamed and closed unread: a /models list can be large, only the status matters.
                 async with client.stream(method, url, headers=headers, json=body) as response:
                     status = response.status_code
-                    retry = _retry_after(response.headers.get("retry-after"))
+                    retry = parse_retry_after(response.headers.get("retry-after"), time.time())
         except TimeoutError:
             return _Answer(None, f"no answer within {self.timeout:g} s")
         except httpx.HTTPError as exc:
@@ -119,20 +119,6 @@ class _Budgeted:
         if status == 429:
             self.gate.pause(self.provider.budget_id, time.time() + (retry or DEFAULT_RETRY_AFTER_S))
         return _Answer(status, retry_after=retry)
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 async def verify_key(

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from freemodels.core.broadcast import Subscriber, Subscribers
 from freemodels.core.budget import Ledger, RequestGate, budget_limits
 from freemodels.core.catalog import Catalog
 from freemodels.core.http import ClientPool, TransportFactory
@@ -45,7 +46,6 @@ from freemodels.core.sweep import Prober
 
 log = logging.getLogger("freemodels.monitor")
 
-Subscriber = Callable[[Snapshot], None]
 HOUSEKEEPING_S = 2.0
 
 
@@ -105,8 +105,7 @@ class Monitor:
         self._not_found_since: dict[tuple[str, str], float] = {}
         self._stale: set[tuple[str, str]] = set(self._infos)
         self._pending: list[ProbeResult] = []
-        self._subscribers: list[Subscriber] = []
-        self._lock = threading.Lock()
+        self._subscribers = Subscribers()
         self._snapshot = Snapshot(self._clock(), config.window_s, ())
         self._dirty = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -130,15 +129,7 @@ class Monitor:
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call `callback` with every new Snapshot; returns the unsubscribe function."""
-        with self._lock:
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._subscribers.add(callback)
 
     def probe_now(self, ref: ModelRef | None = None) -> None:
         """Re-probe one model (or every model) as soon as its budget allows."""
@@ -392,8 +383,5 @@ class Monitor:
             samples=dict(self._frozen),
         )
         self._snapshot = snapshot
-        with self._lock:
-            subscribers = list(self._subscribers)
-        for callback in subscribers:
-            callback(snapshot)
+        self._subscribers.publish(snapshot)
         return snapshot

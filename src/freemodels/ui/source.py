@@ -7,13 +7,11 @@ canned Snapshots into it and read back the intents the app sent.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
+from freemodels.core.broadcast import Subscriber, Subscribers
 from freemodels.core.records import ModelRef, Snapshot
-
-Subscriber = Callable[[Snapshot], None]
 
 
 class SnapshotSource(Protocol):
@@ -50,8 +48,7 @@ class ManualSource:
 
     def __init__(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot
-        self._subscribers: list[Subscriber] = []
-        self._lock = threading.Lock()
+        self._subscribers = Subscribers()
         self.requests: list[tuple[str, str | None]] = []
         """(kind, "provider/model" or None) for each probe_now/speed_test/tool_test call."""
         self.favourites: tuple[str, ...] = ()
@@ -64,22 +61,11 @@ class ManualSource:
     def push(self, snapshot: Snapshot) -> None:
         """Publish a Snapshot to every subscriber (on the caller's thread, like the monitor)."""
         self._snapshot = snapshot
-        with self._lock:
-            subscribers = list(self._subscribers)
-        for callback in subscribers:
-            callback(snapshot)
+        self._subscribers.publish(snapshot)
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call `callback` with every pushed Snapshot."""
-        with self._lock:
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._subscribers.add(callback)
 
     def probe_now(self, ref: ModelRef | None = None) -> None:
         """Record a re-probe request."""
