@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from freemodels.core.catalog import Catalog
 from freemodels.core.records import Model, ModelStats, Provider, Snapshot
@@ -88,7 +89,9 @@ Cells = tuple[Cell, ...]  # one per entry of COLUMNS, in that order
 
 def cells(row: RowView, snapshot: Snapshot, now: float) -> dict[str, Cell]:
     """Every column's text and style for one row."""
-    return _cells(row, _status(row, snapshot, now))
+    shown = _shown(row, _status(row, snapshot, now))
+    made = (_rank_cell(row.rank, shown.configured), *_format(shown))
+    return {column.key: cell for column, cell in zip(COLUMNS, made, strict=True)}
 
 
 def _status(row: RowView, snapshot: Snapshot, now: float) -> str:
@@ -98,53 +101,82 @@ def _status(row: RowView, snapshot: Snapshot, now: float) -> str:
     return fmt.verdict(stats, budget.paused_until if budget else None, now, probing)
 
 
-def _cells(row: RowView, status: str) -> dict[str, Cell]:
-    stats, model = row.stats, row.model
-    dim = "" if row.configured else "dim"
+class _Shown(NamedTuple):
+    """Everything a row's cells are made of but its rank: formatting reads nothing else."""
+
+    name: str
+    provider_id: str
+    usable: bool
+    ttft_ms: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    availability: float | None
+    stability: int | None
+    status: str  # `now` enters the cells only through it (countdowns)
+    favourite: bool
+    configured: bool
+    provider: Provider | None
+    model: Model | None
+
+
+def _shown(row: RowView, status: str) -> _Shown:
+    s = row.stats
+    return _Shown(s.name, s.provider, s.usable, s.ttft_ms, s.ttft_p50_ms, s.ttft_p95_ms,
+                  s.availability, s.stability, status, row.favourite, row.configured,
+                  row.provider, row.model)  # fmt: skip
+
+
+def _rank_cell(rank: int, configured: bool) -> Cell:
+    return (str(rank), "" if configured else "dim")
+
+
+def _format(shown: _Shown) -> Cells:
+    """The cells after the rank, in COLUMNS order."""
+    model, dim = shown.model, "" if shown.configured else "dim"
     tier = model.tier if model and model.tier else "-"
-    star = "★ " if row.favourite else ""
-    return {
-        "rank": (str(row.rank), dim),
-        "tier": (tier, dim or TIER_STYLES.get(tier, "")),
-        "model": (star + stats.name, dim or ("bold" if stats.usable else "")),
-        "provider": (row.provider.name if row.provider else stats.provider, dim),
-        "ttft": (fmt.ms(stats.ttft_ms), dim),
-        "p50": (fmt.ms(stats.ttft_p50_ms), dim),
-        "p95": (fmt.ms(stats.ttft_p95_ms), dim),
-        "availability": (fmt.percent(stats.availability), dim),
-        "stability": ("-" if stats.stability is None else str(stats.stability), dim),
-        "status": (status, dim or VERDICT_STYLES[fmt.verdict_style(status)]),
-        "context": (fmt.context(model.context if model else None), dim),
-        "swe": (fmt.swe(model.swe_bench if model else None), dim),
-    }
+    star = "★ " if shown.favourite else ""
+    status = shown.status
+    return (
+        (tier, dim or TIER_STYLES.get(tier, "")),
+        (star + shown.name, dim or ("bold" if shown.usable else "")),
+        (shown.provider.name if shown.provider else shown.provider_id, dim),
+        (fmt.ms(shown.ttft_ms), dim),
+        (fmt.ms(shown.p50_ms), dim),
+        (fmt.ms(shown.p95_ms), dim),
+        (fmt.percent(shown.availability), dim),
+        ("-" if shown.stability is None else str(shown.stability), dim),
+        (status, dim or VERDICT_STYLES[fmt.verdict_style(status)]),
+        (fmt.context(model.context if model else None), dim),
+        (fmt.swe(model.swe_bench if model else None), dim),
+    )
 
 
 class CellCache:
     """Each row's cells, formatted again only when something they show changed.
 
-    At 1 Hz most of 250 rows are unchanged; reusing their tuples (same objects) also lets the
-    table see at a glance, by identity, which rows it must redraw.
+    At 1 Hz most rows show what they showed a second ago even when their stats moved (sample
+    counts, timestamps); reusing their tuples (the same objects) also lets the table see at a
+    glance, by identity, which rows it must redraw.
     """
 
     def __init__(self) -> None:
-        self._rows: dict[str, tuple[tuple[object, ...], Cells]] = {}
+        self._rows: dict[str, tuple[_Shown, int, Cells]] = {}
 
     def texts(self, rows: Sequence[RowView], snapshot: Snapshot, now: float) -> dict[str, Cells]:
-        """Every row's cells in COLUMNS order, keyed "provider/model"."""
+        """Every row's cells in COLUMNS order (rank first), keyed "provider/model"."""
         previous = self._rows
-        current: dict[str, tuple[tuple[object, ...], Cells]] = {}
+        current: dict[str, tuple[_Shown, int, Cells]] = {}
         texts: dict[str, Cells] = {}
         for row in rows:
-            status = _status(row, snapshot, now)
-            # Everything the cells are made of; `now` enters only through the status text.
-            inputs = (row.stats, row.rank, row.favourite, row.configured, row.provider,
-                      row.model, status)  # fmt: skip
+            shown = _shown(row, _status(row, snapshot, now))
             entry = previous.get(row.key)
-            if entry is None or entry[0] != inputs:
-                made = _cells(row, status)
-                entry = (inputs, tuple(made[column.key] for column in COLUMNS))
+            if entry is None or entry[0] != shown:
+                made = (_rank_cell(row.rank, shown.configured), *_format(shown))
+                entry = (shown, row.rank, made)
+            elif entry[1] != row.rank:
+                entry = (shown, row.rank, (_rank_cell(row.rank, shown.configured), *entry[2][1:]))
             current[row.key] = entry
-            texts[row.key] = entry[1]
+            texts[row.key] = entry[2]
         self._rows = current
         return texts
 

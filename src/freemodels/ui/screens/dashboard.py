@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -33,7 +34,7 @@ from freemodels.ui.view import (
 from freemodels.ui.widgets.banner import KeyBanner, banner_text
 from freemodels.ui.widgets.detail import DetailPane
 from freemodels.ui.widgets.ranking import RankingTable
-from freemodels.ui.widgets.status import StatusBar
+from freemodels.ui.widgets.status import StatusBar, status_text
 
 if TYPE_CHECKING:
     from freemodels.ui.app import DashboardApp
@@ -100,6 +101,9 @@ class DashboardScreen(Screen[None]):
         self.now: Callable[[], float] = lambda: 0.0
         self.env: Mapping[str, str] = {}
         self._cells = CellCache()
+        self._status: Text | None = None
+        self._banner: Text | None = None
+        self._banner_unset = True
 
     @property
     def dashboard_app(self) -> DashboardApp:
@@ -164,8 +168,15 @@ class DashboardScreen(Screen[None]):
         self.rows = {row.key: row for row in rows}
         texts = self._cells.texts(rows, snapshot, now)
         self.table.show([row.key for row in rows], texts, self._columns())
-        self.query_one(StatusBar).show(snapshot, self.prefs, now, demo=self.demo)
-        self.query_one(KeyBanner).show(banner_text(self.catalog, self.keys, snapshot))
+        # A Static's update lays the whole screen out again: skip the ones that would not change.
+        status = status_text(snapshot, self.prefs, now, demo=self.demo)
+        if status != self._status:
+            self._status = status
+            self.query_one(StatusBar).show(snapshot, self.prefs, now, demo=self.demo)
+        banner = banner_text(self.catalog, self.keys, snapshot)
+        if banner != self._banner or self._banner_unset:
+            self._banner, self._banner_unset = banner, False
+            self.query_one(KeyBanner).show(banner)
         self._show_detail()
 
     def _show_detail(self) -> None:

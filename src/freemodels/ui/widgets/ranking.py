@@ -199,7 +199,9 @@ class RankingTable(ScrollView, can_focus=True):
             self.refresh()
         else:
             self._refresh_changed(old_order, old_texts, old_cursor)
-        self._scroll_to_cursor()
+        if self.cursor_row != old_cursor:
+            # Only a cursor that moved pulls the view along; a user scrolling away stays put.
+            self._scroll_to_cursor()
         if len(self._strips) > 2 * len(keys) + 64:
             self._strips = {k: v for k, v in self._strips.items() if k in self._index}
 
