@@ -330,3 +330,9 @@ async def test_mock_transport_parsing_of_split_lines() -> None:
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
         result = await probe(client, provider, MODEL, None)
     assert result.outcome is Outcome.OK
+
+
+async def test_requests_ask_for_an_uncompressed_answer(fleet: Fleet, pool: ClientPool) -> None:
+    await run(fleet, pool, Behaviour())
+    record = fleet.requests[-1]
+    assert record.headers.get("Accept-Encoding") == "identity"

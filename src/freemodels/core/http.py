@@ -108,7 +108,9 @@ class ClientPool:
             client = httpx.AsyncClient(
                 transport=self._factory(not base_url.startswith("http://")),
                 follow_redirects=False,
-                headers={"User-Agent": USER_AGENT},
+                # identity: the probe reads raw bytes as they arrive, and a compressed stream
+                # would both need decoding and hold tokens back in the compressor's buffer.
+                headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
                 # The probe enforces its own overall deadline; these only bound each phase.
                 timeout=httpx.Timeout(connect=10.0, read=60.0, write=10.0, pool=60.0),
                 trust_env=True,

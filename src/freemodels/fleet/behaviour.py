@@ -96,3 +96,5 @@ class RequestRecord:
     authorization: str | None
     body: dict[str, Any] | None
     sent: SentTimes = field(default_factory=SentTimes, compare=False)
+    headers: dict[str, str] = field(default_factory=dict, compare=False)
+    """The request's headers (the last value of a repeated one)."""

@@ -225,6 +225,7 @@ class Fleet:
             path=path,
             authorization=request.headers.get("Authorization"),
             body=body,
+            headers=dict(request.headers),
         )
         self.requests.append(record)
         limit = self.max_records
