@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         # Publish more often than the UI draws (it keeps ≤ 2 Hz) so the first TTFT is not held back.
         monitor = Monitor(
             context.catalog, context.keys, context.history_path,
-            MonitorConfig(publish_interval_s=0.1),
+            MonitorConfig.for_demo(context.demo, publish_interval_s=0.1),
         )  # fmt: skip
         thread = MonitorThread(monitor)
         thread.start()

@@ -73,9 +73,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument("--no-metrics", action="store_true", help="do not serve metrics")
     parser.add_argument(
-        "--interval", type=interval_seconds, default=Cadence().min_interval_s, metavar="S",
-        help="probe one model at most every S seconds (default %(default)g); "
-        "the providers' rate budgets still cap every request",
+        "--interval", type=interval_seconds, metavar="S",
+        help=f"probe one model at most every S seconds (default {Cadence().min_interval_s:g}, "
+        "5 with --demo); the providers' rate budgets still cap every request",
     )  # fmt: skip
     parser.add_argument(
         "--web", type=address, nargs="?", const=parse_address(DEFAULT_WEB), metavar="HOST:PORT",
@@ -100,7 +100,10 @@ def run(args: argparse.Namespace) -> int:
 async def _serve(ctx: Context, args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    config = MonitorConfig(cadence=Cadence(min_interval_s=args.interval), role="serve")
+    overrides: dict[str, Any] = {"role": "serve"}
+    if args.interval is not None:
+        overrides["cadence"] = Cadence(min_interval_s=args.interval)
+    config = MonitorConfig.for_demo(ctx.demo, **overrides)
     monitor = Monitor(ctx.catalog, ctx.keys, ctx.history_path, config)
     runners: list[web.AppRunner] = []
     dashboard: WebDashboard | None = None

@@ -33,7 +33,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Print updates until SIGINT/SIGTERM or a closed pipe; exit 0."""
     with open_context(args) as ctx:
-        monitor = Monitor(ctx.catalog, ctx.keys, ctx.history_path, MonitorConfig(role="watch"))
+        monitor = Monitor(
+            ctx.catalog, ctx.keys, ctx.history_path, MonitorConfig.for_demo(ctx.demo, role="watch")
+        )
         writer = UpdateWriter(sys.stdout)
         closed = False
 
