@@ -203,3 +203,21 @@ def test_stats_flags_models_not_found_for_a_day(fleet_catalog: tuple[Fleet, Path
     assert records["dead"]["gone"] is True and records["a"]["gone"] is False
     table = freemodels("stats", "--catalog", str(catalog))
     assert "gone? slow/dead" in table.stderr
+
+
+def test_best_tools_picks_the_best_model_whose_function_calling_works(
+    fleet_catalog: tuple[Fleet, Path],
+) -> None:
+    fleet, catalog = fleet_catalog
+    fleet.set("fast", "b", Behaviour(ttft_s=0.06, tool_call=True))
+    plain = freemodels("best", "--catalog", str(catalog))
+    assert plain.stdout == "fast/a\n"
+    tools = freemodels("best", "--catalog", str(catalog), "--tools")
+    assert tools.returncode == 0 and tools.stdout == "fast/b\n"
+    tool_requests = [r for r in fleet.requests if r.body and "tools" in r.body]
+    assert [r.model for r in tool_requests] == ["a", "b"], "tested in rank order, then stopped"
+    again = freemodels("best", "--catalog", str(catalog), "--tools", "--json")
+    assert json.loads(again.stdout)["model"] == "b"
+    assert len([r for r in fleet.requests if r.body and "tools" in r.body]) == 2, (
+        "known results come from the history"
+    )

@@ -8,18 +8,21 @@ import functools
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from freemodels.cli import EXIT_NOTHING_USABLE
-from freemodels.cli.check import rank_results, sweep_and_rank
+from freemodels.cli.check import probing, rank_results, sweep_and_rank
 from freemodels.cli.context import Context, open_context
 from freemodels.cli.render import print_json
-from freemodels.core.records import ModelStats
+from freemodels.core.probe import ProbeSpec
+from freemodels.core.records import ModelStats, ProbeKind
 from freemodels.core.report import to_record
 from freemodels.core.stats import WINDOWS
 from freemodels.core.store import History
 
 FRESH_S = WINDOWS["5m"]
+MAX_TOOL_TESTS = 5
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -32,6 +35,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "--for", dest="tool", metavar="TOOL", help="print the reference TOOL expects"
     )
     parser.add_argument("--json", action="store_true", help="print the model's record (or null)")
+    parser.add_argument(
+        "--tools", action="store_true",
+        help="only a model whose function calling works (tested now when not known)",
+    )  # fmt: skip
     return parser
 
 
@@ -42,7 +49,10 @@ def run(args: argparse.Namespace) -> int:
         rows = None if args.fresh else _from_history(ctx)
         if rows is None:
             rows = asyncio.run(sweep_and_rank(ctx, ctx.catalog))
-    usable = [row for row in rows if row.usable]
+        usable = [row for row in rows if row.usable]
+        if args.tools:
+            found = asyncio.run(_first_with_tools(ctx, usable))
+            usable = [found] if found is not None else []
     if not usable:
         if args.json:
             print_json(None)
@@ -56,6 +66,27 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"{top.provider}/{top.model}")
     return 0
+
+
+async def _first_with_tools(ctx: Context, usable: list[ModelStats]) -> ModelStats | None:
+    """The best usable model with working tool calls, testing up to a few unknown ones."""
+    async with probing(ctx) as (prober, history):
+        tested = 0
+        for row in usable:
+            if row.tool_calls is True:
+                return row
+            if row.tool_calls is False or tested >= MAX_TOOL_TESTS:
+                continue
+            provider = ctx.catalog.provider(row.provider)
+            model = provider.model(row.model) if provider else None
+            if provider is None or model is None:
+                continue
+            result = await prober.run(provider, model, ProbeSpec.for_kind(ProbeKind.TOOLS, 30.0))
+            history.add([result])
+            tested += 1
+            if result.tool_calls:
+                return replace(row, tool_calls=True)
+    return None
 
 
 def _from_history(ctx: Context) -> list[ModelStats] | None:

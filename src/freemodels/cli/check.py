@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from freemodels.cli.context import Context, open_context, select_providers
@@ -109,26 +111,32 @@ async def sweep_and_rank(
     tools: bool = False,
 ) -> list[ModelStats]:
     """Probe the catalog, store the samples, and rank the models on this run's samples alone."""
+    async with probing(ctx) as (prober, history):
+        pairs = pairs_of(catalog.providers)
+        spec = ProbeSpec.for_kind(ProbeKind.PROBE, timeout_s)
+        results = await sweep(prober, pairs, spec, rounds=rounds, interval_s=interval_s)
+        for wanted, kind in ((speed, ProbeKind.SPEED), (tools, ProbeKind.TOOLS)):
+            if wanted:
+                # Only models that answered: a dead model would just burn budget again.
+                working = {(r.provider, r.model) for r in results if r.outcome is Outcome.OK}
+                extra = [(p, m) for p, m in pairs if (p.id, m.id) in working]
+                results += await sweep(
+                    prober, extra, ProbeSpec.for_kind(kind, max(timeout_s, 30.0))
+                )
+        history.add(results)
+    return rank_results(catalog, results, time.time())
+
+
+@contextlib.asynccontextmanager
+async def probing(ctx: Context) -> AsyncIterator[tuple[Prober, History]]:
+    """A Prober whose requests pass the shared budget ledger, and the history to store in."""
     history = History(ctx.history_path)
     try:
         gate = RequestGate(Ledger(history.db, budget_limits(ctx.catalog.providers)))
         async with ClientPool() as pool:
-            prober = Prober(pool, ctx.keys, gate)
-            pairs = pairs_of(catalog.providers)
-            spec = ProbeSpec.for_kind(ProbeKind.PROBE, timeout_s)
-            results = await sweep(prober, pairs, spec, rounds=rounds, interval_s=interval_s)
-            for wanted, kind in ((speed, ProbeKind.SPEED), (tools, ProbeKind.TOOLS)):
-                if wanted:
-                    # Only models that answered: a dead model would just burn budget again.
-                    working = {(r.provider, r.model) for r in results if r.outcome is Outcome.OK}
-                    extra = [(p, m) for p, m in pairs if (p.id, m.id) in working]
-                    results += await sweep(
-                        prober, extra, ProbeSpec.for_kind(kind, max(timeout_s, 30.0))
-                    )
-        history.add(results)
+            yield Prober(pool, ctx.keys, gate), history
     finally:
         history.close()
-    return rank_results(catalog, results, time.time())
 
 
 def rank_results(catalog: Catalog, results: list[ProbeResult], now: float) -> list[ModelStats]:
