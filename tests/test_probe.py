@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from freemodels.core.failure import parse_retry_after
 from freemodels.core.http import ClientPool
 from freemodels.core.keys import ResolvedKey
-from freemodels.core.probe import ProbeSpec, parse_retry_after, probe
+from freemodels.core.probe import ProbeSpec, probe
 from freemodels.core.records import Model, Outcome, ProbeKind, Provider
 from freemodels.fleet.server import Behaviour, Fleet
 

@@ -21,9 +21,9 @@ from enum import StrEnum
 import httpx
 
 from freemodels.core.budget import RequestGate
+from freemodels.core.failure import parse_retry_after
 from freemodels.core.http import ClientPool, request_headers
 from freemodels.core.keys import ResolvedKey
-from freemodels.core.probe import parse_retry_after
 from freemodels.core.records import Model, ProbeKind, Provider
 
 REQUEST_TIMEOUT_S = 10.0

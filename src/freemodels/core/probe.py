@@ -8,11 +8,8 @@ once, so timing them measures nothing). Every remote failure becomes an `Outcome
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import functools
 import json
-import socket
-import ssl
 import time
 import uuid
 import weakref
@@ -22,18 +19,25 @@ from typing import Any
 
 import httpx
 
+from freemodels.core import failure
+from freemodels.core.failure import (
+    ERROR_TEXT_MAX,
+    error_message,
+    error_message_from_body,
+    parse_retry_after,
+)
 from freemodels.core.http import request_headers
 from freemodels.core.keys import ResolvedKey
 from freemodels.core.records import Model, Outcome, ProbeKind, ProbeResult, Provider
+from freemodels.core.sse import TOOL_NAME, SseReader
 
 BYTE_CAP = 1 << 20  # a stream cut here after content arrived still counts as ok
-ERROR_TEXT_MAX = 200
 _MAX_SAME_ORIGIN_REDIRECTS = 3
 
 _TOOL = {
     "type": "function",
     "function": {
-        "name": "get_time",
+        "name": TOOL_NAME,
         "description": "Current time in a timezone.",
         "parameters": {
             "type": "object",
@@ -79,107 +83,6 @@ class ProbeSpec:
         if self.kind is ProbeKind.TOOLS:
             body["tools"] = [_TOOL]
         return body
-
-
-# Chunks that carry something besides text (an error, usage counts, a tool call) are parsed.
-_MUST_PARSE = (b'"error"', b'"usage"', b'"tool_calls"')
-
-
-class _Stream:
-    """Incremental SSE reader: finds the first token, errors, usage and tool calls."""
-
-    __slots__ = (
-        "buffer",
-        "chunks",
-        "completion_tokens",
-        "done",
-        "error",
-        "first_at",
-        "last_at",
-        "size",
-        "tool_args",
-        "tool_name",
-    )
-
-    def __init__(self) -> None:
-        self.buffer = b""
-        self.size = 0
-        self.first_at: float | None = None
-        self.last_at: float | None = None
-        self.chunks = 0
-        self.completion_tokens: int | None = None
-        self.error: str | None = None
-        self.done = False
-        self.tool_name: str | None = None
-        self.tool_args = ""
-
-    def feed(self, data: bytes, now: float) -> None:
-        """Consume bytes received at `now` (perf_counter seconds)."""
-        self.size += len(data)
-        self.buffer += data
-        if b"\n" not in data:
-            return
-        *lines, self.buffer = self.buffer.split(b"\n")
-        for line in lines:
-            if line.startswith(b"data:"):
-                self._event(line[5:].strip(), now)
-                if self.done or self.error:
-                    return
-
-    def _event(self, payload: bytes, now: float) -> None:
-        if payload == b"[DONE]":
-            self.done = True
-            return
-        if self.first_at is not None and not any(mark in payload for mark in _MUST_PARSE):
-            # After the first token, a plain content chunk needs counting, not parsing: parsing
-            # every chunk was a fifth of a probe's CPU.
-            if b'"content":"' in payload or b'"reasoning_content":"' in payload:
-                self._token(now)
-            return
-        try:
-            event = json.loads(payload)
-        except ValueError:
-            self.error = "malformed SSE event"
-            return
-        if not isinstance(event, dict):
-            self.error = "malformed SSE event"
-            return
-        if event.get("error"):
-            self.error = "error event: " + _error_message(event)
-            return
-        usage = event.get("usage")
-        if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
-            self.completion_tokens = usage["completion_tokens"]
-        choices = event.get("choices")
-        if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
-            return
-        delta = choices[0].get("delta") or {}
-        if not isinstance(delta, dict):
-            return
-        if delta.get("content") or delta.get("reasoning_content") or delta.get("reasoning"):
-            self._token(now)
-        for call in delta.get("tool_calls") or ():
-            function = call.get("function") if isinstance(call, dict) else None
-            if isinstance(function, dict):
-                self.tool_name = self.tool_name or function.get("name")
-                self.tool_args += function.get("arguments") or ""
-                self._token(now)
-
-    def _token(self, now: float) -> None:
-        if self.first_at is None:
-            self.first_at = now
-        self.last_at = now
-        self.chunks += 1
-
-    @property
-    def tool_call_ok(self) -> bool:
-        """Whether a well-formed call of our tool arrived (a name and JSON-object arguments)."""
-        if self.tool_name != _TOOL["function"]["name"]:  # type: ignore[index]
-            return False
-        try:
-            return isinstance(json.loads(self.tool_args or "{}"), dict)
-        except ValueError:
-            return False
 
 
 _seen_connections: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -243,7 +146,7 @@ async def probe(
     except TimeoutError:
         return measure.failed(Outcome.TIMEOUT, f"no answer within {spec.timeout_s:g} s")
     except httpx.TransportError as exc:
-        network_error = _network_error(exc)
+        network_error = failure.network_error(exc)
         if network_error is None:
             return measure.failed(Outcome.TIMEOUT, f"no answer within {spec.timeout_s:g} s")
         return measure.failed(Outcome.NETWORK_ERROR, network_error)
@@ -346,7 +249,7 @@ class _Measurement:
     async def _error_status(self, response: httpx.Response) -> ProbeResult:
         status = response.status_code
         text = await _read_capped(response, 4096)
-        message = _error_message_from_body(text) or response.reason_phrase or f"HTTP {status}"
+        message = error_message_from_body(text) or response.reason_phrase or f"HTTP {status}"
         error = f"HTTP {status}: {message}"
         if status in (401, 403):
             outcome = Outcome.AUTH_FAILED if self.key is not None else Outcome.NO_KEY
@@ -364,7 +267,7 @@ class _Measurement:
         return self.failed(Outcome.REJECTED, error)
 
     async def _read_stream(self, response: httpx.Response) -> ProbeResult:
-        stream = _Stream()
+        stream = SseReader()
         clock = self.clock
         end: float | None = None
         async for data in response.aiter_raw():
@@ -393,7 +296,7 @@ class _Measurement:
             return self.failed(Outcome.BAD_RESPONSE, "200 with a body that is not JSON")
         if not isinstance(doc, dict) or doc.get("error"):
             return self.failed(
-                Outcome.BAD_RESPONSE, "200 with an error body: " + _error_message(doc)
+                Outcome.BAD_RESPONSE, "200 with an error body: " + error_message(doc)
             )
         choices = doc.get("choices")
         message = choices[0].get("message") if choices and isinstance(choices[0], dict) else None
@@ -401,7 +304,7 @@ class _Measurement:
             message.get("content") or message.get("reasoning_content") or message.get("tool_calls")
         ):
             return self.failed(Outcome.BAD_RESPONSE, "200 without a completion")
-        stream = _Stream()
+        stream = SseReader()
         for call in message.get("tool_calls") or ():
             function = call.get("function") if isinstance(call, dict) else None
             if isinstance(function, dict):
@@ -410,7 +313,7 @@ class _Measurement:
         # A plain JSON answer to `stream: true`: the first token is the whole body.
         return self._ok(end, end, stream)
 
-    def _ok(self, first_at: float, end: float, stream: _Stream) -> ProbeResult:
+    def _ok(self, first_at: float, end: float, stream: SseReader) -> ProbeResult:
         tokens_per_s = None
         if self.spec.kind is ProbeKind.SPEED and stream.last_at and stream.last_at > first_at:
             produced = stream.completion_tokens or stream.chunks
@@ -451,84 +354,3 @@ async def _read_capped(response: httpx.Response, limit: int) -> str:
 
 def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
     return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
-
-
-def _error_message(doc: Any) -> str:
-    if isinstance(doc, dict):
-        error = doc.get("error", doc)
-        if isinstance(error, dict):
-            message = error.get("message") or error.get("detail") or error.get("type")
-            if message:
-                return str(message)
-        elif isinstance(error, str):
-            return error
-    return "unexpected body"
-
-
-def _error_message_from_body(text: str) -> str | None:
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        stripped = text.strip()
-        if not stripped or stripped.startswith("<"):
-            return None
-        return stripped[:ERROR_TEXT_MAX]
-    message = _error_message(doc)
-    return None if message == "unexpected body" else message
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now)
-
-
-def _network_error(exc: httpx.TransportError) -> str | None:
-    """What went wrong on the network, or None when it was really a timeout.
-
-    The cause chain decides, not the httpx class: the aiohttp transport reports a refused or
-    reset connection as httpx.ConnectTimeout.
-    """
-    causes = _causes(exc)
-    if any(isinstance(c, ssl.SSLError) for c in causes):
-        return "TLS handshake failed"
-    if any(isinstance(c, socket.gaierror) for c in causes):
-        return "DNS lookup failed"
-    if any(isinstance(c, ConnectionRefusedError) for c in causes):
-        return "connection refused"
-    if any(isinstance(c, ConnectionResetError) for c in causes):
-        return "connection reset by the server"
-    if any(isinstance(c, TimeoutError) for c in causes[1:]):
-        return None
-    text = " ".join(str(c) for c in causes).lower()
-    if "ssl" in text or "certificate" in text or "tls" in text:
-        return "TLS handshake failed"
-    if "name or service" in text or "nodename" in text or "resolve" in text:
-        return "DNS lookup failed"
-    if "disconnect" in text or "closed" in text or "reset" in text:
-        return "connection closed by the server"
-    if isinstance(exc, httpx.TimeoutException) and len(causes) == 1:
-        return None
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
-        return "could not connect"
-    return "connection closed by the server"
-
-
-def _causes(exc: BaseException) -> list[BaseException]:
-    """The exception and everything it was raised from (transports wrap the OS error)."""
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in chain and len(chain) < 16:
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    return chain

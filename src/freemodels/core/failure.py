@@ -1,0 +1,94 @@
+"""What went wrong: error texts from answers, Retry-After, and network failures by their cause."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import socket
+import ssl
+from typing import Any
+
+import httpx
+
+ERROR_TEXT_MAX = 200
+
+
+def error_message(doc: Any) -> str:
+    if isinstance(doc, dict):
+        error = doc.get("error", doc)
+        if isinstance(error, dict):
+            message = error.get("message") or error.get("detail") or error.get("type")
+            if message:
+                return str(message)
+        elif isinstance(error, str):
+            return error
+    return "unexpected body"
+
+
+def error_message_from_body(text: str) -> str | None:
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        stripped = text.strip()
+        if not stripped or stripped.startswith("<"):
+            return None
+        return stripped[:ERROR_TEXT_MAX]
+    message = error_message(doc)
+    return None if message == "unexpected body" else message
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def network_error(exc: httpx.TransportError) -> str | None:
+    """What went wrong on the network, or None when it was really a timeout.
+
+    The cause chain decides, not the httpx class: the aiohttp transport reports a refused or
+    reset connection as httpx.ConnectTimeout.
+    """
+    causes = _causes(exc)
+    if any(isinstance(c, ssl.SSLError) for c in causes):
+        return "TLS handshake failed"
+    if any(isinstance(c, socket.gaierror) for c in causes):
+        return "DNS lookup failed"
+    if any(isinstance(c, ConnectionRefusedError) for c in causes):
+        return "connection refused"
+    if any(isinstance(c, ConnectionResetError) for c in causes):
+        return "connection reset by the server"
+    if any(isinstance(c, TimeoutError) for c in causes[1:]):
+        return None
+    text = " ".join(str(c) for c in causes).lower()
+    if "ssl" in text or "certificate" in text or "tls" in text:
+        return "TLS handshake failed"
+    if "name or service" in text or "nodename" in text or "resolve" in text:
+        return "DNS lookup failed"
+    if "disconnect" in text or "closed" in text or "reset" in text:
+        return "connection closed by the server"
+    if isinstance(exc, httpx.TimeoutException) and len(causes) == 1:
+        return None
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        return "could not connect"
+    return "connection closed by the server"
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception and everything it was raised from (transports wrap the OS error)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < 16:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
