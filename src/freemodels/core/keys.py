@@ -15,6 +15,7 @@ a UI calls them from a thread worker, the CLI before it starts an event loop.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,22 @@ KEY_PREFIXES: Mapping[str, tuple[str, ...]] = {
     "cerebras": ("csk-",),
     "googleai": ("AIza",),
 }
+
+
+Warn = Callable[[str], None]
+"""Where a store says something to the user (stderr, or a notification in the dashboard)."""
+
+_said: set[str] = set()
+_said_lock = threading.Lock()
+
+
+def say_once(message: str) -> None:
+    """Print `freemodels: message` on stderr, at most once per process."""
+    with _said_lock:
+        if message in _said:
+            return
+        _said.add(message)
+    print(f"freemodels: {message}", file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True, slots=True)
