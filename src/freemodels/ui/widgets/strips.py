@@ -66,17 +66,28 @@ def row_strip(
     pad_style = palette.row(cursor)
     pad = " " * palette.padding
     segments: list[Segment] = []
+    # Text in the row's own style joins the padding around it in one segment as it is built
+    # (cheaper than simplifying afterwards); a cell without a style of its own gets that very
+    # Style object from the palette.
+    run: list[str] = []
     used = 0
-    for (text, style), column in zip(cells, columns, strict=True):
-        if pad:
-            segments.append(Segment(pad, pad_style))
-        segments.append(Segment(fit(text, column.width, column.right), palette.cell(style, cursor)))
-        if pad:
-            segments.append(Segment(pad, pad_style))
+    for (text, name), column in zip(cells, columns, strict=True):
+        style = palette.cell(name, cursor)
+        fitted = fit(text, column.width, column.right)
+        if style is pad_style:
+            run += (pad, fitted, pad)
+        else:
+            run.append(pad)
+            if joined := "".join(run):
+                segments.append(Segment(joined, pad_style))
+            segments.append(Segment(fitted, style))
+            run = [pad]
         used += column.width + 2 * palette.padding
     if used < width:
-        segments.append(Segment(" " * (width - used), pad_style))
-    return Strip(segments, max(used, width)).simplify()
+        run.append(" " * (width - used))
+    if joined := "".join(run):
+        segments.append(Segment(joined, pad_style))
+    return Strip(segments, max(used, width))
 
 
 def header_strip(columns: Sequence[Column], width: int, palette: Palette) -> Strip:
