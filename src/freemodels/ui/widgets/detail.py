@@ -19,6 +19,8 @@ from freemodels.ui.view import RowView
 class DetailPane(Vertical):
     """TTFT sparkline, percentiles, availability per window, budget, base URL, key source."""
 
+    _heights: tuple[int, int] = (-1, -1)
+
     def compose(self) -> ComposeResult:
         yield Static(id="detail-title")
         yield Sparkline([], id="detail-spark")
@@ -36,15 +38,14 @@ class DetailPane(Vertical):
         body = self.query_one("#detail-body", Static)
         spark = self.query_one("#detail-spark", Sparkline)
         if row is None:
-            title.update(Text("no model selected", style="dim"))
-            body.update("")
+            self._put(title, body, Text("no model selected", style="dim"), Text(""))
             spark.data = []
             return
         stats = row.stats
         samples = snapshot.samples.get((stats.provider, stats.model), ())
         ttfts = [s.ttft_ms for s in samples if s.outcome is Outcome.OK and s.ttft_ms is not None]
         spark.data = ttfts[-60:]
-        title.update(Text.assemble((stats.name, "bold"), "\n", (row.key, "dim")))
+        heading = Text.assemble((stats.name, "bold"), "\n", (row.key, "dim"))
         five = model_stats(
             ModelInfo(stats.provider, stats.model, stats.name), samples, snapshot.at, WINDOWS["5m"]
         )
@@ -80,7 +81,22 @@ class DetailPane(Vertical):
         if stats.error:
             text.append("\nlast error ", style="bold")
             text.append(stats.error, style="red")
-        body.update(text)
+        self._put(title, body, heading, text)
+
+    def _put(self, title: Static, body: Static, heading: Text, text: Text) -> None:
+        # A new layout of the whole screen costs more than the rest of an update together: only
+        # ask for one when the pane's text takes a different number of lines than before.
+        width = max(1, self.size.width)
+        heights = (_height(heading, width), _height(text, width))
+        layout = heights != self._heights
+        self._heights = heights
+        title.update(heading, layout=layout)
+        body.update(text, layout=layout)
+
+
+def _height(text: Text, width: int) -> int:
+    """Lines `text` takes when wrapped at `width` columns."""
+    return sum(max(1, -(-len(line) // width)) for line in text.plain.split("\n"))
 
 
 def _window_label(seconds: float) -> str:

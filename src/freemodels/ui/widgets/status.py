@@ -57,4 +57,5 @@ class StatusBar(Static):
 
     def show(self, snapshot: Snapshot, prefs: Preferences, now: float, *, demo: bool) -> None:
         """Render the line for this Snapshot."""
-        self.update(status_text(snapshot, prefs, now, demo=demo))
+        # One line, always: no need to lay the screen out again.
+        self.update(status_text(snapshot, prefs, now, demo=demo), layout=False)
