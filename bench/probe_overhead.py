@@ -15,6 +15,7 @@ and noisy.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import resource
@@ -116,6 +117,50 @@ def run_client(code: str, args: list[str], env: dict[str, str]) -> dict[str, Any
     return result
 
 
+async def one_at_a_time(requests: int = 15) -> dict[str, float]:
+    """Median TTFT error of single requests (no concurrency) against an in-process fleet whose
+    SentTimes are the ground truth: freemodels' probe on new and on reused connections, and a
+    bare aiohttp request on new connections."""
+    import aiohttp
+
+    from freemodels.core.http import ClientPool
+    from freemodels.core.probe import ProbeSpec, probe
+    from freemodels.core.records import Model, Provider
+    from freemodels.fleet.server import Behaviour, Fleet
+
+    model = Model("m", "M", 8192)
+    errors: dict[str, list[float]] = {"new": [], "reused": [], "floor": []}
+    async with Fleet() as fleet:
+        fleet.set("p", "m", Behaviour(ttft_s=0.1))
+        provider = Provider("p", "P", fleet.base_url("p"), ("K",), "https://x.invalid")
+
+        def error(reported: float | None) -> float:
+            record = fleet.requests[-1]
+            assert reported is not None and record.sent.first_content is not None
+            return reported - (record.sent.first_content - record.at) * 1000
+
+        for _ in range(requests):
+            async with ClientPool() as pool:
+                result = await probe(pool.client(provider.base_url, "p"), provider, model, None)
+            errors["new"].append(error(result.ttft_ms))
+            async with aiohttp.ClientSession() as session:
+                started = time.perf_counter()
+                ttft = None
+                body = {"model": "m", "stream": True, "messages": []}
+                async with session.post(f"{provider.base_url}/chat/completions", json=body) as r:
+                    async for line in r.content:
+                        if ttft is None and b'"content":"' in line and b'"content":""' not in line:
+                            ttft = (time.perf_counter() - started) * 1000
+            errors["floor"].append(error(ttft))
+        async with ClientPool() as pool:
+            client = pool.client(provider.base_url, "p")
+            await probe(client, provider, model, None, ProbeSpec())
+            for _ in range(requests):
+                result = await probe(client, provider, model, None, ProbeSpec())
+                errors["reused"].append(error(result.ttft_ms))
+    return {name: statistics.median(values) for name, values in errors.items()}
+
+
 def main() -> int:
     """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -192,6 +237,11 @@ def main() -> int:
         "TTFT err: reported minus the server's own first-content time, median over models, with\n"
         f"all {n} endpoints at once (the client's event loop is then the bottleneck) and with one\n"
         "model per provider."
+    )
+    single = asyncio.run(one_at_a_time())
+    print(
+        f"TTFT error one request at a time: {single['new']:.2f} ms on a new connection, "
+        f"{single['reused']:.2f} ms reused (aiohttp floor {single['floor']:.2f} ms)"
     )
     print(
         "targets: <= 0.5 ms CPU/probe, <= 3x floor, wall <= 1 s, TTFT error <= 2 ms, RSS <= 100 MiB"

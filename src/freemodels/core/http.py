@@ -7,6 +7,7 @@ Redirects are never followed: a redirect to another origin would carry the key w
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import ssl
@@ -50,10 +51,26 @@ def httpcore_transport(tls: bool = True) -> httpx.AsyncBaseTransport:
 
 def aiohttp_transport(tls: bool = True) -> httpx.AsyncBaseTransport:
     """aiohttp behind the httpx API (httpx-aiohttp)."""
+    import aiohttp
     from httpx_aiohttp import AiohttpTransport
 
+    verify = _verify(tls)
+    session = None
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass  # no loop yet: the transport makes its session on the first request
+    else:
+        # Made now rather than inside the first probe, whose TTFT would include it.
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=MAX_IN_FLIGHT_PER_PROVIDER,
+                keepalive_timeout=KEEPALIVE_EXPIRY_S,
+                ssl=verify,
+            )
+        )
     transport: httpx.AsyncBaseTransport = AiohttpTransport(
-        limits=_LIMITS, trust_env=True, verify=_verify(tls)
+        limits=_LIMITS, trust_env=True, verify=verify, client=session
     )
     return transport
 
