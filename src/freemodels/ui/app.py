@@ -35,6 +35,7 @@ from freemodels.ui.source import SnapshotSource
 
 REFRESH_S = 0.5  # at most ~2 updates a second
 TICK_S = 1.0  # countdowns (rate-limit pauses) advance between Snapshots
+KEYS_DELAY_S = 1.0  # the key statuses load after the first measured row, or after this
 
 log = logging.getLogger("freemodels.ui")
 
@@ -77,6 +78,8 @@ class DashboardApp(App[None]):
         self._applied_at = -1e9
         self._timer: Timer | None = None
         self._unsubscribe: Callable[[], None] | None = None
+        self._keys_requested = False
+        self._keys_timer: Timer
         self.updates = 0
         """Snapshots applied to the screen (tests and benchmarks read it)."""
         self.theme = self.prefs.theme if self.prefs.theme in self.available_themes else THEMES[0]
@@ -103,7 +106,11 @@ class DashboardApp(App[None]):
         self.source.set_favourites(_refs(self.prefs.favourites))
         self.dashboard.take(self.source.snapshot)
         self._applied_at = time.monotonic()
-        self.load_keys()
+        # The key chain may load the OS keyring (a tenth of a second of imports): not while the
+        # first probes are answering, but once their row is drawn, or after a second anyway.
+        self._keys_timer = self.set_timer(KEYS_DELAY_S, self._load_keys_once)
+        if _first_measurement(None, self.source.snapshot):
+            self._load_keys_once()  # rows from history or another monitor: nothing to wait for
         if self.tick_s:
             self.set_interval(self.tick_s, self._tick)
         if self.notice:
@@ -134,6 +141,7 @@ class DashboardApp(App[None]):
             return
         if _first_measurement(self.dashboard.snapshot, snapshot):
             log.debug("startup: the first measured row is drawn")
+            self.call_after_refresh(self._load_keys_once)
         self._applied_at = time.monotonic()
         self.updates += 1
         self.dashboard.take(snapshot)
@@ -154,6 +162,12 @@ class DashboardApp(App[None]):
     # -- keys ----------------------------------------------------------------------------------
 
     @work(thread=True, exit_on_error=False, group="keys")
+    def _load_keys_once(self) -> None:
+        if not self._keys_requested:
+            self._keys_requested = True
+            self._keys_timer.stop()
+            self.load_keys()
+
     def load_keys(self) -> None:
         """Read the key chain off the UI thread (keyring may prompt or stall)."""
         self.post_message(KeysLoaded(self.services.key_statuses()))
