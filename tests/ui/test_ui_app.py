@@ -176,7 +176,9 @@ async def test_c_shows_only_configured_and_u_only_usable(tmp_path: Path) -> None
         assert {k.split("/")[0] for k in order(app)} == {"groq"}
         await pilot.press("c", "u")
         assert order(app) == (
-            "cerebras/zai-glm-4.7", "groq/llama-3.3-70b-versatile", "groq/openai/gpt-oss-120b"
+            "cerebras/zai-glm-4.7",
+            "groq/llama-3.3-70b-versatile",
+            "groq/openai/gpt-oss-120b",
         )
 
 
@@ -205,7 +207,9 @@ async def test_x_r_and_shift_t_send_requests_to_the_monitor(tmp_path: Path) -> N
         await pilot.pause()
         await pilot.press("x", "r", "T")
         assert source.requests == [
-            ("speed", "cerebras/zai-glm-4.7"), ("probe", None), ("tools", "cerebras/zai-glm-4.7")
+            ("speed", "cerebras/zai-glm-4.7"),
+            ("probe", None),
+            ("tools", "cerebras/zai-glm-4.7"),
         ]
 
 
@@ -226,7 +230,7 @@ async def test_question_mark_shows_help_and_escape_closes_it(tmp_path: Path) -> 
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         keys = [key for key, _ in app.screen._keys]
-        for key in ("enter", "t", "s", "S", "/", "o", "c", "u", "f", "F", "x", "r", "?", "q"):
+        for key in ("enter", "t", "s", "S", "/", "o", "c", "u", "a", "f", "F", "x", "r", "?", "q"):
             assert key in keys
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
@@ -342,8 +346,13 @@ async def test_ctrl_p_palette_runs_every_action(tmp_path: Path) -> None:
     async with app.run_test(size=WIDE) as pilot:
         await pilot.pause()
         titles = [c.title for c in app.get_system_commands(app.screen)]
-        for title in ("Speed test the selected model", "Cycle the sort column", "Help",
-                      "Provider keys: add, replace, remove, test", "Toggle light/dark"):
+        for title in (
+            "Speed test the selected model",
+            "Cycle the sort column",
+            "Help",
+            "Provider keys: add, replace, remove, test",
+            "Toggle light/dark",
+        ):
             assert title in titles
         await pilot.press("ctrl+p")
         await pilot.pause()
@@ -467,3 +476,22 @@ async def test_first_measured_row_skips_the_throttle(tmp_path: Path) -> None:
         assert cell(app, "cerebras/zai-glm-4.7", "ttft") == "142 ms"
         assert cell(app, "cerebras/zai-glm-4.7", "status") == "UP"
         assert rows()[0].outcome is Outcome.OK
+
+
+async def test_a_shows_only_models_whose_tool_calls_work(tmp_path: Path) -> None:
+    tested = tuple(
+        replace(row, tool_calls=row.model == "llama-3.3-70b-versatile")
+        if row.provider == "groq"
+        else row
+        for row in rows()
+    )
+    app = make_app(tmp_path, source=ManualSource(snapshot(rows=tested)))
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        await pilot.press("a")
+        assert order(app) == ("groq/llama-3.3-70b-versatile",)
+        await pilot.press("a")
+        assert len(order(app)) == len(rows())
+        await app.workers.wait_for_complete()
+    saved = tomllib.loads((tmp_path / "preferences.toml").read_text())
+    assert saved["only_tools"] is False

@@ -49,6 +49,8 @@ class Preferences:
     """Hide providers without a key."""
     only_usable: bool = False
     """Hide models that are not usable now."""
+    only_tools: bool = False
+    """Hide models whose function calling is not known to work."""
     pin_favourites: bool = False
     """Favourites on top, whatever the sort."""
     favourites: frozenset[str] = frozenset()

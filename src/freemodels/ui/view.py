@@ -196,10 +196,15 @@ def build_rows(
         has_key = configured is None or stats.provider in configured
         if provider is not None and not provider.key_required:
             has_key = True
-        rows.append(
-            RowView(key, stats, provider, model, index, key in prefs.favourites, has_key)
-        )
+        rows.append(RowView(key, stats, provider, model, index, key in prefs.favourites, has_key))
     return sort_rows(filter_rows(rows, prefs), prefs)
+
+
+def tool_calls_work(row: RowView) -> bool:
+    """A tool-call test passed (the latest in the window), else the catalog says it works."""
+    if row.stats.tool_calls is not None:
+        return row.stats.tool_calls
+    return bool(row.model is not None and row.model.tool_calls)
 
 
 def filter_rows(rows: Sequence[RowView], prefs: Preferences) -> list[RowView]:
@@ -212,6 +217,8 @@ def filter_rows(rows: Sequence[RowView], prefs: Preferences) -> list[RowView]:
         if prefs.only_configured and not row.configured:
             continue
         if prefs.only_usable and not row.stats.usable:
+            continue
+        if prefs.only_tools and not tool_calls_work(row):
             continue
         if needle and needle not in _haystack(row):
             continue

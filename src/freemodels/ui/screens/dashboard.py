@@ -55,6 +55,7 @@ ACTIONS: tuple[tuple[str, str, str], ...] = (
     ("o", "cycle the provider filter", "cycle_provider"),
     ("c", "only providers with a key", "toggle_configured"),
     ("u", "only usable models", "toggle_usable"),
+    ("a", "only models whose tool calls work (agents need them)", "toggle_tools"),
     ("f", "favourite the selected model", "toggle_favourite"),
     ("F", "pin favourites on top", "toggle_pin"),
     ("x", "speed test the selected model (decode tok/s)", "speed_test"),
@@ -80,6 +81,7 @@ class DashboardScreen(Screen[None]):
         Binding("o", "cycle_provider", "Provider", show=False),
         Binding("c", "toggle_configured", "Configured", show=False),
         Binding("u", "toggle_usable", "Usable", show=False),
+        Binding("a", "toggle_tools", "Tool calls", show=False),
         Binding("f", "toggle_favourite", "Fav"),
         Binding("F", "toggle_pin", "Pin favs", show=False),
         Binding("x", "speed_test", "Speed test", show=False),
@@ -283,6 +285,12 @@ class DashboardScreen(Screen[None]):
     def action_toggle_usable(self) -> None:
         """Only usable models, or all."""
         self._set(replace(self.prefs, only_usable=not self.prefs.only_usable))
+
+    def action_toggle_tools(self) -> None:
+        """Only models whose function calling works (tested, or so marked in the catalog)."""
+        self._set(replace(self.prefs, only_tools=not self.prefs.only_tools))
+        if self.prefs.only_tools:
+            self.notify("T tests the selected model's tool calls; check --tools tests them all")
 
     def action_toggle_favourite(self) -> None:
         """Star or unstar the selected model."""

@@ -80,7 +80,11 @@ class KeysScreen(ModalScreen[None]):
             else:
                 key, source, note = "-", "not needed", ""
             table.add_row(
-                status.provider_id, key, source, self._tests.get(status.provider_id, ""), note,
+                status.provider_id,
+                key,
+                source,
+                self._tests.get(status.provider_id, ""),
+                note,
                 key=status.provider_id,
             )
         if table.row_count:
@@ -175,7 +179,8 @@ class KeysScreen(ModalScreen[None]):
         self._tests[provider] = result.verdict.label
         severity = "information" if result.verdict.value == "ok" else "warning"
         self.app.call_from_thread(
-            self.app.notify, f"{provider}: {result.verdict.label} ({result.detail})",
+            self.app.notify,
+            f"{provider}: {result.verdict.label} ({result.detail})",
             severity=severity,
         )
 

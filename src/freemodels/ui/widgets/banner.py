@@ -12,9 +12,7 @@ from freemodels.core.keys import KeyStatus
 from freemodels.core.records import Snapshot
 
 
-def banner_text(
-    catalog: Catalog, keys: Mapping[str, KeyStatus], snapshot: Snapshot
-) -> Text | None:
+def banner_text(catalog: Catalog, keys: Mapping[str, KeyStatus], snapshot: Snapshot) -> Text | None:
     """The banner while no provider that needs a key has one; None once one does."""
     needing = [p for p in catalog.providers if p.key_required]
     if not needing or not keys or any(keys[p.id].configured for p in needing if p.id in keys):

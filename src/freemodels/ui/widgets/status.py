@@ -40,6 +40,8 @@ def status_text(snapshot: Snapshot, prefs: Preferences, now: float, *, demo: boo
         filters.append("configured")
     if prefs.only_usable:
         filters.append("usable")
+    if prefs.only_tools:
+        filters.append("tool calls")
     if prefs.pin_favourites:
         filters.append("★ pinned")
     if filters:
