@@ -124,8 +124,9 @@ def _warn_lint(catalog: Catalog) -> None:
 
 
 def _print_table(catalog: Catalog) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from freemodels.cli.render import stdout_console
 
     table = Table(header_style="bold")
     table.add_column("provider")
@@ -139,7 +140,7 @@ def _print_table(catalog: Catalog) -> None:
         table.add_row(
             p.id, p.name, str(len(p.models)), keys, limits_text(p.rpm, p.rpd), p.signup_url
         )
-    Console(soft_wrap=False).print(table)
+    stdout_console().print(table)
 
 
 def _refresh(ctx: Context, provider_id: str | None, *, add_new: bool) -> int:

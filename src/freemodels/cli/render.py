@@ -5,15 +5,27 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from freemodels.core.records import ModelStats, Outcome
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def print_json(document: Any) -> None:
     """Exactly one JSON document on stdout, and nothing else."""
     sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
     sys.stdout.flush()
+
+
+def stdout_console() -> Console:
+    """A rich Console for stdout; a pipe or a file gets 160 columns, not rich's default 80,
+    since table rows that wrap are unreadable there."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
 
 
 def ms(value: float | None) -> str:
@@ -39,13 +51,9 @@ def ranking_table(
 ) -> None:
     """Print the ranked table of `check` and `stats`."""
     from rich import box
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
-    if not console.is_terminal:
-        # A pipe or a file has no width; rows that wrap would be unreadable there.
-        console = Console(width=160)
+    console = stdout_console()
     table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD)
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("model", no_wrap=True, overflow="ellipsis", max_width=40)
