@@ -159,3 +159,23 @@ async def test_a_model_not_found_for_a_day_is_marked_gone(tmp_path: Path) -> Non
     assert verdict(row, None, time.time(), probing=False) == "gone?"
     fine = monitor.snapshot.row("p", "fine")
     assert fine is not None and not is_gone(fine, time.time())
+
+
+async def test_the_first_measured_ttft_is_published_at_once(tmp_path: Path) -> None:
+    async with Fleet() as fleet:
+        fleet.set("p", "a", Behaviour(ttft_s=0.05))
+        catalog = parse_catalog(catalog_toml(fleet), "test", allow_http=True)
+        slow = MonitorConfig(publish_interval_s=30.0, flush_interval_s=0.1)
+        monitor = Monitor(catalog, KeyRing(env={}), tmp_path / "h.sqlite3", slow)
+        seen: list[float] = []
+        started = time.monotonic()
+        monitor.subscribe(
+            lambda s: (
+                seen.append(time.monotonic() - started)
+                if any(r.ttft_ms is not None for r in s.rows)
+                else None
+            )
+        )
+        await run_for(monitor, 1.5)
+    assert seen and seen[0] < 1.0, "not held back by the 30 s publish interval"
+    assert len(seen) == 1, "later Snapshots keep to the interval"

@@ -58,10 +58,9 @@ def run(args: argparse.Namespace) -> int:
     log.debug("startup: arguments parsed")
     with open_context(args, interactive=True) as context:
         log.debug("startup: catalog and keys ready")
-        # Publish more often than the UI draws (it keeps ≤ 2 Hz) so the first TTFT is not held back.
         monitor = Monitor(
             context.catalog, context.keys, context.history_path,
-            MonitorConfig.for_demo(context.demo, publish_interval_s=0.1),
+            MonitorConfig.for_demo(context.demo),
         )  # fmt: skip
         thread = MonitorThread(monitor)
         thread.start()

@@ -108,6 +108,8 @@ class Monitor:
         self._subscribers = Subscribers()
         self._snapshot = Snapshot(self._clock(), config.window_s, ())
         self._dirty = asyncio.Event()
+        self._first_ttft = asyncio.Event()
+        self._shown_ttft = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._requests: deque[tuple[tuple[str, str] | None, ProbeKind]] = deque()
@@ -175,6 +177,7 @@ class Monitor:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         self._dirty = asyncio.Event()
+        self._first_ttft = asyncio.Event()
         history = History(self.history_path)
         self._history = history
         self._ledger = Ledger(history.db, self._limits, clock=self._clock)
@@ -210,6 +213,9 @@ class Monitor:
             ref: at for ref, at in history.not_found_runs().items() if ref in self._infos
         }
         for sample in history.samples(now - self.config.window_s):
+            if sample.ttft_ms is not None:
+                self._shown_ttft = True
+                self._first_ttft.set()
             self._add(sample)
             self.scheduler.seen(sample.provider, sample.model, sample.started_at)
         self._mark_dirty()
@@ -322,6 +328,9 @@ class Monitor:
         self._add(result)
         self._pending.append(result)
         self._mark_dirty()
+        if result.ttft_ms is not None and not self._shown_ttft:
+            self._shown_ttft = True
+            self._first_ttft.set()
 
     async def _flusher(self, history: History, started: float) -> None:
         last_beat = -1e9
@@ -347,7 +356,15 @@ class Monitor:
             await self._dirty.wait()
             self._dirty.clear()
             self.publish()
-            await self._sleep(self.config.publish_interval_s)
+            rest = asyncio.ensure_future(self._sleep(self.config.publish_interval_s))
+            if self._first_ttft.is_set():
+                await rest
+                continue
+            # Until a TTFT has been shown, the first one goes out at once (launch to first row).
+            first = asyncio.ensure_future(self._first_ttft.wait())
+            await asyncio.wait((rest, first), return_when=asyncio.FIRST_COMPLETED)
+            for task in (rest, first):
+                task.cancel()
 
     # -- snapshots -----------------------------------------------------------------------------
 
