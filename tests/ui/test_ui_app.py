@@ -495,3 +495,31 @@ async def test_a_shows_only_models_whose_tool_calls_work(tmp_path: Path) -> None
         await app.workers.wait_for_complete()
     saved = tomllib.loads((tmp_path / "preferences.toml").read_text())
     assert saved["only_tools"] is False
+
+
+async def test_l_writes_then_offers_the_tool_when_the_terminal_cannot_be_handed_over(
+    tmp_path: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tool_bin = tmp_path / "bin"
+    tool_bin.mkdir()
+    fake = tool_bin / "opencode"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tool_bin}:{os.environ['PATH']}")
+    app = make_app(tmp_path)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        await pilot.press("j", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("l")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not isinstance(app.screen, UseScreen)
+        messages = [n.message for n in app._notifications]
+    config = isolated_home / "xdg_config_home" / "opencode" / "opencode.json"
+    assert "llama-3.3-70b-versatile" in config.read_text()
+    # The headless test driver cannot suspend: the user is told the exact command instead.
+    assert any(
+        str(fake) in m and "-m freemodels-groq/llama-3.3-70b-versatile" in m for m in messages
+    )

@@ -91,6 +91,14 @@ class Services:
         key = self.keys.resolve(provider)
         return registry.apply(tool, provider, model, key, dry_run=dry_run, env=self.env)
 
+    def launch_command(self, tool: str, ref: ModelRef) -> tuple[list[str], dict[str, str]]:
+        """The argv that starts the tool on the pick, and the environment it needs (its key)."""
+        from freemodels.integrations import registry
+
+        provider, model = self.pick(ref)
+        key = self.keys.resolve(provider)
+        return registry.launch_command(tool, provider, model, key, env=self.env)
+
     def reference(self, tool: str, ref: ModelRef) -> str:
         """The model name the tool expects after `use`."""
         from freemodels.integrations import registry

@@ -47,7 +47,7 @@ SCROLLBAR = 2
 # (key as shown, description, action): the help screen, the footer and the palette share it.
 ACTIONS: tuple[tuple[str, str, str], ...] = (
     ("↑/↓ j/k", "move the cursor", ""),
-    ("enter", "use the selected model in the target tool (shows the change first)", "use"),
+    ("enter", "use the selected model in the target tool (shows the change; w, l launch)", "use"),
     ("t", "cycle the target tool", "cycle_tool"),
     ("s", "cycle the sort column", "cycle_sort"),
     ("S", "reverse the sort", "reverse_sort"),

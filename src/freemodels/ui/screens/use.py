@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+import subprocess
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.syntax import Syntax
 from rich.text import Text
 from textual import work
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
@@ -23,11 +26,12 @@ if TYPE_CHECKING:
 
 
 class UseScreen(ModalScreen[bool]):
-    """A dry-run diff of the tool config, and a Write button; dismisses True once written."""
+    """A dry-run diff of the tool config, Write, and Write & launch; dismisses True once written."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
         Binding("w", "write", "Write"),
+        Binding("l", "launch", "Write & launch"),
     ]
 
     def __init__(self, services: Services, tool: str, ref: ModelRef) -> None:
@@ -48,6 +52,7 @@ class UseScreen(ModalScreen[bool]):
             yield Static(id="use-notes")
             with Horizontal(id="use-buttons"):
                 yield Button("Write (w)", id="use-write", variant="primary", disabled=True)
+                yield Button("Write & launch (l)", id="use-launch", disabled=True)
                 yield Button("Cancel (Esc)", id="use-cancel")
 
     def on_mount(self) -> None:
@@ -77,6 +82,7 @@ class UseScreen(ModalScreen[bool]):
         notes += list(result.notes)
         self.query_one("#use-notes", Static).update("\n".join(notes))
         self.query_one("#use-write", Button).disabled = not result.changed
+        self.query_one("#use-launch", Button).disabled = False
 
     def _failed(self, exc: FreemodelsError) -> None:
         self.query_one("#use-diff-body", Static).update(Text(str(exc), style="red"))
@@ -84,6 +90,8 @@ class UseScreen(ModalScreen[bool]):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "use-write":
             self.action_write()
+        elif event.button.id == "use-launch":
+            self.action_launch()
         else:
             self.action_cancel()
 
@@ -111,3 +119,40 @@ class UseScreen(ModalScreen[bool]):
         message = f"{self._tool}: wrote {paths}; model {result.reference}"
         self.app.call_from_thread(self.app.notify, message, title="Written", timeout=8)
         self.app.call_from_thread(self.dismiss, True)
+
+    def action_launch(self) -> None:
+        """Write the change (if any), then hand the terminal to the tool until it exits."""
+        if self._preview is None:
+            return
+        self.query_one("#use-launch", Button).disabled = True
+        self.query_one("#use-write", Button).disabled = True
+        self.prepare_launch(self._preview.changed)
+
+    @work(thread=True, exit_on_error=False)
+    def prepare_launch(self, write: bool) -> None:
+        """Write the config and find the tool off the UI thread; then run it on the UI thread."""
+        try:
+            if write:
+                self._services.use(self._tool, self._ref, dry_run=False)
+            argv, extra = self._services.launch_command(self._tool, self._ref)
+        except FreemodelsError as exc:
+            self.app.call_from_thread(self.app.notify, str(exc), severity="error", timeout=10)
+            self.app.call_from_thread(self._failed, exc)
+            return
+        self.app.call_from_thread(self._run_tool, argv, extra)
+
+    def _run_tool(self, argv: list[str], extra: dict[str, str]) -> None:
+        # The monitor keeps probing on its own thread while the tool has the terminal.
+        try:
+            with self.app.suspend():
+                code = subprocess.call(argv, env={**os.environ, **extra})
+        except SuspendNotSupported:
+            self.app.notify(
+                f"the config is written; this screen cannot hand over the terminal, so start "
+                f"{self._tool} yourself: {shlex.join(argv)}",
+                severity="warning",
+                timeout=15,
+            )
+        else:
+            self.app.notify(f"{self._tool} exited with code {code}", timeout=8)
+        self.dismiss(True)
