@@ -109,7 +109,6 @@ class Monitor:
         self._snapshot = Snapshot(self._clock(), config.window_s, ())
         self._dirty = asyncio.Event()
         self._first_ttft = asyncio.Event()
-        self._shown_ttft = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._requests: deque[tuple[tuple[str, str] | None, ProbeKind]] = deque()
@@ -176,8 +175,6 @@ class Monitor:
         """Monitor until `stop()` or cancellation; history is flushed on the way out."""
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        self._dirty = asyncio.Event()
-        self._first_ttft = asyncio.Event()
         history = History(self.history_path)
         self._history = history
         self._ledger = Ledger(history.db, self._limits, clock=self._clock)
@@ -214,7 +211,6 @@ class Monitor:
         }
         for sample in history.samples(now - self.config.window_s):
             if sample.ttft_ms is not None:
-                self._shown_ttft = True
                 self._first_ttft.set()
             self._add(sample)
             self.scheduler.seen(sample.provider, sample.model, sample.started_at)
@@ -328,8 +324,7 @@ class Monitor:
         self._add(result)
         self._pending.append(result)
         self._mark_dirty()
-        if result.ttft_ms is not None and not self._shown_ttft:
-            self._shown_ttft = True
+        if result.ttft_ms is not None:
             self._first_ttft.set()
 
     async def _flusher(self, history: History, started: float) -> None:
