@@ -179,3 +179,17 @@ async def test_the_first_measured_ttft_is_published_at_once(tmp_path: Path) -> N
         await run_for(monitor, 1.5)
     assert seen and seen[0] < 1.0, "not held back by the 30 s publish interval"
     assert len(seen) == 1, "later Snapshots keep to the interval"
+
+
+async def test_stop_does_not_wait_for_slow_endpoints(tmp_path: Path) -> None:
+    async with Fleet() as fleet:
+        fleet.set("p", "queued", Behaviour(ttft_s=30.0))
+        catalog = parse_catalog(catalog_toml(fleet), "test", allow_http=True)
+        monitor = Monitor(catalog, KeyRing(env={}), tmp_path / "h.sqlite3", FAST)
+        task = asyncio.create_task(monitor.run())
+        await asyncio.sleep(0.5)
+        assert monitor.snapshot.in_flight == {("p", "queued")} or fleet.requests
+        started = time.monotonic()
+        monitor.stop()
+        await asyncio.wait_for(task, 5)
+        assert time.monotonic() - started < 2.0

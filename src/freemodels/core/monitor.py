@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,7 @@ class Monitor:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._requests: deque[tuple[tuple[str, str] | None, ProbeKind]] = deque()
+        self._probes: set[asyncio.Task[None]] = set()
         self._favourites: tuple[tuple[str, str], ...] = ()
         self._attached = False
         self._last_stats_refresh = 0.0
@@ -194,11 +196,14 @@ class Monitor:
                         group.create_task(self._dispatcher(prober, group)),
                     ]
                     await self._stop.wait()
-                    for task in tasks:
+                    # Probes still waiting on a slow endpoint would hold the shutdown for up to
+                    # their timeout: they are abandoned, unrecorded.
+                    for task in [*tasks, *self._probes]:
                         task.cancel()
         finally:
             self._flush(history)
-            with contextlib.suppress(Exception):
+            # Best effort: a heartbeat left behind goes stale in seconds anyway.
+            with contextlib.suppress(sqlite3.Error):
                 history.end_beat()
             history.close()
             self._history = None
@@ -261,9 +266,14 @@ class Monitor:
                 # Several at once during the warm-up burst; one per slot afterwards.
                 while (picked := self.scheduler.take(budget, now)) is not None:
                     provider, model = picked
-                    group.create_task(self._probe(prober, provider, model, ProbeKind.PROBE))
+                    self._start(group, self._probe(prober, provider, model, ProbeKind.PROBE))
             wait = max(0.02, min(1.0, self.scheduler.next_due(now) - self._clock()))
             await self._sleep(wait)
+
+    def _start(self, group: asyncio.TaskGroup, probe: Coroutine[Any, Any, None]) -> None:
+        task = group.create_task(probe)
+        self._probes.add(task)
+        task.add_done_callback(self._probes.discard)
 
     def _latest_id(self) -> int:
         assert self._history is not None
@@ -293,7 +303,7 @@ class Monitor:
             if kind is ProbeKind.PROBE:
                 self.scheduler.reset_turn(*ref)
             else:
-                group.create_task(self._probe(prober, pair[0], pair[1], kind))
+                self._start(group, self._probe(prober, pair[0], pair[1], kind))
 
     def _pair(self, ref: tuple[str, str]) -> tuple[Provider, Model] | None:
         provider = self.catalog.provider(ref[0])
