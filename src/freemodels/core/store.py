@@ -12,9 +12,10 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from freemodels.core.records import Outcome, ProbeKind, ProbeResult
 from freemodels.core.stats import percentile
@@ -312,24 +313,25 @@ def _bool(value: bool | None) -> int | None:
     return None if value is None else int(value)
 
 
-def _result(row: Iterable[object]) -> ProbeResult:
+def _result(row: Sequence[Any]) -> ProbeResult:
+    """A ProbeResult from a `sample_rows` row in `_COLUMNS` order (SQLite gives plain values)."""
     (
         provider, model, kind, outcome, started_at, status, ttft, total, headers, reused, error,
         retry, tps, tools,
-    ) = tuple(row)  # fmt: skip
+    ) = row  # fmt: skip
     return ProbeResult(
-        provider=str(provider),
-        model=str(model),
-        outcome=Outcome(str(outcome)),
-        started_at=float(started_at),  # type: ignore[arg-type]
-        http_status=status,  # type: ignore[arg-type]
-        ttft_ms=ttft,  # type: ignore[arg-type]
-        total_ms=total,  # type: ignore[arg-type]
-        headers_ms=headers,  # type: ignore[arg-type]
+        provider=provider,
+        model=model,
+        outcome=Outcome(outcome),
+        started_at=started_at,
+        http_status=status,
+        ttft_ms=ttft,
+        total_ms=total,
+        headers_ms=headers,
         reused=None if reused is None else bool(reused),
-        error=error,  # type: ignore[arg-type]
-        retry_after_s=retry,  # type: ignore[arg-type]
-        kind=ProbeKind(str(kind)),
-        tokens_per_s=tps,  # type: ignore[arg-type]
+        error=error,
+        retry_after_s=retry,
+        kind=ProbeKind(kind),
+        tokens_per_s=tps,
         tool_calls=None if tools is None else bool(tools),
     )
