@@ -184,11 +184,13 @@ class Monitor:
         self._warm_start(history)
         try:
             async with ClientPool(self._transport_factory) as pool:
-                # Make the clients (and import the transport) before the first probe, so its
-                # timer does not wait on an import.
+                prober = Prober(pool, self.keys, RequestGate(self._ledger), wall=self._clock)
+                # Keys resolve in threads (a key store may load for a while) while the clients
+                # are made and the transport imported, all before the first probe's timer starts.
+                for provider in self.catalog.providers:
+                    prober.prefetch(provider)
                 for provider in self.catalog.providers:
                     pool.client(provider.base_url, provider.id)
-                prober = Prober(pool, self.keys, RequestGate(self._ledger), wall=self._clock)
                 async with asyncio.TaskGroup() as group:
                     tasks = [
                         group.create_task(self._publisher()),

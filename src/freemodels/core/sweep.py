@@ -41,15 +41,23 @@ class Prober:
         self.gate = gate
         self._max_in_flight = max_in_flight
         self._semaphores: dict[str, asyncio.Semaphore] = {}
-        self._keys: dict[str, ResolvedKey | None] = {}
+        self._keys: dict[str, asyncio.Future[ResolvedKey | None]] = {}
         self._backoff: dict[str, float] = {}
         self._wall = wall
 
-    def key(self, provider: Provider) -> ResolvedKey | None:
-        """The provider's key, resolved once per Prober (key stores can be slow)."""
-        if provider.id not in self._keys:
-            self._keys[provider.id] = self.keys.resolve(provider)
-        return self._keys[provider.id]
+    async def key(self, provider: Provider) -> ResolvedKey | None:
+        """The provider's key, resolved once per Prober, in a thread: a key store can take a
+        quarter of a second to load (or seconds to time out), and the event loop must not wait
+        on it meanwhile, or every probe in flight would read late."""
+        return await self.prefetch(provider)
+
+    def prefetch(self, provider: Provider) -> asyncio.Future[ResolvedKey | None]:
+        """Start resolving the provider's key (once); the future of the answer."""
+        future = self._keys.get(provider.id)
+        if future is None:
+            future = asyncio.ensure_future(asyncio.to_thread(self.keys.resolve, provider))
+            self._keys[provider.id] = future
+        return future
 
     async def run(
         self,
@@ -83,6 +91,7 @@ class Prober:
     ) -> ProbeResult | None:
         """Probe one model once; None when its budget has no room within `max_wait_s`."""
         env: Mapping[str, str] = self.keys.env
+        key = await self.key(provider)
         client = self.pool.client(provider.base_url, provider.id)
         semaphore = self._semaphores.setdefault(provider.id, asyncio.Semaphore(self._max_in_flight))
         async with semaphore:
@@ -96,7 +105,7 @@ class Prober:
                 client,
                 provider,
                 model,
-                self.key(provider),
+                key,
                 spec,
                 env=env,
                 wall=self._wall,

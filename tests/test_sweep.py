@@ -1,0 +1,49 @@
+"""Sending probes: a slow key store must not hold other providers' probes back."""
+
+from __future__ import annotations
+
+import time
+
+from freemodels.core.http import ClientPool
+from freemodels.core.keys import KeyRing
+from freemodels.core.probe import ProbeSpec
+from freemodels.core.records import Model, Outcome, ProbeResult, Provider
+from freemodels.core.sweep import Prober, sweep
+from freemodels.fleet.server import Behaviour, Fleet
+
+
+class SlowStore:
+    """A key store that takes a second to answer (a keyring waking up)."""
+
+    name = "slow"
+
+    def get(self, provider_id: str) -> str | None:
+        time.sleep(1.0)
+        return None
+
+
+async def test_a_slow_key_store_does_not_stall_the_event_loop() -> None:
+    async with Fleet() as fleet:
+        fleet.set("fast", "m", Behaviour(ttft_s=0.05))
+        fleet.set("stored", "m", Behaviour(ttft_s=0.05))
+        model = Model("m", "M", 8192)
+        fast = Provider("fast", "Fast", fleet.base_url("fast"), ("FAST_KEY",), "https://x.invalid",
+                        models=(model,))  # fmt: skip
+        stored = Provider("stored", "Stored", fleet.base_url("stored"), ("STORED_KEY",),
+                          "https://x.invalid", models=(model,))  # fmt: skip
+        keys = KeyRing([SlowStore()], env={"FAST_KEY": "k-fast"})
+        finished: dict[str, float] = {}
+        started = time.monotonic()
+
+        def done(result: ProbeResult) -> None:
+            finished[result.provider] = time.monotonic() - started
+
+        async with ClientPool() as pool:
+            results = await sweep(
+                Prober(pool, keys), [(stored, model), (fast, model)], ProbeSpec(), on_result=done
+            )
+    assert {r.outcome for r in results} == {Outcome.OK}
+    assert finished["fast"] < 0.5, "the env-keyed provider did not wait for the store"
+    assert finished["stored"] >= 1.0
+    fast_result = next(r for r in results if r.provider == "fast")
+    assert fast_result.ttft_ms is not None and fast_result.ttft_ms < 150
