@@ -337,3 +337,31 @@ async def test_requests_ask_for_an_uncompressed_answer(fleet: Fleet, pool: Clien
     await run(fleet, pool, Behaviour())
     record = fleet.requests[-1]
     assert record.headers.get("Accept-Encoding") == "identity"
+
+
+async def test_a_model_refusing_max_tokens_and_temperature_is_asked_again(
+    fleet: Fleet, pool: ClientPool
+) -> None:
+    from freemodels.core.keys import KeyRing
+    from freemodels.core.sweep import Prober
+
+    fleet.set("p", "m", Behaviour(reject_params=("max_tokens", "temperature")))
+    provider = provider_for(fleet)
+    prober = Prober(pool, KeyRing(env={"P_API_KEY": KEY}))
+    first = await prober.run(provider, MODEL, ProbeSpec())
+    assert first.outcome is Outcome.OK, first
+    bodies = [r.body or {} for r in fleet.requests]
+    assert len(bodies) == 3, "refused max_tokens, then temperature, then answered"
+    assert "max_completion_tokens" in bodies[-1] and "max_tokens" not in bodies[-1]
+    assert "temperature" not in bodies[-1]
+    again = await prober.run(provider, MODEL, ProbeSpec())
+    assert again.outcome is Outcome.OK and len(fleet.requests) == 4, "learnt once per model"
+
+
+async def test_other_400s_are_not_retried(fleet: Fleet, pool: ClientPool) -> None:
+    from freemodels.core.keys import KeyRing
+    from freemodels.core.sweep import Prober
+
+    fleet.set("p", "m", Behaviour(status=400))
+    result = await Prober(pool, KeyRing(env={})).run(provider_for(fleet), MODEL, ProbeSpec())
+    assert result.outcome is Outcome.REJECTED and len(fleet.requests) == 1

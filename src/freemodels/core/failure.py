@@ -92,3 +92,18 @@ def _causes(exc: BaseException) -> list[BaseException]:
         chain.append(current)
         current = current.__cause__ or current.__context__
     return chain
+
+
+def refused_fields(error: str | None) -> frozenset[str]:
+    """Request fields a 400 answer says this model does not take ("max_tokens", "temperature").
+
+    Reasoning models behind OpenAI-style APIs refuse `max_tokens` (they want
+    `max_completion_tokens`) and any `temperature` but the default, and say so in the error.
+    """
+    text = (error or "").lower()
+    refused = set()
+    if "max_completion_tokens" in text or ("max_tokens" in text and "not supported" in text):
+        refused.add("max_tokens")
+    if "temperature" in text and ("unsupported" in text or "not support" in text):
+        refused.add("temperature")
+    return frozenset(refused)

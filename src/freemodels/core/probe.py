@@ -55,6 +55,9 @@ class ProbeSpec:
     kind: ProbeKind = ProbeKind.PROBE
     timeout_s: float = 15.0
     max_tokens: int = 8
+    refused: frozenset[str] = frozenset()
+    """Fields this model refuses: `max_tokens` becomes `max_completion_tokens`, and
+    `temperature` is left out (see failure.refused_fields)."""
 
     @classmethod
     def for_kind(cls, kind: ProbeKind, timeout_s: float = 15.0) -> ProbeSpec:
@@ -78,6 +81,10 @@ class ProbeSpec:
             "temperature": 0,
             "stream": True,
         }
+        if "max_tokens" in self.refused:
+            body["max_completion_tokens"] = body.pop("max_tokens")
+        if "temperature" in self.refused:
+            del body["temperature"]
         if self.kind is ProbeKind.SPEED:
             body["stream_options"] = {"include_usage": True}
         if self.kind is ProbeKind.TOOLS:

@@ -11,8 +11,10 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 
 from freemodels.core.budget import RequestGate
+from freemodels.core.failure import refused_fields
 from freemodels.core.http import MAX_IN_FLIGHT_PER_PROVIDER, ClientPool
 from freemodels.core.keys import KeyRing, ResolvedKey
 from freemodels.core.probe import ProbeSpec, probe
@@ -42,6 +44,8 @@ class Prober:
         self._max_in_flight = max_in_flight
         self._semaphores: dict[str, asyncio.Semaphore] = {}
         self._keys: dict[str, asyncio.Future[ResolvedKey | None]] = {}
+        # Request fields each model turned out to refuse, learnt from its 400s (see _send).
+        self._refused: dict[tuple[str, str], frozenset[str]] = {}
         self._backoff: dict[str, float] = {}
         self._wall = wall
 
@@ -94,23 +98,28 @@ class Prober:
         key = await self.key(provider)
         client = self.pool.client(provider.base_url, provider.id)
         semaphore = self._semaphores.setdefault(provider.id, asyncio.Semaphore(self._max_in_flight))
+        ref = (provider.id, model.id)
+        result: ProbeResult | None = None
         async with semaphore:
-            if self.gate is not None and not self._missing_url_variable(provider):
-                admitted = await self.gate.acquire(
-                    provider, model, spec.kind, max_wait_s=max_wait_s
-                )
-                if not admitted:
-                    return None
-            result = await probe(
-                client,
-                provider,
-                model,
-                key,
-                spec,
-                env=env,
-                wall=self._wall,
-                on_headers=on_headers,
-            )
+            while True:
+                if self.gate is not None and not self._missing_url_variable(provider):
+                    admitted = await self.gate.acquire(
+                        provider, model, spec.kind, max_wait_s=max_wait_s
+                    )
+                    if not admitted:
+                        # No room for a retry: the answer already had is the result.
+                        return result
+                refused = self._refused.get(ref, frozenset())
+                result = await probe(
+                    client, provider, model, key, replace(spec, refused=refused), env=env,
+                    wall=self._wall, on_headers=on_headers,
+                )  # fmt: skip
+                learnt = _newly_refused(result, refused)
+                if not learnt:
+                    break
+                # A reasoning model that refuses `max_tokens` or `temperature: 0` says so: ask
+                # again without them (a second request, counted like any other).
+                self._refused[ref] = refused | learnt
         self._after(provider, result)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
@@ -166,6 +175,12 @@ async def sweep(
         if index + 1 < rounds:
             await asyncio.sleep(max(0.0, interval_s - (loop.time() - started)))
     return results
+
+
+def _newly_refused(result: ProbeResult, known: frozenset[str]) -> frozenset[str]:
+    if result.outcome is not Outcome.REJECTED or result.http_status != 400:
+        return frozenset()
+    return refused_fields(result.error) - known
 
 
 def pairs_of(providers: Iterable[Provider]) -> list[tuple[Provider, Model]]:

@@ -24,6 +24,13 @@ from freemodels.fleet.payloads import error_json, example_arguments, is_json, js
 WORDS = ("Hello", " from", " the", " fake", " fleet", ".", " All", " good", " here", "!")
 HUGE_EVENT_CHARS = 32 * 1024
 HUGE_TOTAL_BYTES = 2 * 1024 * 1024 + 64 * 1024
+# What OpenAI-style APIs answer to a field a reasoning model does not take (their wording).
+REFUSALS = {
+    "max_tokens": "Unsupported parameter: 'max_tokens' is not supported with this model. "
+    "Use 'max_completion_tokens' instead.",
+    "temperature": "Unsupported value: 'temperature' does not support 0 with this model. "
+    "Only the default (1) value is supported.",
+}
 HTML_PAGE = "<!doctype html><html><head><title>Sign in</title></head><body>Log in</body></html>"
 _ids = count(1)
 
@@ -98,6 +105,14 @@ class Answer:
         if b.status != 200:
             await sleep_until(self.arrival + b.headers_delay_s)
             return self.error_response()
+        refused = [p for p in b.reject_params if p in self.body]
+        if refused:
+            await sleep_until(self.arrival + b.headers_delay_s)
+            return web.Response(
+                status=400,
+                text=error_json(400, REFUSALS.get(refused[0], f"Unsupported: '{refused[0]}'.")),
+                content_type="application/json",
+            )
         shaped: dict[str, Callable[[], Awaitable[web.StreamResponse]]] = {
             "sse": self.sse,
             "json": self.plain_json,

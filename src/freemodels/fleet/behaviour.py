@@ -65,6 +65,9 @@ class Behaviour:
     """context_length listed by GET /models, when set."""
     keepalive_interval_s: float = 0.05
     """Delay between comment lines of the "keepalive_forever" shape."""
+    reject_params: tuple[str, ...] = ()
+    """Request fields this model refuses with a 400, as OpenAI's reasoning models refuse
+    `max_tokens` and `temperature: 0` ("max_tokens", "temperature")."""
 
     def __post_init__(self) -> None:
         if self.shape not in SHAPES:
