@@ -193,3 +193,25 @@ async def test_stop_does_not_wait_for_slow_endpoints(tmp_path: Path) -> None:
         monitor.stop()
         await asyncio.wait_for(task, 5)
         assert time.monotonic() - started < 2.0
+
+
+async def test_a_restart_resumes_with_yesterdays_numbers(tmp_path: Path) -> None:
+    async with Fleet() as fleet:
+        fleet.set("p", "a", Behaviour(ttft_s=5.0))
+        fleet.set("p", "b", Behaviour(ttft_s=5.0))
+        catalog = parse_catalog(catalog_toml(fleet), "test", allow_http=True)
+        history = History(tmp_path / "h.sqlite3")
+        yesterday = time.time() - 20 * 3600
+        history.add(
+            [ProbeResult("p", m, Outcome.OK, yesterday + i, ttft_ms=t) for i, (m, t) in
+             enumerate([("a", 400.0), ("b", 120.0)] * 4)]
+        )  # fmt: skip
+        history.close()
+        monitor = Monitor(catalog, KeyRing(env={}), tmp_path / "h.sqlite3", FAST)
+        first: list[Snapshot] = []
+        monitor.subscribe(lambda s: first.append(s) if not first else None)
+        await run_for(monitor, 0.3)
+    rows = first[0].rows
+    assert [r.model for r in rows] == ["b", "a"], "ranked on yesterday's samples"
+    assert rows[0].samples == 4 and rows[0].ttft_p50_ms == 120.0
+    assert first[0].samples[("p", "b")], "the sparkline has them too"

@@ -159,3 +159,16 @@ def test_not_found_runs_start_after_the_last_other_answer(tmp_path: Path) -> Non
     )
     assert history.not_found_runs() == {("p", "old"): now - 90000, ("p", "new"): now - 20}
     history.close()
+
+
+def test_latest_per_model_keeps_each_models_newest_samples(tmp_path: Path) -> None:
+    history = History(tmp_path / "h.sqlite3")
+    now = time.time()
+    history.add([result(now - 1000 - i, model=m) for i in range(30) for m in ("a", "b")])
+    history.add([result(now - 200000, model="old")])
+    latest = history.latest_per_model(now - 86400, 5)
+    assert sorted((r.model, r.started_at) for r in latest) == sorted(
+        (m, now - 1000 - i) for i in range(5) for m in ("a", "b")
+    )
+    assert [r.started_at for r in latest] == sorted(r.started_at for r in latest)
+    history.close()

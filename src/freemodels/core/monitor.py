@@ -48,6 +48,8 @@ from freemodels.core.sweep import Prober
 log = logging.getLogger("freemodels.monitor")
 
 HOUSEKEEPING_S = 2.0
+EARLIER_S = 86400.0
+EARLIER_SAMPLES = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,9 @@ class Monitor:
         }
         self._stats: dict[tuple[str, str], ModelStats] = {}
         self._frozen: dict[tuple[str, str], tuple[ProbeResult, ...]] = {}
+        # The last samples of models with none in the window (from up to a day before the
+        # start), shown until each is probed again: a restart resumes with yesterday's numbers.
+        self._earlier: dict[tuple[str, str], tuple[ProbeResult, ...]] = {}
         # When each model's current run of not_found answers began: tracked beyond the window,
         # since "gone?" means a whole day of them (and the backoff makes them sparse).
         self._not_found_since: dict[tuple[str, str], float] = {}
@@ -211,17 +216,31 @@ class Monitor:
             self._history = None
 
     def _warm_start(self, history: History) -> None:
-        """Load the window's samples so ranks show before the first new probe."""
+        """Load the window's samples so ranks show before the first new probe; models with none
+        in the window show their last day's numbers until they are probed again."""
         now = self._clock()
         self._not_found_since = {
             ref: at for ref, at in history.not_found_runs().items() if ref in self._infos
         }
         for sample in history.samples(now - self.config.window_s):
-            if sample.ttft_ms is not None:
-                self._first_ttft.set()
             self._add(sample)
             self.scheduler.seen(sample.provider, sample.model, sample.started_at)
+        earlier: dict[tuple[str, str], list[ProbeResult]] = {}
+        if any(not samples for samples in self._samples.values()):
+            for sample in history.latest_per_model(now - EARLIER_S, EARLIER_SAMPLES):
+                ref = (sample.provider, sample.model)
+                if ref in self._infos and not self._samples[ref]:
+                    earlier.setdefault(ref, []).append(sample)
+        self._earlier = {ref: tuple(samples) for ref, samples in earlier.items()}
+        if any(s.ttft_ms is not None for s in self._all_loaded()):
+            self._first_ttft.set()
         self._mark_dirty()
+
+    def _all_loaded(self) -> Iterable[ProbeResult]:
+        for window in self._samples.values():
+            yield from window
+        for earlier in self._earlier.values():
+            yield from earlier
 
     def _add(self, sample: ProbeResult) -> None:
         ref = (sample.provider, sample.model)
@@ -230,6 +249,7 @@ class Monitor:
             return
         samples.append(sample)
         self._stale.add(ref)
+        self._earlier.pop(ref, None)
         if sample.outcome is Outcome.NOT_FOUND:
             self._not_found_since.setdefault(ref, sample.started_at)
         else:
@@ -387,6 +407,13 @@ class Monitor:
             samples = self._samples[ref]
             while samples and samples[0].started_at <= now - window:
                 samples.popleft()
+            earlier = self._earlier.get(ref) if not samples else None
+            if earlier:
+                # Not probed since the restart yet: the last day's numbers stand in.
+                stats = model_stats(self._infos[ref], earlier, now, EARLIER_S)
+                self._stats[ref] = stats
+                self._frozen[ref] = earlier
+                continue
             stats = model_stats(self._infos[ref], samples, now, window)
             since = self._not_found_since.get(ref)
             if since is not None and stats.not_found_since is not None:
