@@ -144,14 +144,16 @@ def rank_results(catalog: Catalog, results: list[ProbeResult], now: float) -> li
     by_model: dict[tuple[str, str], list[ProbeResult]] = {}
     for result in results:
         by_model.setdefault((result.provider, result.model), []).append(result)
-    rows = []
-    oldest = min((r.started_at for r in results), default=now)
-    window = now - oldest + 1.0
-    for provider, model in catalog.models():
-        samples = by_model.get((provider.id, model.id), [])
-        rows.append(
-            model_stats(
-                ModelInfo(provider.id, model.id, model.name), samples, now + 1.0, window + 1.0
-            )
+    starts = [r.started_at for r in results]
+    end = max([now, *starts])
+    span = end - min(starts, default=end) + 1.0  # every result falls in (end - span, end]
+    rows = [
+        model_stats(
+            ModelInfo(provider.id, model.id, model.name),
+            by_model.get((provider.id, model.id), []),
+            end,
+            span,
         )
+        for provider, model in catalog.models()
+    ]
     return rank(rows)
