@@ -1,4 +1,5 @@
 """The headless core: catalog, probe, stats, scheduler, store, keys, records.
 
-Never imports textual, rich, freemodels.ui or freemodels.cli (DESIGN.md §1; a test enforces it).
+Never imports textual, rich, or the ui and cli packages (DESIGN.md §1; import-linter and a
+test enforce it).
 """
