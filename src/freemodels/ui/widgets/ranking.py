@@ -84,43 +84,31 @@ class RankingTable(ScrollView, can_focus=True):
     """
 
     @dataclass
-    class RowHighlighted(Message):
+    class _TableMessage(Message):
+        table: RankingTable
+
+        @property
+        def control(self) -> RankingTable:
+            """The table (for `@on(..., "#id")` selectors)."""
+            return self.table
+
+    @dataclass
+    class _RowMessage(_TableMessage):
+        cursor_row: int
+        row_key: str
+
+    class RowHighlighted(_RowMessage):
         """The user moved the cursor onto another model."""
 
-        table: RankingTable
-        cursor_row: int
-        row_key: str
-
-        @property
-        def control(self) -> RankingTable:
-            """The table (for `@on(..., "#id")` selectors)."""
-            return self.table
-
-    @dataclass
-    class RowSelected(Message):
+    class RowSelected(_RowMessage):
         """Enter, or a click on the row under the cursor: act on that model."""
 
-        table: RankingTable
-        cursor_row: int
-        row_key: str
-
-        @property
-        def control(self) -> RankingTable:
-            """The table (for `@on(..., "#id")` selectors)."""
-            return self.table
-
     @dataclass
-    class HeaderSelected(Message):
+    class HeaderSelected(_TableMessage):
         """A column header was clicked."""
 
-        table: RankingTable
         column_key: str
         column_index: int
-
-        @property
-        def control(self) -> RankingTable:
-            """The table (for `@on(..., "#id")` selectors)."""
-            return self.table
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
