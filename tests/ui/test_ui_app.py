@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from canned import NOW, make_app, rows, snapshot
+from textual import events
 from textual.widgets import DataTable, Input
 
 from freemodels.core.keys import KeyRing
@@ -153,6 +154,24 @@ async def test_slash_filters_by_text_and_escape_clears(tmp_path: Path) -> None:
         assert order(app) == ("groq/openai/gpt-oss-120b",)
         await pilot.press("escape")
         assert len(order(app)) == len(rows())
+
+
+async def test_keys_typed_right_after_slash_land_in_the_filter(tmp_path: Path) -> None:
+    # A paste or a fast typist: the keys arrive in one burst, before the app is idle again.
+    app = make_app(tmp_path)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        driver = app._driver
+        assert driver is not None
+        for key, char in [("slash", "/"), ("g", "g"), ("p", "p"), ("t", "t")]:
+            event = events.Key(key, char)
+            event.set_sender(app)
+            driver.send_message(event)
+        await pilot.pause()
+        assert app.dashboard.query_one("#filter", Input).value == "gpt"
+        assert order(app) == ("groq/openai/gpt-oss-120b",)
+        await pilot.press("slash")  # inside the field, `/` is part of an id
+        assert app.dashboard.query_one("#filter", Input).value == "gpt/"
 
 
 async def test_o_cycles_the_provider_filter(tmp_path: Path) -> None:

@@ -77,7 +77,9 @@ class DashboardScreen(Screen[None]):
         Binding("t", "cycle_tool", "Tool"),
         Binding("s", "cycle_sort", "Sort"),
         Binding("S", "reverse_sort", "Reverse", show=False),
-        Binding("slash", "filter", "Filter"),
+        # Priority: the app runs it before taking the next key, so keys typed right after it
+        # (a paste, a fast typist) reach the field instead of the table's bindings.
+        Binding("slash", "filter", "Filter", priority=True),
         Binding("o", "cycle_provider", "Provider", show=False),
         Binding("c", "toggle_configured", "Configured", show=False),
         Binding("u", "toggle_usable", "Usable", show=False),
@@ -249,7 +251,13 @@ class DashboardScreen(Screen[None]):
         field = self.query_one("#filter", Input)
         field.display = True
         field.value = self.prefs.text
-        field.focus()
+        self.set_focus(field)  # now, not after the next refresh as focus() does
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Inside the filter field, `/` is a character of a model id, not the filter key."""
+        if action == "filter":
+            return not isinstance(self.focused, Input)
+        return True
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
