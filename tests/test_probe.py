@@ -91,10 +91,12 @@ async def test_request_is_a_tiny_streaming_completion_with_a_nonce(
 async def test_ttft_is_the_first_content_event_not_the_headers(
     fleet: Fleet, pool: ClientPool
 ) -> None:
-    """Headers and a role-only chunk come at once; content after a known delay."""
+    """Headers and a role-only chunk come at once; content after a known delay, then the other
+    tokens 50 ms apart, so timing any event but the first content is off by 50 ms or more."""
     errors = []
     for delay in (0.08, 0.15, 0.25):
-        result = await run(fleet, pool, Behaviour(ttft_s=delay, role_chunk=True))
+        behaviour = Behaviour(ttft_s=delay, role_chunk=True, token_interval_s=0.05)
+        result = await run(fleet, pool, behaviour)
         assert result.outcome is Outcome.OK
         assert result.headers_ms is not None and result.headers_ms < 30
         assert result.ttft_ms is not None
@@ -104,8 +106,10 @@ async def test_ttft_is_the_first_content_event_not_the_headers(
         assert truth_ms >= delay * 1000
         errors.append(result.ttft_ms - truth_ms)
     # Loopback: the measured TTFT is within a few ms of the server's ground truth (the client also
-    # counts the request's trip to the server, so the error is never negative).
-    assert all(0.0 <= e <= 8.0 for e in errors), errors
+    # counts the request's trip to the server, so the error is never negative). Server and client
+    # share this process, so one scheduling stall on a loaded machine can add a few ms to one
+    # sample; no sample may come near the 50 ms a later event would add, and the median is tight.
+    assert all(0.0 <= e < 25.0 for e in errors), errors
     assert statistics.median(errors) <= 3.0, errors
 
 
