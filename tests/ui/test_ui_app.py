@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Input
 from freemodels.core.keys import KeyRing
 from freemodels.core.keystores import SecretsFileStore
 from freemodels.core.records import Outcome
+from freemodels.ui import format as fmt
 from freemodels.ui.app import DashboardApp
 from freemodels.ui.preferences import Preferences, PreferencesError
 from freemodels.ui.screens.help import HelpScreen
@@ -413,6 +414,7 @@ async def test_detail_pane_describes_the_selected_model(tmp_path: Path) -> None:
         pane = app.query_one(DetailPane)
         body = str(pane.query_one("#detail-body").render())
         assert "p50 181 ms" in body
+        assert "(6 ok samples)" in body
         assert "budget left 24/30 a minute, 880/1000 a day" in body
         assert "gsk_…abcd (env:GROQ_API_KEY)" in body
         assert "http://127.0.0.1:9/groq/v1" in body
@@ -420,6 +422,13 @@ async def test_detail_pane_describes_the_selected_model(tmp_path: Path) -> None:
         await pilot.press("j", "j", "j")
         body = str(pane.query_one("#detail-body").render())
         assert "HTTP 503: overloaded" in body
+
+
+@pytest.mark.parametrize(
+    ("n", "text"), [(0, "0 ok samples"), (1, "1 ok sample"), (2, "2 ok samples")]
+)
+def test_counts_agree_with_their_noun(n: int, text: str) -> None:
+    assert fmt.count(n, "ok sample") == text
 
 
 async def test_narrow_terminal_drops_low_value_columns(tmp_path: Path) -> None:

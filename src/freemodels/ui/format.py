@@ -26,6 +26,11 @@ def ms(value: float | None) -> str:
     return f"{value:,.0f} ms".replace(",", " ") if value >= 10000 else f"{value:.0f} ms"
 
 
+def count(n: int, noun: str) -> str:
+    """`1 ok sample`, `3 ok samples`."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def percent(value: float | None) -> str:
     """`97%` from a 0..1 ratio, `-` when unknown."""
     return "-" if value is None else f"{value * 100:.0f}%"

@@ -51,7 +51,7 @@ class DetailPane(Vertical):
         )
         window = _window_label(snapshot.window_s)
         lines = [
-            f"TTFT   now {fmt.ms(stats.ttft_ms)}  ({len(ttfts)} ok samples)",
+            f"TTFT   now {fmt.ms(stats.ttft_ms)}  ({fmt.count(len(ttfts), 'ok sample')})",
             f"p50 {fmt.ms(stats.ttft_p50_ms)}  p95 {fmt.ms(stats.ttft_p95_ms)}",
             f"jitter {fmt.ms(stats.jitter_ms)}  stability "
             + ("-" if stats.stability is None else str(stats.stability)),
