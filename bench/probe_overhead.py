@@ -66,16 +66,16 @@ asyncio.run(main(sys.argv[1], sys.argv[2] == "1"))
 OURS_CLIENT = r"""
 import asyncio, json, sys, time
 import httpx_aiohttp  # imported before the clock starts, like the floor's aiohttp
-from freemodels.core.catalog import load_catalog
+from freemodels.core.catalog.parse import load_catalog
 from freemodels.cli.context import Context
 from freemodels.cli.check import sweep_and_rank
-from freemodels.core.keys import KeyRing
+from freemodels.core.keys.lookup import KeyRing
 from pathlib import Path
 
 catalog = load_catalog(Path(sys.argv[1]))
 if sys.argv[2] == "1":
     from dataclasses import replace
-    from freemodels.core.catalog import Catalog
+    from freemodels.core.catalog.parse import Catalog
     catalog = Catalog(tuple(replace(p, models=p.models[:1]) for p in catalog.providers))
 ctx = Context(catalog, KeyRing(env={}), Path(sys.argv[3]))
 t = time.perf_counter()
@@ -123,8 +123,8 @@ async def one_at_a_time(requests: int = 15) -> dict[str, float]:
     bare aiohttp request on new connections."""
     import aiohttp
 
-    from freemodels.core.http import ClientPool
-    from freemodels.core.probe import ProbeSpec, probe
+    from freemodels.core.probe.clients import ClientPool
+    from freemodels.core.probe.probe import ProbeSpec, probe
     from freemodels.core.records import Model, Provider
     from freemodels.fleet.server import Behaviour, Fleet
 

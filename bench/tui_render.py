@@ -33,10 +33,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from freemodels.core.catalog import Catalog, parse_catalog
-from freemodels.core.keys import KeyRing
+from freemodels.core.catalog.parse import Catalog, parse_catalog
+from freemodels.core.keys.lookup import KeyRing
+from freemodels.core.monitor.stats import rank
 from freemodels.core.records import Health, ModelStats, Outcome, Snapshot
-from freemodels.core.stats import rank
 
 PROVIDERS, MODELS = 25, 10  # 250 rows
 

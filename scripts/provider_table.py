@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from freemodels.core.catalog import Catalog, load_catalog
+from freemodels.core.catalog.parse import Catalog, load_catalog
 from freemodels.core.records import Provider
 
 README = Path(__file__).resolve().parent.parent / "README.md"

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from freemodels.core.keys import ResolvedKey
+from freemodels.core.keys.lookup import ResolvedKey
 from freemodels.core.records import Model, Provider
-from freemodels.integrations.jsonc import parse
+from freemodels.integrations.formats.jsonc import parse
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMAS = REPO.parent / "shared" / "schemas"

@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from freemodels.core.budget import Ledger, Limits, budget_limits
+from freemodels.core.monitor.budget import Ledger, Limits, budget_limits
 from freemodels.core.records import Model, ProbeKind, Provider
-from freemodels.core.store import History
+from freemodels.core.store.history import History
 
 MODEL = Model("m", "M", 8192)
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from freemodels import paths
-from freemodels.core.catalog import Catalog, bundled_catalog_text, load_catalog, parse_catalog
-from freemodels.core.catalog_lint import NOT_CHAT, tier_for, validate_catalog
+from freemodels.core.catalog.lint import NOT_CHAT, tier_for, validate_catalog
+from freemodels.core.catalog.parse import Catalog, bundled_catalog_text, load_catalog, parse_catalog
 from freemodels.core.records import Model, Provider
 from freemodels.errors import CatalogError
 

@@ -188,7 +188,7 @@ def test_headless_modules_never_import_textual() -> None:
 def test_stats_flags_models_not_found_for_a_day(fleet_catalog: tuple[Fleet, Path]) -> None:
     from freemodels import paths
     from freemodels.core.records import Outcome, ProbeResult
-    from freemodels.core.store import History
+    from freemodels.core.store.history import History
 
     _, catalog = fleet_catalog
     history = History(paths.history_path())

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from freemodels.core.catalog import parse_catalog
+from freemodels.core.catalog.parse import parse_catalog
 from freemodels.fleet.demo import configure_demo, demo_catalog_toml, demo_env
 from freemodels.fleet.server import Behaviour, Fleet, FleetThread
 from freemodels.fleet.synthetic import catalog_toml, configure_uniform

@@ -12,9 +12,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from freemodels.integrations.edits import Delete, Insert, Set, ShapeError, apply_to_value, same
-from freemodels.integrations.jsonc import JsoncSyntaxError, parse
-from freemodels.integrations.jsonedit import JsonDocument
+from freemodels.integrations.formats.edits import (
+    Delete,
+    Insert,
+    Set,
+    ShapeError,
+    apply_to_value,
+    same,
+)
+from freemodels.integrations.formats.jsonc import JsoncSyntaxError, parse
+from freemodels.integrations.formats.jsonedit import JsonDocument
 from jsonc_strategies import Writer, values
 
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from freemodels.integrations import registry
-from freemodels.integrations.jsonc import parse
+from freemodels.integrations.formats.jsonc import parse
 from integrations_fixtures import ENV_KEY, GROQ, LLAMA
 from jsonc_strategies import Writer, keys, values, yaml_document, yaml_values
 

@@ -100,7 +100,7 @@ def _value(path: Path) -> Any:
 def _value_of_text(text: str, suffix: str) -> Any:
     if suffix in (".yml", ".yaml"):
         return YAML(typ="safe").load(text)
-    from freemodels.integrations.jsonc import parse
+    from freemodels.integrations.formats.jsonc import parse
 
     return parse(text).value
 

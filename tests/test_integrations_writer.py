@@ -13,7 +13,8 @@ import pytest
 
 from freemodels.cli import main
 from freemodels.errors import ConfigWriteError
-from freemodels.integrations import registry, writer
+from freemodels.integrations import registry
+from freemodels.integrations.formats import writer
 from integrations_fixtures import ENV_KEY, FAKE_KEY, GROQ, LLAMA, SLASHED, STORED_KEY, need
 
 CATALOG = """\

@@ -14,14 +14,14 @@ import pytest
 from keyring.backends import chainer, fail, null
 
 from freemodels import paths
-from freemodels.core.keys import (
+from freemodels.core.keys.lookup import (
     KeyRing,
     ResolvedKey,
     clean_key,
     key_format_warning,
     mask,
 )
-from freemodels.core.keystores import (
+from freemodels.core.keys.os_keyring import (
     KeyringStore,
     SecretsFileStore,
     default_keyring,
@@ -188,7 +188,7 @@ def test_a_locked_keyring_refuses_writes_instead_of_falling_back() -> None:
 def test_a_hanging_keyring_at_startup_falls_back_to_the_file() -> None:
     backend = HangingKeyring()
     said: list[str] = []
-    import freemodels.core.keystores as keystores
+    import freemodels.core.keys.os_keyring as keystores
 
     try:
         with installed(backend):
@@ -298,8 +298,9 @@ def test_a_bad_secrets_file_is_a_clear_error_without_its_content(
 
 def test_core_key_modules_stay_headless() -> None:
     code = (
-        "import sys, freemodels.core.keys, freemodels.core.keystores, freemodels.core.keytest, "
-        "freemodels.core.migrate; "
+        "import sys, freemodels.core.keys.lookup, freemodels.core.keys.os_keyring, "
+        "freemodels.core.keys.verify, "
+        "freemodels.core.keys.peer_import; "
         # Not rich: httpx itself imports it (for its own command line) when it is installed.
         "bad = [m for m in ('textual', 'freemodels.ui', 'freemodels.cli') if m in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)"

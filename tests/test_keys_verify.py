@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from freemodels.core.budget import Ledger, RequestGate, budget_limits
-from freemodels.core.http import ClientPool
-from freemodels.core.keys import ResolvedKey
-from freemodels.core.keytest import KeyVerdict, verify_key, verify_keys
+from freemodels.core.keys.lookup import ResolvedKey
+from freemodels.core.keys.verify import KeyVerdict, verify_key, verify_keys
+from freemodels.core.monitor.budget import Ledger, RequestGate, budget_limits
+from freemodels.core.probe.clients import ClientPool
 from freemodels.core.records import Model, Provider
-from freemodels.core.store import History
+from freemodels.core.store.history import History
 from freemodels.fleet.server import Behaviour, Fleet
 
 GOOD = "gsk_goodkey0123456789abcd"

@@ -6,9 +6,9 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from freemodels.core.monitor.stats import ModelInfo, model_stats, rank
 from freemodels.core.records import BudgetState, Outcome, ProbeResult, Snapshot
-from freemodels.core.stats import ModelInfo, model_stats, rank
-from freemodels.exporters.prometheus import TTFT_BUCKETS_S, SnapshotCollector, build_registry
+from freemodels.servers.metrics import TTFT_BUCKETS_S, SnapshotCollector, build_registry
 
 START = 1_800_000_000.0
 INFOS = {

@@ -11,12 +11,12 @@ import textwrap
 import time
 from pathlib import Path
 
-from freemodels.core.catalog import parse_catalog
-from freemodels.core.keys import KeyRing
-from freemodels.core.monitor import Monitor, MonitorConfig
+from freemodels.core.catalog.parse import parse_catalog
+from freemodels.core.keys.lookup import KeyRing
+from freemodels.core.monitor.monitor import Monitor, MonitorConfig
+from freemodels.core.monitor.scheduler import Cadence
 from freemodels.core.records import Outcome, ProbeResult, Snapshot
-from freemodels.core.scheduler import Cadence
-from freemodels.core.store import History
+from freemodels.core.store.history import History
 from freemodels.fleet.server import Behaviour, Fleet, FleetThread
 from freemodels.fleet.synthetic import catalog_toml
 
@@ -90,10 +90,10 @@ async def test_429_pauses_the_budget_visibly(tmp_path: Path) -> None:
 SERVE = textwrap.dedent("""
     import asyncio, sys
     from pathlib import Path
-    from freemodels.core.catalog import load_catalog
-    from freemodels.core.keys import KeyRing
-    from freemodels.core.monitor import Monitor, MonitorConfig
-    from freemodels.core.scheduler import Cadence
+    from freemodels.core.catalog.parse import load_catalog
+    from freemodels.core.keys.lookup import KeyRing
+    from freemodels.core.monitor.monitor import Monitor, MonitorConfig
+    from freemodels.core.monitor.scheduler import Cadence
     catalog = load_catalog(Path(sys.argv[1]))
     config = MonitorConfig(
         cadence=Cadence(min_interval_s=0.5), flush_interval_s=0.1, heartbeat_interval_s=0.5,
@@ -136,7 +136,7 @@ def test_a_second_monitor_attaches_instead_of_probing(tmp_path: Path) -> None:
 
 
 async def test_a_model_not_found_for_a_day_is_marked_gone(tmp_path: Path) -> None:
-    from freemodels.core.stats import is_gone
+    from freemodels.core.monitor.stats import is_gone
     from freemodels.ui.format import verdict
 
     async with Fleet() as fleet:

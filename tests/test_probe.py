@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from freemodels.core.failure import parse_retry_after
-from freemodels.core.http import ClientPool
-from freemodels.core.keys import ResolvedKey
-from freemodels.core.probe import ProbeSpec, probe
+from freemodels.core.keys.lookup import ResolvedKey
+from freemodels.core.probe.clients import ClientPool
+from freemodels.core.probe.failure import parse_retry_after
+from freemodels.core.probe.probe import ProbeSpec, probe
 from freemodels.core.records import Model, Outcome, ProbeKind, Provider
 from freemodels.fleet.server import Behaviour, Fleet
 
@@ -346,8 +346,8 @@ async def test_requests_ask_for_an_uncompressed_answer(fleet: Fleet, pool: Clien
 async def test_a_model_refusing_max_tokens_and_temperature_is_asked_again(
     fleet: Fleet, pool: ClientPool
 ) -> None:
-    from freemodels.core.keys import KeyRing
-    from freemodels.core.sweep import Prober
+    from freemodels.core.keys.lookup import KeyRing
+    from freemodels.core.probe.prober import Prober
 
     fleet.set("p", "m", Behaviour(reject_params=("max_tokens", "temperature")))
     provider = provider_for(fleet)
@@ -363,8 +363,8 @@ async def test_a_model_refusing_max_tokens_and_temperature_is_asked_again(
 
 
 async def test_other_400s_are_not_retried(fleet: Fleet, pool: ClientPool) -> None:
-    from freemodels.core.keys import KeyRing
-    from freemodels.core.sweep import Prober
+    from freemodels.core.keys.lookup import KeyRing
+    from freemodels.core.probe.prober import Prober
 
     fleet.set("p", "m", Behaviour(status=400))
     result = await Prober(pool, KeyRing(env={})).run(provider_for(fleet), MODEL, ProbeSpec())

@@ -14,10 +14,15 @@ import httpx
 import pytest
 
 from freemodels import paths
-from freemodels.core.catalog import load_catalog
-from freemodels.core.keys import ResolvedKey
+from freemodels.core.catalog.parse import load_catalog
+from freemodels.core.catalog.refresh import (
+    DEFAULT_CONTEXT,
+    LiveModel,
+    refresh_provider,
+    write_overlay,
+)
+from freemodels.core.keys.lookup import ResolvedKey
 from freemodels.core.records import Model, ProbeKind, Provider
-from freemodels.core.refresh import DEFAULT_CONTEXT, LiveModel, refresh_provider, write_overlay
 from freemodels.errors import CatalogError
 from freemodels.fleet.behaviour import Behaviour
 from freemodels.fleet.server import Fleet, FleetThread

@@ -5,9 +5,9 @@ from __future__ import annotations
 import itertools
 import random
 
-from freemodels.core.budget import Limits
+from freemodels.core.monitor.budget import Limits
+from freemodels.core.monitor.scheduler import Cadence, Scheduler, spacing_s
 from freemodels.core.records import Model, Outcome, Provider
-from freemodels.core.scheduler import Cadence, Scheduler, spacing_s
 
 
 def provider(

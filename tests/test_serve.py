@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from freemodels.cli import main
-from freemodels.core.store import History
-from freemodels.exporters.address import Address, parse_address
+from freemodels.core.store.history import History
 from freemodels.fleet.demo import demo_env
 from freemodels.fleet.server import Behaviour, Fleet, FleetThread
 from freemodels.paths import data_dir, history_path
+from freemodels.servers.address import Address, parse_address
 from serve_fixtures import Freemodels, fetch, scrape_until, start_serve, write_catalog
 
 MODEL_FAMILIES = (

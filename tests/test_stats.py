@@ -8,8 +8,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from freemodels.core.records import Health, Outcome, ProbeResult
-from freemodels.core.stats import (
+from freemodels.core.monitor.stats import (
     ModelInfo,
     health,
     model_stats,
@@ -19,6 +18,7 @@ from freemodels.core.stats import (
     stability,
     wilson_lower,
 )
+from freemodels.core.records import Health, Outcome, ProbeResult
 
 NOW = 1_000_000.0
 INFO = ModelInfo("p", "m", "M")

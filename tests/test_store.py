@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from freemodels.core.records import Outcome, ProbeKind, ProbeResult
-from freemodels.core.store import SCHEMA_VERSION, History
+from freemodels.core.store.history import SCHEMA_VERSION, History
 from freemodels.errors import StoreError
 
 
@@ -86,7 +86,7 @@ def test_heartbeats_show_a_live_monitor_of_another_process(tmp_path: Path) -> No
         [sys.executable, "-c", textwrap.dedent(f"""
             import time
             from pathlib import Path
-            from freemodels.core.store import History
+            from freemodels.core.store.history import History
             h = History(Path({str(path)!r}))
             h.beat("serve", time.time())
             print("beating", flush=True)
@@ -111,7 +111,7 @@ WRITER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     from freemodels.core.records import Outcome, ProbeResult
-    from freemodels.core.store import History
+    from freemodels.core.store.history import History
     h = History(Path(sys.argv[1]))
     i = 0
     while True:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
-from freemodels.core.http import ClientPool
-from freemodels.core.keys import KeyRing
-from freemodels.core.probe import ProbeSpec
+from freemodels.core.keys.lookup import KeyRing
+from freemodels.core.probe.clients import ClientPool
+from freemodels.core.probe.probe import ProbeSpec
+from freemodels.core.probe.prober import Prober, sweep
 from freemodels.core.records import Model, Outcome, ProbeResult, Provider
-from freemodels.core.sweep import Prober, sweep
 from freemodels.fleet.server import Behaviour, Fleet
 
 

@@ -8,9 +8,9 @@ import signal
 import time
 from pathlib import Path
 
+from freemodels.cli.updates import UpdateWriter
+from freemodels.core.monitor.stats import ModelInfo, model_stats, rank
 from freemodels.core.records import Outcome, ProbeResult, Snapshot
-from freemodels.core.stats import ModelInfo, model_stats, rank
-from freemodels.exporters.jsonlines import UpdateWriter
 from serve_fixtures import Freemodels, scrape_until, start_serve
 
 RECORD_FIELDS = [

@@ -17,9 +17,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from textual_serve.download_manager import DownloadManager
 
-from freemodels.exporters.web import DashboardServer
-from freemodels.exporters.web_guard import TOKEN_COOKIE, Guard
-from freemodels.exporters.web_session import DashboardSession, session_environment
+from freemodels.servers.guard import TOKEN_COOKIE, Guard
+from freemodels.servers.web.dashboard import DashboardServer
+from freemodels.servers.web.session import DashboardSession, session_environment
 from serve_fixtures import Freemodels, alive, fetch
 
 TOKEN = "t0ken-for-tests-0123456789"

@@ -6,8 +6,8 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from freemodels.core.catalog import Catalog, parse_catalog
-from freemodels.core.keys import KeyRing
+from freemodels.core.catalog.parse import Catalog, parse_catalog
+from freemodels.core.keys.lookup import KeyRing
 from freemodels.core.records import (
     BudgetState,
     Health,
@@ -121,16 +121,34 @@ def rows() -> tuple[ModelStats, ...]:
         _stats("groq", "llama-3.3-70b-versatile", "Llama 3.3 70B", Outcome.OK, 181.0),
         _stats("groq", "openai/gpt-oss-120b", "GPT OSS 120B", Outcome.OK, 240.0),
         _stats(
-            "openrouter", "deepseek/deepseek-r1:free", "DeepSeek R1", Outcome.RATE_LIMITED, None,
-            http_status=429, error="HTTP 429: rate limited", stability=None,
+            "openrouter",
+            "deepseek/deepseek-r1:free",
+            "DeepSeek R1",
+            Outcome.RATE_LIMITED,
+            None,
+            http_status=429,
+            error="HTTP 429: rate limited",
+            stability=None,
         ),
         _stats(
-            "cerebras", "qwen-3-coder", "Qwen3 Coder", Outcome.SERVER_ERROR, None,
-            http_status=503, error="HTTP 503: overloaded", health=Health.DOWN, availability=0.25,
+            "cerebras",
+            "qwen-3-coder",
+            "Qwen3 Coder",
+            Outcome.SERVER_ERROR,
+            None,
+            http_status=503,
+            error="HTTP 503: overloaded",
+            health=Health.DOWN,
+            availability=0.25,
         ),
         _stats(
-            "openrouter", "gone/model:free", "Gone Model", Outcome.NOT_FOUND, None,
-            http_status=404, error="HTTP 404: no such model",
+            "openrouter",
+            "gone/model:free",
+            "Gone Model",
+            Outcome.NOT_FOUND,
+            None,
+            http_status=404,
+            error="HTTP 404: no such model",
         ),
     )
 
@@ -143,8 +161,13 @@ def samples() -> dict[tuple[str, str], tuple[ProbeResult, ...]]:
             continue
         out[(row.provider, row.model)] = tuple(
             ProbeResult(
-                row.provider, row.model, Outcome.OK, NOW - 30 * (6 - i), 200,
-                ttft_ms=row.ttft_ms + (i % 3) * 10 - 10, total_ms=row.ttft_ms + 20,
+                row.provider,
+                row.model,
+                Outcome.OK,
+                NOW - 30 * (6 - i),
+                200,
+                ttft_ms=row.ttft_ms + (i % 3) * 10 - 10,
+                total_ms=row.ttft_ms + 20,
             )
             for i in range(6)
         )

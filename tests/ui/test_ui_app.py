@@ -12,8 +12,8 @@ from canned import NOW, make_app, rows, snapshot
 from textual import events
 from textual.widgets import DataTable, Input
 
-from freemodels.core.keys import KeyRing
-from freemodels.core.keystores import SecretsFileStore
+from freemodels.core.keys.lookup import KeyRing
+from freemodels.core.keys.os_keyring import SecretsFileStore
 from freemodels.core.records import Outcome
 from freemodels.ui import format as fmt
 from freemodels.ui.app import DashboardApp
@@ -329,7 +329,7 @@ async def test_p_opens_keys_where_a_key_is_added_masked(tmp_path: Path) -> None:
 
 
 async def test_keys_screen_removes_and_tests_keys(tmp_path: Path) -> None:
-    from freemodels.core.keytest import KeyTestResult, KeyVerdict
+    from freemodels.core.keys.verify import KeyTestResult, KeyVerdict
 
     store = SecretsFileStore(tmp_path / "secrets.toml")
     store.set("groq", "gsk_abcdefgh1234")

@@ -32,9 +32,7 @@ def test_dashboard(snap_compare: SnapCompare, tmp_path: Path, size: tuple[int, i
 
 
 @pytest.mark.parametrize("size", [NARROW, WIDE], ids=["80x24", "160x48"])
-def test_first_run_banner(
-    snap_compare: SnapCompare, tmp_path: Path, size: tuple[int, int]
-) -> None:
+def test_first_run_banner(snap_compare: SnapCompare, tmp_path: Path, size: tuple[int, int]) -> None:
     assert snap_compare(make_app(tmp_path, env={}), terminal_size=size, run_before=_settled)
 
 

@@ -15,11 +15,11 @@ from freemodels.cli import EXIT_NOTHING_USABLE
 from freemodels.cli.check import probing, rank_results, sweep_and_rank
 from freemodels.cli.context import Context, open_context
 from freemodels.cli.render import print_json
-from freemodels.core.probe import ProbeSpec
+from freemodels.core.monitor.stats import WINDOWS
+from freemodels.core.probe.probe import ProbeSpec
 from freemodels.core.records import ModelStats, ProbeKind
 from freemodels.core.report import to_record
-from freemodels.core.stats import WINDOWS
-from freemodels.core.store import History
+from freemodels.core.store.history import History
 
 FRESH_S = WINDOWS["5m"]
 MAX_TOOL_TESTS = 5

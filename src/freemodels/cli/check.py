@@ -12,15 +12,15 @@ from typing import Any
 
 from freemodels.cli.context import Context, open_context, select_providers
 from freemodels.cli.render import print_json, ranking_table
-from freemodels.core.budget import Ledger, RequestGate, budget_limits
-from freemodels.core.catalog import Catalog
-from freemodels.core.http import ClientPool
-from freemodels.core.probe import ProbeSpec
+from freemodels.core.catalog.parse import Catalog
+from freemodels.core.monitor.budget import Ledger, RequestGate, budget_limits
+from freemodels.core.monitor.stats import ModelInfo, model_stats, rank
+from freemodels.core.probe.clients import ClientPool
+from freemodels.core.probe.probe import ProbeSpec
+from freemodels.core.probe.prober import Prober, pairs_of, sweep
 from freemodels.core.records import ModelStats, Outcome, ProbeKind, ProbeResult
 from freemodels.core.report import to_records
-from freemodels.core.stats import ModelInfo, model_stats, rank
-from freemodels.core.store import History
-from freemodels.core.sweep import Prober, pairs_of, sweep
+from freemodels.core.store.history import History
 
 
 def positive_int(text: str) -> int:

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from freemodels import paths
-from freemodels.core.catalog import Catalog, load_catalog, parse_catalog
-from freemodels.core.keys import KeyRing
+from freemodels.core.catalog.parse import Catalog, load_catalog, parse_catalog
+from freemodels.core.keys.lookup import KeyRing
 from freemodels.errors import UsageError
 
 
@@ -46,7 +46,7 @@ def load_catalog_for(args: argparse.Namespace) -> Catalog:
 def make_keyring(env: Mapping[str, str] | None = None, *, interactive: bool = False) -> KeyRing:
     """The key lookup chain (environment, then the key stores)."""
     try:
-        from freemodels.core.keystores import default_keyring
+        from freemodels.core.keys.os_keyring import default_keyring
     except ImportError:
         return KeyRing(env=env)
     return default_keyring(interactive=interactive, env=env)

@@ -31,7 +31,7 @@ class MonitorThread(threading.Thread):
         self.on_error: Callable[[str], None] | None = None
 
     def run(self) -> None:
-        from freemodels.core.monitor import Monitor
+        from freemodels.core.monitor.monitor import Monitor
 
         assert isinstance(self.monitor, Monitor)
         try:
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     """Open the dashboard (Textual is imported only here, after the probes started)."""
     from freemodels import paths
     from freemodels.cli.context import open_context
-    from freemodels.core.monitor import Monitor, MonitorConfig
+    from freemodels.core.monitor.monitor import Monitor, MonitorConfig
 
     # `serve --web` runs the dashboard through pipes, with Textual's web driver.
     if not sys.stdout.isatty() and not os.environ.get("TEXTUAL_DRIVER"):

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from freemodels.core.catalog import Catalog
+from freemodels.core.catalog.parse import Catalog
 from freemodels.core.records import Provider
 from freemodels.errors import UsageError
 
@@ -124,7 +124,7 @@ def _interactive() -> bool:
 
 
 def _keyring(*, announce: bool) -> Any:
-    from freemodels.core.keystores import default_keyring, say_once
+    from freemodels.core.keys.os_keyring import default_keyring, say_once
 
     keyring = default_keyring(interactive=_interactive())
     if announce:
@@ -188,7 +188,7 @@ def _read_key(provider: Provider) -> str:
 
 
 def _set(catalog: Catalog, provider_id: str) -> int:
-    from freemodels.core.keys import clean_key, key_format_warning, mask
+    from freemodels.core.keys.lookup import clean_key, key_format_warning, mask
 
     provider = _provider(catalog, provider_id)
     keyring = _keyring(announce=True)
@@ -223,10 +223,10 @@ def _rm(catalog: Catalog, provider_id: str) -> int:
 
 def _test(catalog: Catalog, provider_id: str | None, *, as_json: bool) -> int:
     from freemodels import paths
-    from freemodels.core.budget import Ledger, RequestGate, budget_limits
-    from freemodels.core.http import ClientPool
-    from freemodels.core.keytest import verify_keys
-    from freemodels.core.store import History
+    from freemodels.core.keys.verify import verify_keys
+    from freemodels.core.monitor.budget import Ledger, RequestGate, budget_limits
+    from freemodels.core.probe.clients import ClientPool
+    from freemodels.core.store.history import History
 
     providers = [_provider(catalog, provider_id)] if provider_id else list(catalog.providers)
     keyring = _keyring(announce=False)
@@ -268,7 +268,7 @@ def _test(catalog: Catalog, provider_id: str | None, *, as_json: bool) -> int:
 
 
 def _import(catalog: Catalog, *, yes: bool, from_path: str | None) -> int:
-    from freemodels.core.migrate import (
+    from freemodels.core.keys.peer_import import (
         ImportAction,
         apply_import,
         peer_config_path,

@@ -8,12 +8,12 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from freemodels.core.catalog import Catalog
+from freemodels.core.catalog.parse import Catalog
 from freemodels.core.records import Model, Provider
 
 if TYPE_CHECKING:
     from freemodels.cli.context import Context
-    from freemodels.core.refresh import RefreshResult
+    from freemodels.core.catalog.refresh import RefreshResult
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -117,7 +117,7 @@ def limits_text(rpm: int | None, rpd: int | None) -> str:
 def _warn_lint(catalog: Catalog) -> None:
     # A user overlay is checked like the bundled file, but its faults are warnings here:
     # listing the catalog should still work while the user fixes them.
-    from freemodels.core.catalog_lint import validate_catalog
+    from freemodels.core.catalog.lint import validate_catalog
 
     for problem in validate_catalog(catalog):
         print(f"freemodels: warning: catalog: {problem}", file=sys.stderr)
@@ -161,10 +161,10 @@ async def _refresh_all(
     ctx: Context, providers: Sequence[Provider], *, add_new: bool
 ) -> list[RefreshResult]:
     from freemodels import paths
-    from freemodels.core.budget import Ledger, RequestGate, budget_limits
-    from freemodels.core.http import ClientPool
-    from freemodels.core.refresh import refresh_provider, write_overlay
-    from freemodels.core.store import History
+    from freemodels.core.catalog.refresh import refresh_provider, write_overlay
+    from freemodels.core.monitor.budget import Ledger, RequestGate, budget_limits
+    from freemodels.core.probe.clients import ClientPool
+    from freemodels.core.store.history import History
 
     history = History(ctx.history_path)
     try:

@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from freemodels.cli.context import Context, open_context
-from freemodels.core.catalog import Catalog
-from freemodels.core.monitor import Monitor, MonitorConfig
-from freemodels.core.scheduler import Cadence
+from freemodels.core.catalog.parse import Catalog
+from freemodels.core.monitor.monitor import Monitor, MonitorConfig
+from freemodels.core.monitor.scheduler import Cadence
 from freemodels.errors import UsageError
-from freemodels.exporters.address import Address, outward_host, parse_address
+from freemodels.servers.address import Address, outward_host, parse_address
 
 if TYPE_CHECKING:
-    from freemodels.exporters.web import WebDashboard
+    from freemodels.servers.web.dashboard import WebDashboard
 
 DEFAULT_METRICS = "127.0.0.1:9464"
 DEFAULT_WEB = "127.0.0.1:8765"
@@ -110,8 +110,8 @@ async def _serve(ctx: Context, args: argparse.Namespace) -> int:
     try:
         lines = [_summary(ctx)]
         if not args.no_metrics:
-            from freemodels.exporters.listen import start_site
-            from freemodels.exporters.prometheus import (
+            from freemodels.servers.listen import start_site
+            from freemodels.servers.metrics import (
                 SnapshotCollector,
                 build_registry,
                 metrics_app,
@@ -143,7 +143,7 @@ async def _serve(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _web_dashboard(ctx: Context, args: argparse.Namespace) -> WebDashboard:
-    from freemodels.exporters.web import WebDashboard
+    from freemodels.servers.web.dashboard import WebDashboard
 
     where: Address = args.web
     token = None if where.is_loopback else secrets.token_urlsafe(24)

@@ -10,10 +10,10 @@ from typing import Any
 from freemodels import paths
 from freemodels.cli.context import load_catalog_for
 from freemodels.cli.render import print_json, ranking_table
+from freemodels.core.monitor.stats import WINDOWS, ModelInfo, is_gone, model_stats, rank
 from freemodels.core.records import ModelStats, ProbeResult
 from freemodels.core.report import to_record
-from freemodels.core.stats import WINDOWS, ModelInfo, is_gone, model_stats, rank
-from freemodels.core.store import RAW_RETENTION_S, History
+from freemodels.core.store.history import RAW_RETENTION_S, History
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from freemodels.errors import UsageError
 
 if TYPE_CHECKING:
-    from freemodels.core.catalog import Catalog
+    from freemodels.core.catalog.parse import Catalog
 
 TOOL_NAMES = ("opencode", "kilo", "openclaw", "crush", "goose", "aider", "continue", "qwen")
 

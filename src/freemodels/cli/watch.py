@@ -10,9 +10,9 @@ from typing import Any
 
 from freemodels.cli.context import open_context
 from freemodels.cli.serve import run_until_signalled
-from freemodels.core.monitor import Monitor, MonitorConfig
+from freemodels.cli.updates import UpdateWriter
+from freemodels.core.monitor.monitor import Monitor, MonitorConfig
 from freemodels.core.records import Snapshot
-from freemodels.exporters.jsonlines import UpdateWriter
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:

@@ -2,7 +2,7 @@
 
 A tool module subclasses `Integration`: where the tool's config lives (`targets`), the edits that
 put the pick in (`render`) or take ours out (`unrender`), and how to launch the tool. It never
-touches the disk itself; `freemodels.integrations.writer` does, carefully.
+touches the disk itself; `freemodels.integrations.formats.writer` does, carefully.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from freemodels.core.records import Model, Provider
-from freemodels.integrations.edits import Edit
+from freemodels.integrations.formats.edits import Edit
 
 PREFIX = "freemodels-"
 
@@ -129,14 +129,14 @@ class Integration:
 
 def set_unless_same(current: Any, path: tuple[str, ...], value: Any) -> list[Edit]:
     """A Set edit, or nothing when the document already holds this value."""
-    from freemodels.integrations.edits import Set, lookup, same
+    from freemodels.integrations.formats.edits import Set, lookup, same
 
     return [] if same(lookup(current, path), value) else [Set(path, value)]
 
 
 def restore_or_delete(current: Any, backup: Any, path: tuple[str, ...]) -> list[Edit]:
     """Undo of a value we overwrote: the backup's value when it was not ours, else removal."""
-    from freemodels.integrations.edits import Delete, Set, lookup
+    from freemodels.integrations.formats.edits import Delete, Set, lookup
 
     before = lookup(backup, path) if backup is not None else None
     if before is not None and not is_ours(before) and not _holds_ours(before):

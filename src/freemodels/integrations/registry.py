@@ -18,23 +18,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from freemodels.core.keys import ResolvedKey
+from freemodels.core.keys.lookup import ResolvedKey
 from freemodels.core.records import Model, Provider
 from freemodels.errors import UsageError
-from freemodels.integrations import writer
 from freemodels.integrations.base import Integration, Selection, Target, home
-from freemodels.integrations.edits import Delete, Edit, apply_to_value, lookup
-from freemodels.integrations.writer import FileChange
+from freemodels.integrations.formats import writer
+from freemodels.integrations.formats.edits import Delete, Edit, apply_to_value, lookup
+from freemodels.integrations.formats.writer import FileChange
 
 _MODULES = {
-    "opencode": "freemodels.integrations.opencode",
-    "kilo": "freemodels.integrations.kilo",
-    "openclaw": "freemodels.integrations.openclaw",
-    "crush": "freemodels.integrations.crush",
-    "goose": "freemodels.integrations.goose",
-    "aider": "freemodels.integrations.aider",
-    "continue": "freemodels.integrations.continue_dev",
-    "qwen": "freemodels.integrations.qwen",
+    "opencode": "freemodels.integrations.tools.opencode",
+    "kilo": "freemodels.integrations.tools.kilo",
+    "openclaw": "freemodels.integrations.tools.openclaw",
+    "crush": "freemodels.integrations.tools.crush",
+    "goose": "freemodels.integrations.tools.goose",
+    "aider": "freemodels.integrations.tools.aider",
+    "continue": "freemodels.integrations.tools.continue_dev",
+    "qwen": "freemodels.integrations.tools.qwen",
 }
 TOOLS: tuple[str, ...] = tuple(_MODULES)
 
@@ -250,7 +250,7 @@ def _env_file(
     if spec.env_file is None:
         return [f"--env-file: {spec.title} has no documented .env file; export {var} instead"]
     if spec.name == "openclaw":
-        from freemodels.integrations.openclaw import state_dir
+        from freemodels.integrations.tools.openclaw import state_dir
 
         path = state_dir(env) / ".env"
     else:

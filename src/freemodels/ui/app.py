@@ -20,8 +20,8 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
-from freemodels.core.catalog import Catalog
-from freemodels.core.keys import KeyStatus
+from freemodels.core.catalog.parse import Catalog
+from freemodels.core.keys.lookup import KeyStatus
 from freemodels.core.records import ModelRef, Snapshot
 from freemodels.errors import FreemodelsError
 from freemodels.ui.messages import KeysLoaded, MonitorFailed, SnapshotReady

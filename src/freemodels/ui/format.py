@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from freemodels.core.monitor.stats import is_gone
 from freemodels.core.records import BudgetState, Health, ModelStats, Outcome
-from freemodels.core.stats import is_gone
 
 # Verdicts by outcome, as a person reads them; UP/DOWN come from the health state instead.
 _VERDICTS = {

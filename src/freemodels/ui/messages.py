@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from freemodels.core.keys import KeyStatus
+from freemodels.core.keys.lookup import KeyStatus
 from freemodels.core.records import Snapshot
 
 

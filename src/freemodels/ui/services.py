@@ -12,15 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from freemodels.core.catalog import Catalog
-from freemodels.core.keys import KeyRing, KeyStatus, ResolvedKey, StoredKey
+from freemodels.core.catalog.parse import Catalog
+from freemodels.core.keys.lookup import KeyRing, KeyStatus, ResolvedKey, StoredKey
 from freemodels.core.records import Model, ModelRef, Provider
 from freemodels.errors import UsageError
 from freemodels.ui import preferences
 from freemodels.ui.preferences import Preferences
 
 if TYPE_CHECKING:
-    from freemodels.core.keytest import KeyTestResult
+    from freemodels.core.keys.verify import KeyTestResult
     from freemodels.integrations.registry import UseResult
 
 
@@ -50,7 +50,7 @@ class Services:
 
     def store_key(self, provider_id: str, raw: str) -> tuple[StoredKey, str | None]:
         """Save a key typed into the keys screen; the format warning, if any."""
-        from freemodels.core.keys import clean_key, key_format_warning
+        from freemodels.core.keys.lookup import clean_key, key_format_warning
 
         value = clean_key(raw)
         stored = self.keys.store_key(self.provider(provider_id), value)
@@ -62,10 +62,10 @@ class Services:
 
     def test_key(self, provider_id: str) -> KeyTestResult:
         """One cheap authenticated request, counted against the provider's shared budget."""
-        from freemodels.core.budget import Ledger, RequestGate, budget_limits
-        from freemodels.core.http import ClientPool
-        from freemodels.core.keytest import verify_key
-        from freemodels.core.store import History
+        from freemodels.core.keys.verify import verify_key
+        from freemodels.core.monitor.budget import Ledger, RequestGate, budget_limits
+        from freemodels.core.probe.clients import ClientPool
+        from freemodels.core.store.history import History
 
         provider = self.provider(provider_id)
         key = self.keys.resolve(provider)

@@ -1,6 +1,6 @@
 """Where the dashboard's Snapshots come from: the Monitor, or a hand-fed source in tests.
 
-`SnapshotSource` is the slice of `freemodels.core.monitor.Monitor` the dashboard uses; the
+`SnapshotSource` is the slice of `freemodels.core.monitor.monitor.Monitor` the dashboard uses; the
 monitor satisfies it as is. `ManualSource` satisfies it too: tests and the render benchmark push
 canned Snapshots into it and read back the intents the app sent.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from freemodels.core.broadcast import Subscriber, Subscribers
+from freemodels.core.monitor.broadcast import Subscriber, Subscribers
 from freemodels.core.records import ModelRef, Snapshot
 
 

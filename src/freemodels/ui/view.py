@@ -10,7 +10,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from freemodels.core.catalog import Catalog
+from freemodels.core.catalog.parse import Catalog
 from freemodels.core.records import Model, ModelStats, Provider, Snapshot
 from freemodels.ui import format as fmt
 from freemodels.ui.preferences import Preferences

@@ -18,8 +18,8 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
-from freemodels.core.catalog import Catalog
-from freemodels.core.keys import KeyStatus
+from freemodels.core.catalog.parse import Catalog
+from freemodels.core.keys.lookup import KeyStatus
 from freemodels.core.records import ModelRef, Snapshot
 from freemodels.ui.preferences import SORTS, Preferences
 from freemodels.ui.view import (

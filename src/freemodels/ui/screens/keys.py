@@ -18,13 +18,13 @@ from textual.coordinate import Coordinate
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Static
 
-from freemodels.core.keys import KeyStatus
+from freemodels.core.keys.lookup import KeyStatus
 from freemodels.errors import FreemodelsError
 from freemodels.ui.messages import KeysLoaded
 from freemodels.ui.services import Services
 
 if TYPE_CHECKING:
-    from freemodels.core.keytest import KeyTestResult
+    from freemodels.core.keys.verify import KeyTestResult
 
 
 class KeysScreen(ModalScreen[None]):

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from rich.text import Text
 from textual.widgets import Static
 
-from freemodels.core.catalog import Catalog
-from freemodels.core.keys import KeyStatus
+from freemodels.core.catalog.parse import Catalog
+from freemodels.core.keys.lookup import KeyStatus
 from freemodels.core.records import Snapshot
 
 

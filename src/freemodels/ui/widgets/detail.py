@@ -9,9 +9,9 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
-from freemodels.core.keys import KeyStatus
+from freemodels.core.keys.lookup import KeyStatus
+from freemodels.core.monitor.stats import WINDOWS, ModelInfo, model_stats
 from freemodels.core.records import Outcome, Snapshot
-from freemodels.core.stats import WINDOWS, ModelInfo, model_stats
 from freemodels.ui import format as fmt
 from freemodels.ui.view import RowView
 

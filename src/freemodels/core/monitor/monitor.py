@@ -1,0 +1,438 @@
+"""The continuous monitor: schedules probes, keeps rolling stats and history, publishes Snapshots.
+
+Run it on its own event loop (the dashboard starts it in a thread worker; `serve` in the main
+thread). Its public methods are safe to call from any thread. Subscribers receive each new
+immutable `Snapshot`, at most `publish_interval_s` apart, on the monitor's thread.
+
+While another process's monitor is alive (a heartbeat in the history database), this one
+*attaches*: it reads that monitor's samples from the database instead of probing, so ten open
+dashboards cost no more requests than one. It takes over if that monitor goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from freemodels.core.catalog.parse import Catalog
+from freemodels.core.keys.lookup import KeyRing
+from freemodels.core.monitor.broadcast import Subscriber, Subscribers
+from freemodels.core.monitor.budget import Ledger, RequestGate, budget_limits
+from freemodels.core.monitor.scheduler import Cadence, Scheduler
+from freemodels.core.monitor.stats import WINDOWS, ModelInfo, model_stats, rank
+from freemodels.core.probe.clients import ClientPool, TransportFactory
+from freemodels.core.probe.probe import ProbeSpec
+from freemodels.core.probe.prober import Prober
+from freemodels.core.records import (
+    BudgetState,
+    Model,
+    ModelRef,
+    ModelStats,
+    Outcome,
+    ProbeKind,
+    ProbeResult,
+    Provider,
+    Snapshot,
+)
+from freemodels.core.store.history import History
+
+log = logging.getLogger("freemodels.monitor")
+
+HOUSEKEEPING_S = 2.0
+EARLIER_S = 86400.0
+EARLIER_SAMPLES = 20
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorConfig:
+    """How the monitor behaves; the defaults keep the bundled catalog under every budget."""
+
+    cadence: Cadence = field(default_factory=Cadence)
+    timeout_s: float = 15.0
+    window_s: float = WINDOWS["30m"]
+    publish_interval_s: float = 0.5
+    flush_interval_s: float = 1.0
+    heartbeat_interval_s: float = 5.0
+    stats_refresh_s: float = 5.0
+    role: str = "monitor"
+    attach: bool = True
+
+    @classmethod
+    def for_demo(cls, demo: bool, **overrides: Any) -> MonitorConfig:
+        """The default config, or a livelier one on the simulated fleet (which has no quotas)."""
+        if demo:
+            overrides.setdefault("cadence", Cadence(min_interval_s=5.0))
+        return cls(**overrides)
+
+
+class Monitor:
+    """Probes the catalog continuously within every budget and publishes Snapshots."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        keys: KeyRing,
+        history_path: Path,
+        config: MonitorConfig = MonitorConfig(),
+        *,
+        transport_factory: TransportFactory | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.catalog = catalog
+        self.keys = keys
+        self.history_path = history_path
+        self.config = config
+        self._transport_factory = transport_factory
+        self._clock = clock
+        self._sleep = sleep
+        self._infos = {(p.id, m.id): ModelInfo(p.id, m.id, m.name) for p, m in catalog.models()}
+        self._limits = budget_limits(catalog.providers)
+        self.scheduler = Scheduler(catalog.providers, self._limits, config.cadence)
+        self._samples: dict[tuple[str, str], deque[ProbeResult]] = {
+            ref: deque() for ref in self._infos
+        }
+        self._stats: dict[tuple[str, str], ModelStats] = {}
+        self._frozen: dict[tuple[str, str], tuple[ProbeResult, ...]] = {}
+        # The last samples of models with none in the window (from up to a day before the
+        # start), shown until each is probed again: a restart resumes with yesterday's numbers.
+        self._earlier: dict[tuple[str, str], tuple[ProbeResult, ...]] = {}
+        # When each model's current run of not_found answers began: tracked beyond the window,
+        # since "gone?" means a whole day of them (and the backoff makes them sparse).
+        self._not_found_since: dict[tuple[str, str], float] = {}
+        self._stale: set[tuple[str, str]] = set(self._infos)
+        self._pending: list[ProbeResult] = []
+        self._subscribers = Subscribers()
+        self._snapshot = Snapshot(self._clock(), config.window_s, ())
+        self._dirty = asyncio.Event()
+        self._first_ttft = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._requests: deque[tuple[tuple[str, str] | None, ProbeKind]] = deque()
+        self._probes: set[asyncio.Task[None]] = set()
+        self._favourites: tuple[tuple[str, str], ...] = ()
+        self._attached = False
+        self._last_stats_refresh = 0.0
+        self._history: History | None = None
+        self._ledger: Ledger | None = None
+        self.probes_sent = 0
+        self.first_probe = threading.Event()
+        """Set once the first answer's headers arrived (the dashboard loads its UI after that)."""
+
+    # -- public, thread-safe -------------------------------------------------------------------
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The newest Snapshot."""
+        return self._snapshot
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call `callback` with every new Snapshot; returns the unsubscribe function."""
+        return self._subscribers.add(callback)
+
+    def probe_now(self, ref: ModelRef | None = None) -> None:
+        """Re-probe one model (or every model) as soon as its budget allows."""
+        self._request(None if ref is None else (ref.provider, ref.model), ProbeKind.PROBE)
+
+    def speed_test(self, ref: ModelRef) -> None:
+        """Measure one model's decode speed as soon as its budget allows."""
+        self._request((ref.provider, ref.model), ProbeKind.SPEED)
+
+    def tool_test(self, ref: ModelRef) -> None:
+        """Check one model's function calling as soon as its budget allows."""
+        self._request((ref.provider, ref.model), ProbeKind.TOOLS)
+
+    def set_favourites(self, refs: Iterable[ModelRef]) -> None:
+        """Models to probe first within each turn."""
+        self._favourites = tuple((r.provider, r.model) for r in refs)
+
+    def stop(self) -> None:
+        """Ask `run()` to finish (flushing history first)."""
+        self._call(lambda: self._stop.set() if self._stop else None)
+
+    def _request(self, ref: tuple[str, str] | None, kind: ProbeKind) -> None:
+        self._call(lambda: self._requests.append((ref, kind)))
+
+    def _call(self, action: Callable[[], object]) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            action()
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            action()
+        else:
+            loop.call_soon_threadsafe(action)
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Monitor until `stop()` or cancellation; history is flushed on the way out."""
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        history = History(self.history_path)
+        self._history = history
+        self._ledger = Ledger(history.db, self._limits, clock=self._clock)
+        started = self._clock()
+        self._warm_start(history)
+        try:
+            async with ClientPool(self._transport_factory) as pool:
+                prober = Prober(pool, self.keys, RequestGate(self._ledger), wall=self._clock)
+                # Keys resolve in threads (a key store may load for a while) while the clients
+                # are made and the transport imported, all before the first probe's timer starts.
+                for provider in self.catalog.providers:
+                    prober.prefetch(provider)
+                for provider in self.catalog.providers:
+                    pool.client(provider.base_url, provider.id)
+                async with asyncio.TaskGroup() as group:
+                    tasks = [
+                        group.create_task(self._publisher()),
+                        group.create_task(self._flusher(history, started)),
+                        group.create_task(self._dispatcher(prober, group)),
+                    ]
+                    await self._stop.wait()
+                    # Probes still waiting on a slow endpoint would hold the shutdown for up to
+                    # their timeout: they are abandoned, unrecorded.
+                    for task in [*tasks, *self._probes]:
+                        task.cancel()
+        finally:
+            self._flush(history)
+            # Best effort: a heartbeat left behind goes stale in seconds anyway.
+            with contextlib.suppress(sqlite3.Error):
+                history.end_beat()
+            history.close()
+            self._history = None
+
+    def _warm_start(self, history: History) -> None:
+        """Load the window's samples so ranks show before the first new probe; models with none
+        in the window show their last day's numbers until they are probed again."""
+        now = self._clock()
+        self._not_found_since = {
+            ref: at for ref, at in history.not_found_runs().items() if ref in self._infos
+        }
+        for sample in history.samples(now - self.config.window_s):
+            self._add(sample)
+            self.scheduler.seen(sample.provider, sample.model, sample.started_at)
+        earlier: dict[tuple[str, str], list[ProbeResult]] = {}
+        if any(not samples for samples in self._samples.values()):
+            for sample in history.latest_per_model(now - EARLIER_S, EARLIER_SAMPLES):
+                ref = (sample.provider, sample.model)
+                if ref in self._infos and not self._samples[ref]:
+                    earlier.setdefault(ref, []).append(sample)
+        self._earlier = {ref: tuple(samples) for ref, samples in earlier.items()}
+        if any(s.ttft_ms is not None for s in self._all_loaded()):
+            self._first_ttft.set()
+        self._mark_dirty()
+
+    def _all_loaded(self) -> Iterable[ProbeResult]:
+        for window in self._samples.values():
+            yield from window
+        for earlier in self._earlier.values():
+            yield from earlier
+
+    def _add(self, sample: ProbeResult) -> None:
+        ref = (sample.provider, sample.model)
+        samples = self._samples.get(ref)
+        if samples is None:
+            return
+        samples.append(sample)
+        self._stale.add(ref)
+        self._earlier.pop(ref, None)
+        if sample.outcome is Outcome.NOT_FOUND:
+            self._not_found_since.setdefault(ref, sample.started_at)
+        else:
+            self._not_found_since.pop(ref, None)
+
+    def _mark_dirty(self) -> None:
+        self._dirty.set()
+
+    async def _dispatcher(self, prober: Prober, group: asyncio.TaskGroup) -> None:
+        assert self._history is not None and self._ledger is not None
+        attached_id = 0
+        next_housekeeping = 0.0
+        live = None
+        while True:
+            now = self._clock()
+            if now >= next_housekeeping:
+                # Once in a while, not every pass: another process's heartbeat and pauses, and
+                # the ranking the turns favour.
+                next_housekeeping = now + HOUSEKEEPING_S
+                live = self._history.live_monitor(now) if self.config.attach else None
+                for budget, until in self._ledger.pauses().items():
+                    self.scheduler.delay(budget, until)
+                self.scheduler.set_priority(self._priority())
+            if live is not None:
+                if not self._attached:
+                    log.info("attached to the monitor of process %d (%s)", live.pid, live.role)
+                    attached_id = self._latest_id()
+                self._attached = True
+                self.first_probe.set()  # nothing of ours to wait for
+                attached_id = self._follow(attached_id)
+                await self._sleep(0.5)
+                continue
+            self._attached = False
+            self._handle_requests(prober, group)
+            for budget in self.scheduler.budgets():
+                # Several at once during the warm-up burst; one per slot afterwards.
+                while (picked := self.scheduler.take(budget, now)) is not None:
+                    provider, model = picked
+                    self._start(group, self._probe(prober, provider, model, ProbeKind.PROBE))
+            wait = max(0.02, min(1.0, self.scheduler.next_due(now) - self._clock()))
+            await self._sleep(wait)
+
+    def _start(self, group: asyncio.TaskGroup, probe: Coroutine[Any, Any, None]) -> None:
+        task = group.create_task(probe)
+        self._probes.add(task)
+        task.add_done_callback(self._probes.discard)
+
+    def _latest_id(self) -> int:
+        assert self._history is not None
+        row = self._history.db.execute("SELECT COALESCE(MAX(id), 0) FROM samples").fetchone()
+        return int(row[0])
+
+    def _follow(self, after_id: int) -> int:
+        """Read the samples another process's monitor added since `after_id`."""
+        assert self._history is not None
+        newest, samples = self._history.samples_since_id(after_id)
+        for sample in samples:
+            self._add(sample)
+        if samples:
+            self._mark_dirty()
+        return newest
+
+    def _handle_requests(self, prober: Prober, group: asyncio.TaskGroup) -> None:
+        while self._requests:
+            ref, kind = self._requests.popleft()
+            if ref is None:
+                for provider_id, model_id in self._infos:
+                    self.scheduler.reset_turn(provider_id, model_id)
+                continue
+            pair = self._pair(ref)
+            if pair is None:
+                continue
+            if kind is ProbeKind.PROBE:
+                self.scheduler.reset_turn(*ref)
+            else:
+                self._start(group, self._probe(prober, pair[0], pair[1], kind))
+
+    def _pair(self, ref: tuple[str, str]) -> tuple[Provider, Model] | None:
+        provider = self.catalog.provider(ref[0])
+        model = provider.model(ref[1]) if provider else None
+        return (provider, model) if provider and model else None
+
+    def _priority(self) -> list[tuple[str, str]]:
+        ranked = [(row.provider, row.model) for row in self._snapshot.rows]
+        return [*self._favourites, *ranked]
+
+    async def _probe(
+        self, prober: Prober, provider: Provider, model: Model, kind: ProbeKind
+    ) -> None:
+        spec = ProbeSpec.for_kind(kind, self.config.timeout_s)
+        if kind is not ProbeKind.PROBE:
+            spec = replace(spec, timeout_s=max(self.config.timeout_s, 30.0))
+        on_headers = None if self.first_probe.is_set() else self.first_probe.set
+        result = await prober.try_run(provider, model, spec, max_wait_s=0.0, on_headers=on_headers)
+        self.first_probe.set()  # also when no headers came (an error, a timeout)
+        now = self._clock()
+        if result is None:
+            # Another process used the room: try this budget again shortly.
+            self.scheduler.done(provider.id, model.id, None, now)
+            self.scheduler.delay(provider.budget_id, now + 2.0)
+            return
+        self.probes_sent += 1
+        self.scheduler.done(provider.id, model.id, result.outcome, now)
+        self._add(result)
+        self._pending.append(result)
+        self._mark_dirty()
+        if result.ttft_ms is not None:
+            self._first_ttft.set()
+
+    async def _flusher(self, history: History, started: float) -> None:
+        last_beat = -1e9
+        last_prune = self._clock()
+        while True:
+            await self._sleep(self.config.flush_interval_s)
+            self._flush(history)
+            now = self._clock()
+            if not self._attached and now - last_beat >= self.config.heartbeat_interval_s:
+                history.beat(self.config.role, started, now)
+                last_beat = now
+            if now - last_prune >= 600:
+                history.prune(now)
+                last_prune = now
+
+    def _flush(self, history: History) -> None:
+        pending, self._pending = self._pending, []
+        if pending:
+            history.add(pending)
+
+    async def _publisher(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            self.publish()
+            rest = asyncio.ensure_future(self._sleep(self.config.publish_interval_s))
+            if self._first_ttft.is_set():
+                await rest
+                continue
+            # Until a TTFT has been shown, the first one goes out at once (launch to first row).
+            first = asyncio.ensure_future(self._first_ttft.wait())
+            await asyncio.wait((rest, first), return_when=asyncio.FIRST_COMPLETED)
+            for task in (rest, first):
+                task.cancel()
+
+    # -- snapshots -----------------------------------------------------------------------------
+
+    def publish(self) -> Snapshot:
+        """Build a Snapshot from the current samples and hand it to every subscriber."""
+        now = self._clock()
+        window = self.config.window_s
+        if now - self._last_stats_refresh >= self.config.stats_refresh_s:
+            # Windows slide: every model's stats age even without new samples.
+            self._stale = set(self._infos)
+            self._last_stats_refresh = now
+        for ref in self._stale:
+            samples = self._samples[ref]
+            while samples and samples[0].started_at <= now - window:
+                samples.popleft()
+            earlier = self._earlier.get(ref) if not samples else None
+            if earlier:
+                # Not probed since the restart yet: the last day's numbers stand in.
+                stats = model_stats(self._infos[ref], earlier, now, EARLIER_S)
+                self._stats[ref] = stats
+                self._frozen[ref] = earlier
+                continue
+            stats = model_stats(self._infos[ref], samples, now, window)
+            since = self._not_found_since.get(ref)
+            if since is not None and stats.not_found_since is not None:
+                stats = replace(stats, not_found_since=since)
+            self._stats[ref] = stats
+            self._frozen[ref] = tuple(samples)
+        self._stale = set()
+        budgets: dict[str, BudgetState] = {}
+        if self._ledger is not None:
+            budgets = {b: self._ledger.state(b) for b in self.scheduler.budgets()}
+        snapshot = Snapshot(
+            at=now,
+            window_s=window,
+            rows=tuple(rank(self._stats.values())),
+            budgets=budgets,
+            in_flight=self.scheduler.in_flight(),
+            attached=self._attached,
+            samples=dict(self._frozen),
+        )
+        self._snapshot = snapshot
+        self._subscribers.publish(snapshot)
+        return snapshot

@@ -1,0 +1,6 @@
+"""What `freemodels serve` runs beside the monitor: Prometheus metrics, the web dashboard, and the
+listen-address and access-guard code they share.
+
+May import the core and the ui (the web dashboard runs the Textual
+app); the core never imports this.
+"""
