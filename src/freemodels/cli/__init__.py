@@ -26,6 +26,7 @@ COMMANDS = {
     "keys": "freemodels.cli.keys",
     "use": "freemodels.cli.use",
     "serve": "freemodels.cli.serve",
+    "router": "freemodels.cli.router",
 }
 
 EXIT_OK = 0

@@ -1,8 +1,9 @@
-"""`freemodels serve`: the monitor, headless, with Prometheus metrics and the web dashboard.
+"""`freemodels serve`: the monitor, headless, with metrics, the web dashboard and the router.
 
 Metrics are on by default (127.0.0.1:9464; `--no-metrics` turns them off); the web dashboard
-only with `--web` (127.0.0.1:8765 when no address follows). Loopback needs no token; any other
-bind address gets a random access token, printed once. SIGINT or SIGTERM stops the monitor,
+only with `--web` (127.0.0.1:8765 when no address follows), the router only with `--router`
+(127.0.0.1:8766). Loopback needs no token; any other bind address gets a random access token,
+printed once. SIGINT or SIGTERM stops the monitor,
 which flushes the history, and the command exits 0.
 """
 
@@ -26,10 +27,14 @@ from freemodels.errors import UsageError
 from freemodels.servers.address import Address, outward_host, parse_address
 
 if TYPE_CHECKING:
+    from freemodels.servers.router.app import RouterServer
     from freemodels.servers.web.dashboard import WebDashboard
 
 DEFAULT_METRICS = "127.0.0.1:9464"
 DEFAULT_WEB = "127.0.0.1:8765"
+DEFAULT_ROUTER = "127.0.0.1:8766"
+ROUTED_RESERVE = 0.2
+"""With a router, probes use at most 80 % of each rate cap; routed requests may use all of it."""
 
 
 def address(text: str) -> Address:
@@ -82,11 +87,23 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help=f"serve the dashboard to browsers (default address {DEFAULT_WEB}); "
         "beyond loopback it requires the access token printed at start",
     )  # fmt: skip
+    add_router_option(parser)
     parser.add_argument(
         "--public-url", type=public_url, metavar="URL",
         help="the URL browsers reach the dashboard at (behind a proxy, or for 0.0.0.0)",
     )  # fmt: skip
     return parser
+
+
+def add_router_option(parser: argparse.ArgumentParser) -> None:
+    """The `--router [HOST:PORT]` option."""
+    parser.add_argument(
+        "--router", type=address, nargs="?", const=parse_address(DEFAULT_ROUTER),
+        metavar="HOST:PORT",
+        help=f"serve the router, one OpenAI and Anthropic endpoint that answers from the best "
+        f"model now (default address {DEFAULT_ROUTER}); beyond loopback it requires the token "
+        "printed at start",
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -103,12 +120,23 @@ async def _serve(ctx: Context, args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {"role": "serve"}
     if args.interval is not None:
         overrides["cadence"] = Cadence(min_interval_s=args.interval)
+    if args.router is not None:
+        overrides["routed_reserve"] = ROUTED_RESERVE
     config = MonitorConfig.for_demo(ctx.demo, **overrides)
     monitor = Monitor(ctx.catalog, ctx.keys, ctx.history_path, config)
     runners: list[web.AppRunner] = []
     dashboard: WebDashboard | None = None
+    router: RouterServer | None = None
     try:
         lines = [_summary(ctx)]
+        if args.router is not None:
+            router = _router(ctx, monitor, args.router)
+            await router.start()
+            monitor.advertise_router(router.url)
+            lines.append(f"router: {router.url}/v1 (OpenAI; model auto, auto:tools or "
+                         f"provider/model) · ANTHROPIC_BASE_URL={router.url}")  # fmt: skip
+            if router.token:
+                lines.append(f"  router token (shown only now): {router.token}")
         if not args.no_metrics:
             from freemodels.servers.listen import start_site
             from freemodels.servers.metrics import (
@@ -119,9 +147,10 @@ async def _serve(ctx: Context, args: argparse.Namespace) -> int:
 
             collector = SnapshotCollector()
             monitor.subscribe(collector.observe)
-            runner, bound = await start_site(
-                metrics_app(build_registry(collector)), args.metrics, "--metrics"
-            )
+            registry = build_registry(collector)
+            if router is not None:
+                registry.register(router.metrics)
+            runner, bound = await start_site(metrics_app(registry), args.metrics, "--metrics")
             runners.append(runner)
             lines.append(f"metrics: {bound.url('/metrics')}")
         if args.web:
@@ -132,14 +161,42 @@ async def _serve(ctx: Context, args: argparse.Namespace) -> int:
             if dashboard.token:
                 lines.append("  (the token is shown only now; anyone with this URL can use it)")
         _say(*lines)
-        await run_until_signalled(monitor, dashboard.stop if dashboard is not None else None)
+
+        async def before_stop() -> None:
+            # Sessions and routed requests end before the monitor they feed.
+            if router is not None:
+                await router.stop()
+            if dashboard is not None:
+                await dashboard.stop()
+
+        await run_until_signalled(monitor, before_stop)
     finally:
+        if router is not None:
+            await router.stop()
         if dashboard is not None:
             await dashboard.stop()
         for runner in runners:
             await runner.cleanup()
     _say("freemodels serve: stopped; history flushed")
     return 0
+
+
+def _router(ctx: Context, monitor: Monitor, where: Address) -> RouterServer:
+    from freemodels.servers.router.app import RouterServer
+
+    token = None if where.is_loopback else secrets.token_urlsafe(24)
+    server = RouterServer(
+        ctx.catalog,
+        ctx.keys,
+        lambda: monitor.snapshot,
+        monitor.record,
+        where,
+        history_path=ctx.history_path,
+        token=token,
+    )
+    if where.is_wildcard:
+        server.public_host = outward_host()
+    return server
 
 
 def _web_dashboard(ctx: Context, args: argparse.Namespace) -> WebDashboard:

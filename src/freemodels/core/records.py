@@ -55,6 +55,8 @@ class ProbeKind(StrEnum):
     TOOLS = "tools"
     KEY_TEST = "key_test"
     MODELS = "models"
+    ROUTED = "routed"
+    """A user's request relayed by the router: a sample like a probe, and its TTFT."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +252,8 @@ class Snapshot:
     budgets: Mapping[str, BudgetState] = field(default_factory=dict)
     in_flight: frozenset[tuple[str, str]] = frozenset()
     attached: bool = False  # True when reading another process's monitor
+    router: str | None = None
+    """The base URL of the router running on this machine (`serve --router`), if any."""
     samples: Mapping[tuple[str, str], tuple[ProbeResult, ...]] = field(default_factory=dict)
     """Each model's samples in the window, oldest first (sparklines, detail views)."""
 

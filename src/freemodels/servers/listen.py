@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+from typing import Any
 
 from aiohttp import web
 
@@ -13,11 +14,18 @@ SHUTDOWN_TIMEOUT_S = 1.0
 
 
 async def start_site(
-    app: web.Application, address: Address, option: str
+    app: web.Application, address: Address, option: str, **runner_options: Any
 ) -> tuple[web.AppRunner, Address]:
-    """Listen on `address`; returns the runner and the address really bound (port 0 → free port)."""
+    """Listen on `address`; returns the runner and the address really bound (port 0 → free port).
+
+    `runner_options` go to aiohttp's AppRunner (e.g. handler_cancellation, keepalive_timeout).
+    """
     runner = web.AppRunner(
-        app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S
+        app,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+        **runner_options,
     )
     await runner.setup()
     site = web.TCPSite(runner, address.host, address.port)

@@ -5,6 +5,11 @@ nor a model's own `rpd`. The count lives in the history database's `ledger` tabl
 freemodels process on the machine (dashboard, `serve`, `check`, web sessions) shares it: a
 request is recorded inside the same write transaction that checked the room for it, before it is
 sent. A 429 pauses the budget for everyone through the `pauses` table.
+
+Routed requests (a user's work, relayed by `serve --router`) take precedence over probes (our
+measurements): a ledger made with `routed_reserve` lets every other kind use only the rest of
+each cap (rounded down, at least one request), while routed requests may use the whole of it.
+So probes can never crowd out the user, and the router never waits on the scheduler's cadence.
 """
 
 from __future__ import annotations
@@ -60,10 +65,12 @@ class Ledger:
         limits: Mapping[str, Limits],
         *,
         clock: Callable[[], float] = time.time,
+        routed_reserve: float = 0.0,
     ) -> None:
         self._db = db
         self._limits = dict(limits)
         self._clock = clock
+        self._reserve = routed_reserve
         self._model_ids: dict[tuple[str, str], int] = {}
 
     def limits(self, budget: str) -> Limits:
@@ -75,6 +82,9 @@ class Ledger:
         budget = provider.budget_id
         caps = self.limits(budget)
         model_rpd = model.rpd if model is not None else None
+        if self._reserve > 0 and kind is not ProbeKind.ROUTED:
+            caps = Limits(self._share(caps.rpm), self._share(caps.rpd))
+            model_rpd = self._share(model_rpd)
         now = self._clock()
         db = self._db
         db.execute("BEGIN IMMEDIATE")
@@ -92,6 +102,10 @@ class Ledger:
             db.execute("ROLLBACK")
             raise
         return max(0.0, wait)
+
+    def _share(self, cap: int | None) -> int | None:
+        """The part of a cap that requests other than routed ones may use."""
+        return None if cap is None else max(1, math.floor(cap * (1.0 - self._reserve)))
 
     def _wait(
         self, budget: str, caps: Limits, mid: int | None, model_rpd: int | None, now: float

@@ -43,7 +43,7 @@ from freemodels.core.records import (
     Provider,
     Snapshot,
 )
-from freemodels.core.store.history import History
+from freemodels.core.store.history import ROUTER_ONLY_ROLE, History
 
 log = logging.getLogger("freemodels.monitor")
 
@@ -65,6 +65,8 @@ class MonitorConfig:
     stats_refresh_s: float = 5.0
     role: str = "monitor"
     attach: bool = True
+    routed_reserve: float = 0.0
+    """Share of each rate cap kept for routed requests (see budget.Ledger); set with a router."""
 
     @classmethod
     def for_demo(cls, demo: bool, **overrides: Any) -> MonitorConfig:
@@ -124,6 +126,8 @@ class Monitor:
         self._last_stats_refresh = 0.0
         self._history: History | None = None
         self._ledger: Ledger | None = None
+        self._router: str | None = None
+        self._live_router: str | None = None
         self.probes_sent = 0
         self.first_probe = threading.Event()
         """Set once the first answer's headers arrived (the dashboard loads its UI after that)."""
@@ -155,6 +159,16 @@ class Monitor:
         """Models to probe first within each turn."""
         self._favourites = tuple((r.provider, r.model) for r in refs)
 
+    def record(self, result: ProbeResult) -> None:
+        """Take a sample measured elsewhere in this process (a routed request): it counts for
+        health and ranking like a probe, and the model needs no probe for a while."""
+        self._call(lambda: self._take_routed(result))
+
+    def advertise_router(self, url: str | None) -> None:
+        """Record in the heartbeat that this process serves a router at `url`."""
+        self._router = url
+        self._live_router = url
+
     def stop(self) -> None:
         """Ask `run()` to finish (flushing history first)."""
         self._call(lambda: self._stop.set() if self._stop else None)
@@ -184,7 +198,9 @@ class Monitor:
         self._stop = asyncio.Event()
         history = History(self.history_path)
         self._history = history
-        self._ledger = Ledger(history.db, self._limits, clock=self._clock)
+        self._ledger = Ledger(
+            history.db, self._limits, clock=self._clock, routed_reserve=self.config.routed_reserve
+        )
         started = self._clock()
         self._warm_start(history)
         try:
@@ -242,6 +258,16 @@ class Monitor:
         for earlier in self._earlier.values():
             yield from earlier
 
+    def _take_routed(self, sample: ProbeResult) -> None:
+        self._pending.append(sample)
+        if self._attached:
+            # The samples read back from the database include this one: adding it here too
+            # would count it twice.
+            return
+        self._add(sample)
+        self.scheduler.seen(sample.provider, sample.model, sample.started_at)
+        self._mark_dirty()
+
     def _add(self, sample: ProbeResult) -> None:
         ref = (sample.provider, sample.model)
         samples = self._samples.get(ref)
@@ -270,6 +296,7 @@ class Monitor:
                 # the ranking the turns favour.
                 next_housekeeping = now + HOUSEKEEPING_S
                 live = self._history.live_monitor(now) if self.config.attach else None
+                self._live_router = self._router or self._history.live_router(now)
                 for budget, until in self._ledger.pauses().items():
                     self.scheduler.delay(budget, until)
                 self.scheduler.set_priority(self._priority())
@@ -366,8 +393,12 @@ class Monitor:
             await self._sleep(self.config.flush_interval_s)
             self._flush(history)
             now = self._clock()
-            if not self._attached and now - last_beat >= self.config.heartbeat_interval_s:
-                history.beat(self.config.role, started, now)
+            if now - last_beat >= self.config.heartbeat_interval_s:
+                if not self._attached:
+                    history.beat(self.config.role, started, now, router=self._router)
+                elif self._router is not None:
+                    # Attached, this process probes nothing, but its router still serves.
+                    history.beat(ROUTER_ONLY_ROLE, started, now, router=self._router)
                 last_beat = now
             if now - last_prune >= 600:
                 history.prune(now)
@@ -431,6 +462,7 @@ class Monitor:
             budgets=budgets,
             in_flight=self.scheduler.in_flight(),
             attached=self._attached,
+            router=self._live_router,
             samples=dict(self._frozen),
         )
         self._snapshot = snapshot

@@ -21,11 +21,14 @@ from freemodels.core.monitor.stats import percentile
 from freemodels.core.records import Outcome, ProbeKind, ProbeResult
 from freemodels.errors import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RAW_RETENTION_S = 48 * 3600.0
 ROLLUP_RETENTION_S = 30 * 86400.0
 LEDGER_RETENTION_S = 86400.0 + 3600.0
 HEARTBEAT_STALE_S = 15.0
+ROUTER_ONLY_ROLE = "router"
+"""The role of a heartbeat that only advertises a router: its process reads another monitor's
+samples (attached), so it must not be mistaken for a monitor to attach to."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -60,7 +63,8 @@ CREATE INDEX IF NOT EXISTS ledger_budget ON ledger (budget, at);
 CREATE INDEX IF NOT EXISTS ledger_model ON ledger (model_id, at);
 CREATE TABLE IF NOT EXISTS pauses (budget TEXT PRIMARY KEY, until REAL NOT NULL, reason TEXT);
 CREATE TABLE IF NOT EXISTS heartbeats (
-    pid INTEGER PRIMARY KEY, role TEXT NOT NULL, at REAL NOT NULL, started REAL NOT NULL
+    pid INTEGER PRIMARY KEY, role TEXT NOT NULL, at REAL NOT NULL, started REAL NOT NULL,
+    router TEXT
 );
 """
 
@@ -99,6 +103,9 @@ class Heartbeat:
     role: str
     at: float
     started: float
+    router: str | None = None
+    """The base URL of the router this process serves (e.g. "http://127.0.0.1:8766"), or the
+    one another live process on this machine serves; None when no router runs."""
 
 
 class History:
@@ -133,11 +140,15 @@ class History:
                     f"{self.path}: written by a newer freemodels (schema {version})",
                     "upgrade freemodels, or move the file aside",
                 )
-            if version < SCHEMA_VERSION:
-                # Migrations run in order; version 0 is an empty file.
+            if version == 0:
+                # An empty file: the whole current schema at once.
                 for statement in _SCHEMA.strip().split(";"):
                     if statement.strip():
                         self._db.execute(statement)
+            elif version < 2:
+                # 1 → 2: heartbeats name the router their process serves.
+                self._db.execute("ALTER TABLE heartbeats ADD COLUMN router TEXT")
+            if version < SCHEMA_VERSION:
                 self._db.execute(
                     "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                     (str(SCHEMA_VERSION),),
@@ -271,13 +282,16 @@ class History:
 
     # -- heartbeats ----------------------------------------------------------------------------
 
-    def beat(self, role: str, started: float, now: float | None = None) -> None:
-        """Record that this process's monitor is alive."""
+    def beat(
+        self, role: str, started: float, now: float | None = None, *, router: str | None = None
+    ) -> None:
+        """Record that this process's monitor (or router, role `ROUTER_ONLY_ROLE`) is alive."""
         now = time.time() if now is None else now
         with transaction(self._db):
             self._db.execute(
-                "INSERT OR REPLACE INTO heartbeats (pid, role, at, started) VALUES (?,?,?,?)",
-                (os.getpid(), role, now, started),
+                "INSERT OR REPLACE INTO heartbeats (pid, role, at, started, router) "
+                "VALUES (?,?,?,?,?)",
+                (os.getpid(), role, now, started, router),
             )
 
     def end_beat(self) -> None:
@@ -289,13 +303,26 @@ class History:
         """Another process's monitor that beat recently, if any."""
         now = time.time() if now is None else now
         rows = self._db.execute(
-            "SELECT pid, role, at, started FROM heartbeats WHERE at > ? AND pid != ? "
-            "ORDER BY started",
-            (now - HEARTBEAT_STALE_S, os.getpid()),
+            "SELECT pid, role, at, started, router FROM heartbeats WHERE at > ? AND pid != ? "
+            "AND role != ? ORDER BY started",
+            (now - HEARTBEAT_STALE_S, os.getpid(), ROUTER_ONLY_ROLE),
         ).fetchall()
-        for pid, role, at, started in rows:
+        for pid, role, at, started, router in rows:
             if _pid_alive(pid):
-                return Heartbeat(pid, role, at, started)
+                return Heartbeat(pid, role, at, started, router or self.live_router(now))
+        return None
+
+    def live_router(self, now: float | None = None) -> str | None:
+        """The base URL of a router served by a live process on this machine (this one too)."""
+        now = time.time() if now is None else now
+        rows = self._db.execute(
+            "SELECT pid, router FROM heartbeats WHERE at > ? AND router IS NOT NULL "
+            "ORDER BY started",
+            (now - HEARTBEAT_STALE_S,),
+        ).fetchall()
+        for pid, router in rows:
+            if pid == os.getpid() or _pid_alive(pid):
+                return str(router)
         return None
 
 

@@ -47,6 +47,9 @@ def status_text(snapshot: Snapshot, prefs: Preferences, now: float, *, demo: boo
     if filters:
         text.append(" · filter ")
         text.append(" ".join(filters), style="bold")
+    if snapshot.router:
+        text.append(" · router ")
+        text.append(snapshot.router.removeprefix("http://").rstrip("/"), style="bold")
     if snapshot.attached:
         text.append(" · attached to a running monitor", style="dim")
     if demo:

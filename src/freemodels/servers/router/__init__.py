@@ -1,0 +1,7 @@
+"""The router (`serve --router`): one local endpoint that answers from the best model now.
+
+OpenAI chat completions and Anthropic Messages in, OpenAI-compatible providers out, with
+failover before the first token. Owns: pick (names, candidates), route (failover, budget,
+samples), upstream (one attempt), openai / anthropic / messages (the protocols), tokens
+(estimates), metrics, app (routes, access rules, lifecycle). Imports the core, never the UI.
+"""

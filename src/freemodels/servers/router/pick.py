@@ -1,0 +1,147 @@
+"""Which models may answer a request, best first: model names, aliases and the candidate order.
+
+`auto` is the best usable model now, `auto:tools` the best whose tool calls work, and
+`provider/model` pins one model (no failover). Any other name (Claude Code sends `claude-…`)
+means `auto:tools` when the request carries tools, else `auto`. Candidates follow the live
+ranking; a model is skipped when its last answer says it cannot serve (no key, key refused,
+gone), when it is DOWN, when its budget is paused after a 429, when the request needs tools and
+its tool calls failed, or when the request (estimated tokens) does not fit its context.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from freemodels.core.catalog.parse import Catalog
+from freemodels.core.records import Health, Model, ModelRef, ModelStats, Outcome, Provider, Snapshot
+
+AUTO = "auto"
+AUTO_TOOLS = "auto:tools"
+ALIASES = (AUTO, AUTO_TOOLS)
+
+# The latest answer says the model cannot serve anyone: no point in trying it now.
+_CANNOT_SERVE = frozenset({Outcome.NO_KEY, Outcome.AUTH_FAILED, Outcome.NOT_FOUND})
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One model that may answer."""
+
+    provider: Provider
+    model: Model
+
+    @property
+    def ref(self) -> ModelRef:
+        """Its `provider/model`."""
+        return ModelRef(self.provider.id, self.model.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """A model left out of (or given up on for) one request, and why."""
+
+    ref: ModelRef
+    reason: str
+    retry_after_s: float | None = None
+    """Set when the model is only rate-limited: the seconds until it may answer again."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The candidates for one request, best first, and the models skipped before any attempt."""
+
+    alias: str
+    """`auto`, `auto:tools`, or the pinned `provider/model`."""
+    pinned: bool
+    candidates: tuple[Candidate, ...]
+    skipped: tuple[Skip, ...] = ()
+
+
+def alias_for(name: object, *, has_tools: bool) -> str:
+    """The alias a requested model name means (a `provider/model` pin is kept as is)."""
+    if isinstance(name, str) and (name in ALIASES or "/" in name):
+        return name
+    return AUTO_TOOLS if has_tools else AUTO
+
+
+def plan(
+    catalog: Catalog, snapshot: Snapshot, alias: str, *, tokens: int, now: float
+) -> Plan | None:
+    """The candidates for `alias`; None when it pins a model the catalog does not have."""
+    if alias not in ALIASES:
+        pinned = _pinned(catalog, alias)
+        if pinned is None:
+            return None
+        return Plan(alias, True, (pinned,))
+    needs_tools = alias == AUTO_TOOLS
+    candidates: list[Candidate] = []
+    skipped: list[Skip] = []
+    for provider, model, row in _ranked(catalog, snapshot):
+        ref = ModelRef(provider.id, model.id)
+        reason, retry = _unfit(provider, model, row, snapshot, needs_tools, tokens, now)
+        if reason is None:
+            candidates.append(Candidate(provider, model))
+        elif retry is not None:
+            # Only rate-limited ones are worth naming: they set the 503's Retry-After.
+            skipped.append(Skip(ref, reason, retry))
+    return Plan(alias, False, tuple(candidates), tuple(skipped))
+
+
+def _pinned(catalog: Catalog, alias: str) -> Candidate | None:
+    try:
+        ref = ModelRef.parse(alias)
+    except ValueError:
+        return None
+    provider = catalog.provider(ref.provider)
+    model = provider.model(ref.model) if provider is not None else None
+    if provider is None or model is None:
+        return None
+    return Candidate(provider, model)
+
+
+def _ranked(
+    catalog: Catalog, snapshot: Snapshot
+) -> list[tuple[Provider, Model, ModelStats | None]]:
+    """Every catalog model in rank order: the snapshot's rows, then models it has no row for."""
+    ordered: list[tuple[Provider, Model, ModelStats | None]] = []
+    seen: set[tuple[str, str]] = set()
+    for row in snapshot.rows:
+        provider = catalog.provider(row.provider)
+        model = provider.model(row.model) if provider is not None else None
+        if provider is not None and model is not None:
+            ordered.append((provider, model, row))
+            seen.add((row.provider, row.model))
+    for provider, model in catalog.models():
+        if (provider.id, model.id) not in seen:
+            ordered.append((provider, model, None))
+    # Usable models first (the rows already are), then the rest in rank order: at start-up, with
+    # no usable model yet, an untried model is better than a 503.
+    ordered.sort(key=lambda item: not (item[2] is not None and item[2].usable))
+    return ordered
+
+
+def _unfit(
+    provider: Provider,
+    model: Model,
+    row: ModelStats | None,
+    snapshot: Snapshot,
+    needs_tools: bool,
+    tokens: int,
+    now: float,
+) -> tuple[str | None, float | None]:
+    """Why this model cannot take the request (None when it can), and any Retry-After."""
+    budget = snapshot.budgets.get(provider.budget_id)
+    if budget is not None and budget.paused_until is not None and budget.paused_until > now:
+        return "rate_limited: paused after a 429", budget.paused_until - now
+    if row is not None:
+        if row.outcome in _CANNOT_SERVE:
+            return f"{row.outcome}: {row.error or 'latest answer'}", None
+        if row.health is Health.DOWN:
+            return "down: 3 failures in a row", None
+        if needs_tools and row.tool_calls is False:
+            return "its tool calls failed", None
+    if needs_tools and model.tool_calls is False:
+        return "no tool calls", None
+    if model.context > 0 and tokens > model.context:
+        return f"context {model.context} < ~{tokens} tokens", None
+    return None, None
