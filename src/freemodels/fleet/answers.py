@@ -102,9 +102,10 @@ class Answer:
             await sleep_until(self.arrival + b.headers_delay_s)
             headers = {"Location": b.redirect_to, **self.extra_headers()}
             return web.Response(status=307, headers=headers)
-        if b.status != 200:
+        status = b.status if b.real_status is None or self.probe_sized() else b.real_status
+        if status != 200:
             await sleep_until(self.arrival + b.headers_delay_s)
-            return self.error_response()
+            return self.error_response(status)
         refused = [p for p in b.reject_params if p in self.body]
         if refused:
             await sleep_until(self.arrival + b.headers_delay_s)
@@ -132,21 +133,27 @@ class Answer:
 
     # -- non-stream answers ---------------------------------------------------------------
 
-    def error_response(self) -> web.Response:
-        """The error answer for a status other than 200."""
+    def probe_sized(self) -> bool:
+        """Whether the request caps its answer at 256 tokens or fewer, as probes do."""
+        limit = self.body.get("max_tokens", self.body.get("max_completion_tokens"))
+        return isinstance(limit, int) and limit <= 256
+
+    def error_response(self, status: int | None = None) -> web.Response:
+        """The error answer for a status other than 200 (the behaviour's, unless given)."""
         b = self.b
+        status = b.status if status is None else status
         if b.body is not None:
             text = b.body
         else:
             message = None
-            if b.status in (404, 410):
+            if status in (404, 410):
                 message = f"The model `{self.model}` does not exist."
             if b.echo_auth:
                 message = f"Incorrect API key provided: {self.request.headers.get('Authorization')}"
-            text = error_json(b.status, message)
+            text = error_json(status, message)
         content_type = "application/json" if is_json(text) else "text/plain"
         return web.Response(
-            status=b.status, text=text, content_type=content_type, headers=self.extra_headers()
+            status=status, text=text, content_type=content_type, headers=self.extra_headers()
         )
 
     async def plain_json(self) -> web.StreamResponse:

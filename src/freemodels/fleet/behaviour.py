@@ -65,6 +65,9 @@ class Behaviour:
     """context_length listed by GET /models, when set."""
     keepalive_interval_s: float = 0.05
     """Delay between comment lines of the "keepalive_forever" shape."""
+    real_status: int | None = None
+    """Status for a user's request rather than a probe (one asking for more than 256 tokens, or
+    setting no limit): a model that probes well but refuses real work, e.g. 429 past a quota."""
     reject_params: tuple[str, ...] = ()
     """Request fields this model refuses with a 400, as OpenAI's reasoning models refuse
     `max_tokens` and `temperature: 0` ("max_tokens", "temperature")."""

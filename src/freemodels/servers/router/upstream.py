@@ -74,6 +74,8 @@ class Opened:
     usage: dict[str, Any] | None = None
     finished: bool = False
     total_ms: float | None = field(default=None)
+    backlog: list[str] = field(default_factory=list)
+    """Events that arrived in the same read as the first content, not yet looked at."""
 
     async def chunks(self) -> AsyncIterator[dict[str, Any]]:
         """Every chunk of the answer from the first content on; StreamBroken on a failure."""
@@ -81,26 +83,42 @@ class Opened:
         for chunk in held:
             self._note(chunk)
             yield chunk
+        backlog, self.backlog = self.backlog, []
+        for data in backlog:
+            parsed = self._take(data)
+            if parsed is None:
+                return
+            if parsed:
+                yield parsed
         if self.finished or self.response is None:
             self._end()
             return
         try:
             async for raw in self.response.content.iter_any():
                 for data in self.splitter.feed(raw):
-                    if data == "[DONE]":
-                        self._end()
-                        return
-                    parsed = _parse(data)
+                    parsed = self._take(data)
                     if parsed is None:
-                        continue
-                    if "error" in parsed and not parsed.get("choices"):
-                        raise StreamBroken(_short(error_message(parsed)))
-                    self._note(parsed)
-                    yield parsed
+                        return
+                    if parsed:
+                        yield parsed
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise StreamBroken(f"the upstream stream broke ({_describe(exc)})") from None
         # EOF without [DONE]: some servers end that way after a finish_reason; accept it.
         self._end()
+
+    def _take(self, data: str) -> dict[str, Any] | None:
+        """The chunk in one event's data; None at the end; StreamBroken on an error event."""
+        if data == "[DONE]":
+            self._end()
+            return None
+        parsed = _parse(data)
+        if parsed is None:
+            # Not JSON: a provider's stray line, no part of the answer.
+            return {}
+        if "error" in parsed and not parsed.get("choices"):
+            raise StreamBroken(_short(error_message(parsed)))
+        self._note(parsed)
+        return parsed
 
     def _note(self, chunk: dict[str, Any]) -> None:
         usage = chunk.get("usage")
@@ -228,7 +246,8 @@ async def _first_content(response: aiohttp.ClientResponse, t0: float) -> Opened 
     splitter = EventSplitter()
     held: list[dict[str, Any]] = []
     async for raw in response.content.iter_any():
-        for data in splitter.feed(raw):
+        events = splitter.feed(raw)
+        for position, data in enumerate(events):
             if data == "[DONE]":
                 return Failure(Outcome.BAD_RESPONSE, "the stream ended with no content", status)
             chunk = _parse(data)
@@ -241,7 +260,9 @@ async def _first_content(response: aiohttp.ClientResponse, t0: float) -> Opened 
             held.append(chunk)
             if has_content(chunk):
                 ttft = round((time.perf_counter() - t0) * 1000.0, 3)
-                return Opened(response, splitter, held, status, t0, headers_ms, ttft)
+                opened = Opened(response, splitter, held, status, t0, headers_ms, ttft)
+                opened.backlog = events[position + 1 :]
+                return opened
     return Failure(Outcome.BAD_RESPONSE, "the stream ended with no content", status)
 
 
