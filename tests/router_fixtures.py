@@ -16,8 +16,8 @@ from pathlib import Path
 
 from freemodels.core.catalog.parse import Catalog
 from freemodels.core.keys.lookup import KeyRing
-from freemodels.core.records import ModelStats, ProbeResult, Provider, Snapshot
 from freemodels.core.records import Model as CatalogModel
+from freemodels.core.records import ModelStats, ProbeResult, Provider, Snapshot
 from freemodels.fleet.server import Behaviour, Fleet
 from freemodels.servers.address import Address
 from freemodels.servers.router.app import RouterServer
@@ -108,7 +108,7 @@ async def router_rig(
                 (f"{pid.upper()}_KEY",),
                 "http://x.invalid",
                 models=tuple(models),
-            )  # fmt: skip
+            )
             for pid, models in providers.items()
         )
     )
@@ -140,10 +140,10 @@ async def router_rig(
         await fleet.stop()
 
 
-async def wait_for(condition: object, timeout: float = 20.0) -> None:
-    """Poll `condition()` until it is true; fail after `timeout` seconds."""
+async def wait_for(condition: object, within_s: float = 20.0) -> None:
+    """Poll `condition()` until it is true; fail after `within_s` seconds."""
     assert callable(condition)
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within_s
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError("the condition did not become true in time")
