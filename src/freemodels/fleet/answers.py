@@ -84,7 +84,12 @@ class Answer:
             response = await self._answer()
         except ConnectionError:
             # The client hung up mid-answer: an ordinary event for a fake server, not an error.
+            self.sent.hung_up = time.monotonic()
             return self._response if self._response is not None else web.Response()
+        except asyncio.CancelledError:
+            # handler_cancellation: aiohttp cancels the handler of a client that hung up.
+            self.sent.hung_up = time.monotonic()
+            raise
         now = time.monotonic()
         if self._dropped:
             return response
@@ -245,6 +250,7 @@ class Answer:
         await sleep_until(self.arrival + self.b.ttft_s)
         for index in count():
             if not await self.try_write(self.content_event(index)):
+                self.sent.hung_up = time.monotonic()
                 break
             if index == 0:
                 self.sent.first_content = time.monotonic()

@@ -88,6 +88,8 @@ class SentTimes:
     headers: float | None = None
     first_content: float | None = None
     end: float | None = None
+    hung_up: float | None = None
+    """When the client went away before the answer ended (its connection closed)."""
 
 
 @dataclass(frozen=True, slots=True)
