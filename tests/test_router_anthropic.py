@@ -124,7 +124,7 @@ async def test_tool_results_and_images_are_translated_for_the_model() -> None:
                         {"type": "text", "text": "Go on."},
                     ],
                 },
-            ],  # fmt: skip
+            ],
         )
         await api.close()
     sent = rig.chat_requests()[0].body["messages"]  # type: ignore[attr-defined]
