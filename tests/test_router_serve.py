@@ -1,0 +1,154 @@
+"""`serve --router` as users run it: the heartbeat names it, routed samples reach the history,
+metrics count it, and a real coding tool (OpenCode) gets its answer through it."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from freemodels.core.monitor.budget import Ledger, budget_limits
+from freemodels.core.records import Model, ProbeKind, Provider, Snapshot
+from freemodels.core.store.history import ROUTER_ONLY_ROLE, History
+from freemodels.fleet.server import Behaviour, Fleet, FleetThread
+from freemodels.paths import history_path
+from freemodels.ui.preferences import Preferences
+from freemodels.ui.widgets.status import status_text
+from integrations_fixtures import run_tool, tool_binary
+from serve_fixtures import Freemodels, free_port, scrape_until, write_catalog
+
+
+def _post(url: str, body: dict[str, object]) -> tuple[dict[str, str], dict[str, object]]:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return dict(response.headers), json.loads(response.read())
+
+
+def _start(catalog: Path, *extra: str) -> tuple[Freemodels, str]:
+    port = free_port()
+    serve = Freemodels("serve", "--catalog", str(catalog), "--router", f"127.0.0.1:{port}", *extra)
+    url = serve.wait_for_stderr(r"router: (http://127\.0\.0\.1:\d+)/v1").group(1)
+    return serve, url
+
+
+def _wait(condition: object, within_s: float = 30.0) -> None:
+    assert callable(condition)
+    deadline = time.monotonic() + within_s
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not become true in time"
+        time.sleep(0.2)
+
+
+def test_serve_router_answers_records_samples_and_names_itself_in_the_heartbeat(
+    tmp_path: Path,
+) -> None:
+    fleet = Fleet()
+    fleet.set("local", "m1", Behaviour(ttft_s=0.02))
+    with FleetThread(fleet):
+        catalog = write_catalog(tmp_path / "c.toml", "local", fleet.base_url("local"), ["m1"], 600)
+        metrics_port = free_port()
+        serve, url = _start(catalog, "--metrics", f"127.0.0.1:{metrics_port}")
+        with serve:
+            headers, answer = _post(
+                f"{url}/v1/chat/completions",
+                {"model": "auto", "messages": [{"role": "user", "content": "hi"}]},
+            )
+            assert headers["x-freemodels-model"] == "local/m1"
+            assert answer["model"] == "local/m1"
+            history = History(history_path())
+            try:
+                _wait(lambda: (beat := history.live_monitor()) is not None and beat.router == url)
+                _wait(lambda: any(s.kind is ProbeKind.ROUTED for s in history.samples(0)))
+            finally:
+                history.close()
+            families = scrape_until(
+                f"http://127.0.0.1:{metrics_port}/metrics", "freemodels_routed_requests"
+            )
+            routed = families["freemodels_routed_requests"].samples
+            assert any(s.labels.get("outcome") == "ok" for s in routed)
+            assert "freemodels_router_ttft_seconds" in families
+            assert serve.stop() == 0, serve.stderr
+
+
+def test_opencode_gets_an_answer_through_the_router(tmp_path: Path) -> None:
+    binary = tool_binary("opencode")
+    fleet = Fleet()
+    # No tool call: OpenCode's agent would otherwise run the tool and ask again, forever.
+    fleet.set("local", "m1", Behaviour(ttft_s=0.02, tokens=6, tool_call=False))
+    with FleetThread(fleet):
+        catalog = write_catalog(tmp_path / "c.toml", "local", fleet.base_url("local"), ["m1"], 600)
+        serve, url = _start(catalog, "--no-metrics")
+        with serve:
+            home = tmp_path / "home"
+            config = home / ".config" / "opencode" / "opencode.json"
+            config.parent.mkdir(parents=True)
+            config.write_text(json.dumps({
+                "$schema": "https://opencode.ai/config.json",
+                "provider": {"freemodels": {
+                    "npm": "@ai-sdk/openai-compatible",
+                    "name": "freemodels",
+                    "options": {"baseURL": f"{url}/v1", "apiKey": "sk-anything"},
+                    "models": {"auto": {"name": "auto"}},
+                }},
+                "model": "freemodels/auto",
+            }))  # fmt: skip
+            done = run_tool([binary, "run", "-m", "freemodels/auto", "Say hello."], home)
+            assert done.returncode == 0, done.stderr[-2000:]
+            assert "Hello from the fake fleet" in done.stdout, done.stdout[-2000:]
+            serve.stop()
+    chats = [r for r in fleet.requests if r.path == "chat/completions" and r.body]
+    routed = [r for r in chats if r.body and r.body.get("tools")]
+    assert routed, "OpenCode's own request (with its tools) reached the fleet"
+    assert all("sk-anything" not in json.dumps(r.headers) for r in fleet.requests)
+
+
+def test_the_heartbeat_migration_keeps_old_files_and_names_the_router(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "INSERT INTO meta VALUES ('schema_version', '1');"
+        "CREATE TABLE heartbeats (pid INTEGER PRIMARY KEY, role TEXT NOT NULL, "
+        "at REAL NOT NULL, started REAL NOT NULL);"
+        f"INSERT INTO heartbeats VALUES (1, 'serve', {time.time()}, 0);"
+    )
+    db.close()
+    history = History(path)
+    try:
+        assert history.live_router() is None
+        history.beat(ROUTER_ONLY_ROLE, 0.0, router="http://127.0.0.1:8766")
+        assert history.live_router() == "http://127.0.0.1:8766"
+        own = history.db.execute("SELECT role FROM heartbeats WHERE pid = ?", (os.getpid(),))
+        assert own.fetchone()[0] == ROUTER_ONLY_ROLE
+    finally:
+        history.close()
+
+
+def test_the_status_line_shows_a_running_router() -> None:
+    snapshot = Snapshot(time.time(), 1800.0, (), router="http://127.0.0.1:8766")
+    line = status_text(snapshot, Preferences(), time.time(), demo=False).plain
+    assert "router 127.0.0.1:8766" in line
+    plain = Snapshot(time.time(), 1800.0, ())
+    assert "router" not in status_text(plain, Preferences(), time.time(), demo=False).plain
+
+
+@pytest.mark.parametrize("kind", [ProbeKind.PROBE, ProbeKind.SPEED])
+def test_routed_requests_have_a_reserve_probes_cannot_use(tmp_path: Path, kind: ProbeKind) -> None:
+    model = Model("m", "m", 8192)
+    provider = Provider(
+        "p", "p", "https://x.invalid/v1", ("K",), "https://x", rpm=10, models=(model,)
+    )
+    ledger = Ledger(
+        History(tmp_path / "h.sqlite3").db, budget_limits([provider]), routed_reserve=0.2
+    )
+    probes = sum(ledger.try_acquire(provider, model, kind) == 0 for _ in range(10))
+    assert probes == 8
+    routed = sum(ledger.try_acquire(provider, model, ProbeKind.ROUTED) == 0 for _ in range(10))
+    assert routed == 2, "routed requests use the whole cap, the reserve included"
