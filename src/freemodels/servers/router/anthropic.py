@@ -7,6 +7,7 @@ errors come back in Anthropic's shapes: `{"type": "error", "error": {"type", "me
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from aiohttp import web
@@ -119,9 +120,10 @@ async def _relay(
         await response.prepare(request)
         await response.write(stream.start())
         try:
-            async for chunk in opened.chunks():
-                events = stream.chunk(chunk)
+            async for batch in opened.batches():
+                events = b"".join(stream.chunk(chunk) for chunk in _parsed(batch))
                 if events:
+                    # One write per upstream read (see openai._relay).
                     await response.write(events)
         except StreamBroken as exc:
             error = str(exc)
@@ -135,6 +137,18 @@ async def _relay(
         opened.close()
     router.finish(routed, error=error, tokens_in=tokens_in, tokens_out=stream.produced)
     return response
+
+
+def _parsed(batch: list[str]) -> list[dict[str, Any]]:
+    chunks = []
+    for data in batch:
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            continue
+        if isinstance(chunk, dict):
+            chunks.append(chunk)
+    return chunks
 
 
 async def _gather(router: Router, routed: Routed, tokens_in: int) -> web.Response:

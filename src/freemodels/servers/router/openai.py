@@ -99,25 +99,28 @@ async def _relay(
     )
     options = body.get("stream_options")
     wants_usage = isinstance(options, dict) and bool(options.get("include_usage"))
-    model = str(routed.ref)
-    dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+    rewrite = ModelRewriter(routed.candidate.model.id, str(routed.ref))
     opened = routed.opened
     produced = 0
     error: str | None = None
     try:
         await response.prepare(request)
         try:
-            async for chunk in opened.chunks():
-                if not chunk.get("choices") and "usage" in chunk and not wants_usage:
-                    continue
-                chunk["model"] = model
-                produced += 1
-                await response.write(b"data: " + dumps(chunk).encode() + b"\n\n")
+            async for batch in opened.batches():
+                out: list[bytes] = []
+                for data in batch:
+                    if not wants_usage and _usage_only(data):
+                        continue
+                    produced += 1
+                    out.append(b"data: " + rewrite(data).encode() + b"\n\n")
+                if out:
+                    # One write per upstream read: as soon as it came, in one system call.
+                    await response.write(b"".join(out))
         except StreamBroken as exc:
             error = str(exc)
-            event = {"error": {"message": f"{model}: {error}", "type": "upstream_error",
+            event = {"error": {"message": f"{routed.ref}: {error}", "type": "upstream_error",
                                "code": "stream_broken"}}  # fmt: skip
-            await response.write(b"data: " + dumps(event).encode() + b"\n\n")
+            await response.write(b"data: " + json.dumps(event).encode() + b"\n\n")
         else:
             await response.write(_DONE)
     except (ConnectionError, asyncio.CancelledError):
@@ -148,6 +151,44 @@ async def _gather(router: Router, routed: Routed, body: dict[str, Any]) -> web.R
     return web.json_response(
         gathered.completion(str(routed.ref), routed.opened.usage), headers=routed_headers(routed)
     )
+
+
+def _usage_only(data: str) -> bool:
+    """Whether an event is the usage chunk (no choices), which only clients that asked get."""
+    if '"usage"' not in data:
+        return False
+    parsed = json.loads(data) if data.startswith("{") else None
+    return isinstance(parsed, dict) and not parsed.get("choices")
+
+
+class ModelRewriter:
+    """Puts `provider/model` in place of the upstream model id in each chunk's text.
+
+    A plain text replacement when the chunk spells the id the usual way (JSON strings escape
+    quotes, so a `"model":` inside content or tool arguments cannot match); otherwise the chunk
+    is parsed and dumped again.
+    """
+
+    __slots__ = ("_ours", "_spellings", "_target")
+
+    def __init__(self, upstream_id: str, ours: str) -> None:
+        quoted = json.dumps(upstream_id)
+        self._spellings = (f'"model":{quoted}', f'"model": {quoted}')
+        self._ours = ours
+        self._target = f'"model":{json.dumps(ours)}'
+
+    def __call__(self, data: str) -> str:
+        for spelling in self._spellings:
+            if spelling in data:
+                return data.replace(spelling, self._target, 1)
+        try:
+            parsed = json.loads(data)
+        except ValueError:
+            return data
+        if not isinstance(parsed, dict):
+            return data
+        parsed["model"] = self._ours
+        return json.dumps(parsed, separators=(",", ":"), ensure_ascii=False)
 
 
 class Gathered:

@@ -66,7 +66,8 @@ class Opened:
 
     response: aiohttp.ClientResponse | None
     splitter: EventSplitter
-    held: list[dict[str, Any]]
+    held: list[str]
+    """The data of the events up to the first content, and of any that came in the same read."""
     status: int
     t0: float
     headers_ms: float
@@ -74,56 +75,61 @@ class Opened:
     usage: dict[str, Any] | None = None
     finished: bool = False
     total_ms: float | None = field(default=None)
-    backlog: list[str] = field(default_factory=list)
-    """Events that arrived in the same read as the first content, not yet looked at."""
 
-    async def chunks(self) -> AsyncIterator[dict[str, Any]]:
-        """Every chunk of the answer from the first content on; StreamBroken on a failure."""
+    async def batches(self) -> AsyncIterator[list[str]]:
+        """The data of each event from the first content on, one list per upstream read (so a
+        relay writes once per read, never holding an event back); StreamBroken on a failure,
+        after the events that came before it.
+
+        Only events that may carry an error or usage are parsed here: relaying the rest costs
+        no JSON decoding.
+        """
         held, self.held = self.held, []
-        for chunk in held:
-            self._note(chunk)
-            yield chunk
-        backlog, self.backlog = self.backlog, []
-        for data in backlog:
-            parsed = self._take(data)
-            if parsed is None:
-                return
-            if parsed:
-                yield parsed
+        batch, broken = self._check(held)
+        if batch:
+            yield batch
+        if broken is not None:
+            raise StreamBroken(broken)
         if self.finished or self.response is None:
             self._end()
             return
         try:
             async for raw in self.response.content.iter_any():
-                for data in self.splitter.feed(raw):
-                    parsed = self._take(data)
-                    if parsed is None:
-                        return
-                    if parsed:
-                        yield parsed
+                batch, broken = self._check(self.splitter.feed(raw))
+                if batch:
+                    yield batch
+                if broken is not None:
+                    raise StreamBroken(broken)
+                if self.finished:
+                    return
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise StreamBroken(f"the upstream stream broke ({_describe(exc)})") from None
         # EOF without [DONE]: some servers end that way after a finish_reason; accept it.
         self._end()
 
-    def _take(self, data: str) -> dict[str, Any] | None:
-        """The chunk in one event's data; None at the end; StreamBroken on an error event."""
-        if data == "[DONE]":
-            self._end()
-            return None
-        parsed = _parse(data)
-        if parsed is None:
-            # Not JSON: a provider's stray line, no part of the answer.
-            return {}
-        if "error" in parsed and not parsed.get("choices"):
-            raise StreamBroken(_short(error_message(parsed)))
-        self._note(parsed)
-        return parsed
+    async def chunks(self) -> AsyncIterator[dict[str, Any]]:
+        """Every chunk of the answer from the first content on, parsed."""
+        async for batch in self.batches():
+            for data in batch:
+                parsed = _parse(data)
+                if parsed:
+                    yield parsed
 
-    def _note(self, chunk: dict[str, Any]) -> None:
-        usage = chunk.get("usage")
-        if isinstance(usage, dict):
-            self.usage = usage
+    def _check(self, events: list[str]) -> tuple[list[str], str | None]:
+        """The events up to [DONE] or an error event (and that error's text); usage noted."""
+        for position, data in enumerate(events):
+            if data == "[DONE]":
+                self._end()
+                return events[:position], None
+            if '"error"' in data or '"usage"' in data:
+                parsed = _parse(data)
+                if parsed is None:
+                    continue
+                if "error" in parsed and not parsed.get("choices"):
+                    return events[:position], _short(error_message(parsed))
+                if isinstance(parsed.get("usage"), dict):
+                    self.usage = parsed["usage"]
+        return events, None
 
     def _end(self) -> None:
         self.finished = True
@@ -244,7 +250,7 @@ async def _first_content(response: aiohttp.ClientResponse, t0: float) -> Opened 
         kind = content_type.split(";")[0] or "no content type"
         return Failure(Outcome.BAD_RESPONSE, f"200 with {kind}", status)
     splitter = EventSplitter()
-    held: list[dict[str, Any]] = []
+    held: list[str] = []
     async for raw in response.content.iter_any():
         events = splitter.feed(raw)
         for position, data in enumerate(events):
@@ -257,12 +263,11 @@ async def _first_content(response: aiohttp.ClientResponse, t0: float) -> Opened 
                 return Failure(
                     Outcome.BAD_RESPONSE, "error event: " + _short(error_message(chunk)), status
                 )
-            held.append(chunk)
+            held.append(data)
             if has_content(chunk):
                 ttft = round((time.perf_counter() - t0) * 1000.0, 3)
-                opened = Opened(response, splitter, held, status, t0, headers_ms, ttft)
-                opened.backlog = events[position + 1 :]
-                return opened
+                held += events[position + 1 :]
+                return Opened(response, splitter, held, status, t0, headers_ms, ttft)
     return Failure(Outcome.BAD_RESPONSE, "the stream ended with no content", status)
 
 
@@ -305,9 +310,9 @@ async def _whole_json(
     finish = {**chunk, "choices": [
         {"index": 0, "delta": {}, "finish_reason": choices[0].get("finish_reason") or "stop"}
     ]}  # fmt: skip
-    held = [chunk, finish]
+    held = [json.dumps(chunk), json.dumps(finish)]
     if isinstance(doc.get("usage"), dict):
-        held.append({**chunk, "choices": [], "usage": doc["usage"]})
+        held.append(json.dumps({**chunk, "choices": [], "usage": doc["usage"]}))
     opened = Opened(None, EventSplitter(), held, 200, t0, headers_ms, ttft, finished=True)
     response.release()
     return opened

@@ -1,0 +1,213 @@
+"""What the router costs: TTFT added, CPU per streamed request, and the time a failover takes.
+
+    python bench/router.py [--rounds 60] [--ttft-ms 50] [--tokens 20]
+
+Three processes, so none measures itself: the fake fleet, the router (a `RouterServer` with a
+fixed ranking: quota/m, which answers real requests with 429, then second/m, then fast/m; a
+real ledger in a scratch history file), and the client (bare aiohttp, TTFT = first SSE event
+with non-empty content). Figures, each beside its control measured in the same run:
+
+- TTFT overhead: requests pinned to fast/m through the router, interleaved with the same
+  requests sent straight to the fleet; p50 and p95 of each, and their difference; with 1 and 50
+  concurrent streams.
+- CPU per routed streamed request: the router process's CPU time (/proc) over a batch, per
+  request, beside the client's own CPU per direct streamed request.
+- Failover: `auto` (quota/m answers 429 → second/m) minus second/m's own TTFT straight from the
+  fleet, p50.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+FLEET = r"""
+import asyncio, sys
+from freemodels.fleet.server import Behaviour, Fleet
+
+async def main(ttft_s, tokens):
+    fleet = Fleet()
+    for name in ("fast", "second"):
+        fleet.set(name, "m", Behaviour(ttft_s=ttft_s, tokens=tokens, token_interval_s=0.002))
+    fleet.set("quota", "m", Behaviour(real_status=429, retry_after="0"))
+    async with fleet:
+        print(fleet.url, flush=True)
+        await asyncio.Event().wait()
+
+asyncio.run(main(float(sys.argv[1]), int(sys.argv[2])))
+"""
+
+ROUTER = r"""
+import asyncio, sys, time
+from pathlib import Path
+from freemodels.core.catalog.parse import Catalog
+from freemodels.core.keys.lookup import KeyRing
+from freemodels.core.records import Model, ModelStats, Provider, Snapshot
+from freemodels.servers.address import Address
+from freemodels.servers.router.app import RouterServer
+
+async def main(fleet_url, history):
+    names = ("quota", "second", "fast")
+    catalog = Catalog(tuple(
+        Provider(n, n, f"{fleet_url}/{n}/v1", (), "http://x", key_required=False,
+                 models=(Model("m", "m", 131072),))
+        for n in names
+    ))
+    rows = tuple(
+        ModelStats(n, "m", "m", None, 200, 5, 5, 1.0, 50.0, 50.0, 50.0, 50.0, 60.0, 1.0, 90,
+                   None, True)
+        for n in names
+    )
+    snapshot = Snapshot(time.time(), 1800.0, rows)
+    server = RouterServer(catalog, KeyRing(env={}), lambda: snapshot, lambda r: None,
+                          Address("127.0.0.1", 0), history_path=Path(history))
+    await server.start()
+    print(server.url, flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+CLIENT = r"""
+import asyncio, json, resource, statistics, sys, time
+import aiohttp
+
+fleet, router, router_pid, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+ASK = [{"role": "user", "content": "hi"}]
+
+def router_cpu():
+    fields = open(f"/proc/{router_pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / __import__("os").sysconf("SC_CLK_TCK")
+
+def own_cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+async def stream(session, url, model):
+    body = {"model": model, "messages": ASK, "stream": True}
+    t0 = time.perf_counter()
+    ttft = None
+    async with session.post(url, json=body) as response:
+        assert response.status == 200, (url, model, response.status, await response.text())
+        attempts = response.headers.get("x-freemodels-attempts")
+        async for line in response.content:
+            if ttft is None and line.startswith(b"data:") and b'"content":"' in line \
+                    and b'"content":""' not in line:
+                ttft = (time.perf_counter() - t0) * 1000
+    return ttft, attempts
+
+def pct(values, p):
+    values = sorted(values)
+    k = (len(values) - 1) * p / 100
+    low = int(k)
+    high = min(low + 1, len(values) - 1)
+    return values[low] + (values[high] - values[low]) * (k - low)
+
+async def pair(session, concurrency, model_direct, model_routed):
+    direct_url = f"{fleet}/{model_direct}/v1/chat/completions"
+    routed_url = f"{router}/v1/chat/completions"
+    direct, routed = [], []
+    for _ in range(rounds):
+        d = await asyncio.gather(*(stream(session, direct_url, "m") for _ in range(concurrency)))
+        r = await asyncio.gather(*(stream(session, routed_url, model_routed)
+                                   for _ in range(concurrency)))
+        direct += [t for t, _ in d]
+        routed += [t for t, _ in r]
+    return direct, routed, r
+
+async def main():
+    out = {}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        for _ in range(5):  # warm connections on both paths
+            await stream(session, f"{fleet}/fast/v1/chat/completions", "m")
+            await stream(session, f"{router}/v1/chat/completions", "fast/m")
+        for concurrency in (1, 50):
+            direct, routed, _ = await pair(session, concurrency, "fast", "fast/m")
+            out[f"pinned_c{concurrency}"] = {
+                "direct_p50": pct(direct, 50), "direct_p95": pct(direct, 95),
+                "routed_p50": pct(routed, 50), "routed_p95": pct(routed, 95),
+                "n": len(direct),
+            }
+        batch = rounds * 5
+        before = own_cpu()
+        for _ in range(batch):
+            await stream(session, f"{fleet}/fast/v1/chat/completions", "m")
+        out["client_cpu_ms_per_direct_stream"] = (own_cpu() - before) / batch * 1000
+        before = router_cpu()
+        for _ in range(batch):
+            await stream(session, f"{router}/v1/chat/completions", "fast/m")
+        out["router_cpu_ms_per_routed_stream"] = (router_cpu() - before) / batch * 1000
+        direct, routed, last = await pair(session, 1, "second", "auto")
+        assert all(attempts == "2" for _, attempts in last), last
+        out["failover"] = {"second_direct_p50": pct(direct, 50), "auto_p50": pct(routed, 50),
+                           "n": len(direct)}
+    print(json.dumps(out))
+
+asyncio.run(main())
+"""
+
+
+def _spawn(code: str, *args: str) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    return process, process.stdout.readline().strip()
+
+
+def main() -> int:
+    """Run the benchmark and print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=60)
+    parser.add_argument("--ttft-ms", type=float, default=50.0)
+    parser.add_argument("--tokens", type=int, default=20)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="fm-router-bench-"))
+    fleet, fleet_url = _spawn(FLEET, str(args.ttft_ms / 1000), str(args.tokens))
+    router, router_url = _spawn(ROUTER, fleet_url, str(tmp / "history.sqlite3"))
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", CLIENT, fleet_url, router_url, str(router.pid),
+             str(args.rounds)],
+            capture_output=True, text=True, check=False, env=dict(os.environ),
+        )  # fmt: skip
+        if done.returncode != 0:
+            print(done.stderr, file=sys.stderr)
+            return 1
+        figures: dict[str, Any] = json.loads(done.stdout)
+    finally:
+        for process in (router, fleet):
+            process.terminate()
+            process.wait(timeout=10)
+    print(f"fleet TTFT {args.ttft_ms:g} ms, {args.tokens} tokens; loopback; milliseconds")
+    print(f"{'pinned to fast/m':<22}{'direct p50':>11}{'router p50':>11}{'+p50':>7}"
+          f"{'direct p95':>11}{'router p95':>11}{'+p95':>7}{'n':>6}")  # fmt: skip
+    for concurrency in (1, 50):
+        f = figures[f"pinned_c{concurrency}"]
+        print(
+            f"{f'{concurrency} stream(s) at once':<22}{f['direct_p50']:>11.2f}"
+            f"{f['routed_p50']:>11.2f}{f['routed_p50'] - f['direct_p50']:>7.2f}"
+            f"{f['direct_p95']:>11.2f}{f['routed_p95']:>11.2f}"
+            f"{f['routed_p95'] - f['direct_p95']:>7.2f}{f['n']:>6}"
+        )
+    print(
+        f"CPU per streamed request: router {figures['router_cpu_ms_per_routed_stream']:.2f} ms, "
+        f"direct aiohttp client {figures['client_cpu_ms_per_direct_stream']:.2f} ms"
+    )
+    fail = figures["failover"]
+    print(
+        f"failover (429 on quota/m, answer from second/m): auto p50 {fail['auto_p50']:.2f} ms, "
+        f"second/m direct p50 {fail['second_direct_p50']:.2f} ms, "
+        f"failover cost {fail['auto_p50'] - fail['second_direct_p50']:.2f} ms (n={fail['n']})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
