@@ -1,6 +1,6 @@
 """What the router costs: TTFT added, CPU per streamed request, and the time a failover takes.
 
-    python bench/router.py [--rounds 60] [--ttft-ms 50] [--tokens 20]
+    python bench/router.py [--rounds 60] [--ttft-ms 50] [--tokens 20] [--token-interval-ms 20]
 
 Three processes, so none measures itself: the fake fleet, the router (a `RouterServer` with a
 fixed ranking: quota/m, which answers real requests with 429, then second/m, then fast/m; a
@@ -31,16 +31,16 @@ FLEET = r"""
 import asyncio, sys
 from freemodels.fleet.server import Behaviour, Fleet
 
-async def main(ttft_s, tokens):
+async def main(ttft_s, tokens, interval_s):
     fleet = Fleet()
     for name in ("fast", "second"):
-        fleet.set(name, "m", Behaviour(ttft_s=ttft_s, tokens=tokens, token_interval_s=0.002))
+        fleet.set(name, "m", Behaviour(ttft_s=ttft_s, tokens=tokens, token_interval_s=interval_s))
     fleet.set("quota", "m", Behaviour(real_status=429, retry_after="0"))
     async with fleet:
         print(fleet.url, flush=True)
         await asyncio.Event().wait()
 
-asyncio.run(main(float(sys.argv[1]), int(sys.argv[2])))
+asyncio.run(main(float(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])))
 """
 
 ROUTER = r"""
@@ -167,9 +167,15 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--ttft-ms", type=float, default=50.0)
     parser.add_argument("--tokens", type=int, default=20)
+    parser.add_argument(
+        "--token-interval-ms", type=float, default=20.0,
+        help="between content events (20 ms: 50 events/s per stream, a fast real model)",
+    )  # fmt: skip
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="fm-router-bench-"))
-    fleet, fleet_url = _spawn(FLEET, str(args.ttft_ms / 1000), str(args.tokens))
+    fleet, fleet_url = _spawn(
+        FLEET, str(args.ttft_ms / 1000), str(args.tokens), str(args.token_interval_ms / 1000)
+    )
     router, router_url = _spawn(ROUTER, fleet_url, str(tmp / "history.sqlite3"))
     try:
         done = subprocess.run(
@@ -185,7 +191,10 @@ def main() -> int:
         for process in (router, fleet):
             process.terminate()
             process.wait(timeout=10)
-    print(f"fleet TTFT {args.ttft_ms:g} ms, {args.tokens} tokens; loopback; milliseconds")
+    print(
+        f"fleet TTFT {args.ttft_ms:g} ms, {args.tokens} content events {args.token_interval_ms:g} "
+        "ms apart; loopback; milliseconds"
+    )
     print(f"{'pinned to fast/m':<22}{'direct p50':>11}{'router p50':>11}{'+p50':>7}"
           f"{'direct p95':>11}{'router p95':>11}{'+p95':>7}{'n':>6}")  # fmt: skip
     for concurrency in (1, 50):

@@ -130,6 +130,7 @@ async def _relay(
             await response.write(stream.failed(f"{routed.ref}: {error}"))
         else:
             await response.write(stream.end(opened.usage))
+            await opened.aclose()
     except (ConnectionError, asyncio.CancelledError):
         router.finish(routed, tokens_in=tokens_in, tokens_out=stream.produced)
         raise
@@ -156,6 +157,7 @@ async def _gather(router: Router, routed: Routed, tokens_in: int) -> web.Respons
     try:
         async for chunk in routed.opened.chunks():
             gathered.add(chunk)
+        await routed.opened.aclose()
     except StreamBroken as exc:
         router.finish(routed, error=str(exc))
         return error_response(502, f"{routed.ref}: {exc}", headers=routed_headers(routed))

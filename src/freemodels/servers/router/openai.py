@@ -123,6 +123,7 @@ async def _relay(
             await response.write(b"data: " + json.dumps(event).encode() + b"\n\n")
         else:
             await response.write(_DONE)
+            await opened.aclose()
     except (ConnectionError, asyncio.CancelledError):
         # The client hung up: the upstream request is dropped in `finally`, at once.
         router.finish(routed, tokens_in=estimate(body), tokens_out=produced)
@@ -139,6 +140,7 @@ async def _gather(router: Router, routed: Routed, body: dict[str, Any]) -> web.R
     try:
         async for chunk in routed.opened.chunks():
             gathered.add(chunk)
+        await routed.opened.aclose()
     except StreamBroken as exc:
         router.finish(routed, error=str(exc))
         return error_response(

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+from aiohttp.helpers import get_env_proxy_for_url
+from yarl import URL
 
 from freemodels.core.keys.lookup import KeyRing, ResolvedKey
 from freemodels.core.probe.clients import MAX_IN_FLIGHT_PER_PROVIDER, USER_AGENT, ssl_context
@@ -28,6 +30,7 @@ from freemodels.core.records import Model, Outcome, Provider
 from freemodels.servers.router.sse import EventSplitter
 
 KEEPALIVE_S = 120.0
+DRAIN_S = 1.0
 ERROR_BODY_MAX = 64 * 1024
 
 
@@ -136,13 +139,31 @@ class Opened:
         self.total_ms = round((time.perf_counter() - self.t0) * 1000.0, 3)
 
     def close(self) -> None:
-        """Give the connection back when the answer ended, else drop it (cancels upstream)."""
-        if self.response is None:
+        """Drop the connection (cancels the upstream request); nothing once given back."""
+        response, self.response = self.response, None
+        if response is not None:
+            response.close()
+
+    async def aclose(self) -> None:
+        """After the whole answer: read what follows [DONE] (the chunked terminator) and give
+        the connection back for the next request; a response left unread would cost it."""
+        response = self.response
+        if response is None or not self.finished:
+            self.close()
             return
-        if self.finished:
-            self.response.release()
-        else:
-            self.response.close()
+        try:
+            async with asyncio.timeout(DRAIN_S):
+                drained = 0
+                while drained < ERROR_BODY_MAX and not response.content.at_eof():
+                    drained += len(await response.content.readany())
+        except (TimeoutError, aiohttp.ClientError):
+            self.close()
+            return
+        if not response.content.at_eof():
+            self.close()
+            return
+        self.response = None
+        response.release()
 
 
 class Upstream:
@@ -153,6 +174,7 @@ class Upstream:
         self.timeouts = timeouts
         self._sessions: dict[str, aiohttp.ClientSession] = {}
         self._keys: dict[str, asyncio.Future[ResolvedKey | None]] = {}
+        self._proxies: dict[str, tuple[URL, aiohttp.BasicAuth | None] | None] = {}
 
     def _session(self, provider: Provider, base_url: str) -> aiohttp.ClientSession:
         session = self._sessions.get(provider.id)
@@ -166,10 +188,15 @@ class Upstream:
                 timeout=aiohttp.ClientTimeout(
                     total=None, sock_connect=self.timeouts.connect_s, sock_read=self.timeouts.idle_s
                 ),
-                trust_env=True,
+                # trust_env would look up ~/.netrc and the proxy variables in a thread for every
+                # request (two thread hops on the way to the first token): the proxy is looked
+                # up once per provider instead, and keys never come from .netrc.
+                trust_env=False,
+                cookie_jar=aiohttp.DummyCookieJar(),
                 auto_decompress=False,
             )
             self._sessions[provider.id] = session
+            self._proxies[provider.id] = _env_proxy(base_url)
         return session
 
     async def key(self, provider: Provider) -> ResolvedKey | None:
@@ -209,6 +236,7 @@ class Upstream:
             headers["Authorization"] = f"Bearer {key.value}"
         payload = json.dumps({**body, "model": model.id}).encode()
         session = self._session(provider, base_url)
+        proxy, proxy_auth = self._proxies.get(provider.id) or (None, None)
         t0 = time.perf_counter()
         response: aiohttp.ClientResponse | None = None
         try:
@@ -218,6 +246,8 @@ class Upstream:
                     data=payload,
                     headers=headers,
                     allow_redirects=False,
+                    proxy=proxy,
+                    proxy_auth=proxy_auth,
                 )
                 result = await _first_content(response, t0)
         except TimeoutError:
@@ -233,7 +263,11 @@ class Upstream:
             raise
         if isinstance(result, Failure):
             if response is not None:
-                response.close()
+                # An error body read to its end leaves the connection reusable.
+                if response.content.at_eof():
+                    response.release()
+                else:
+                    response.close()
             return _redacted(result, key)
         return result
 
@@ -339,6 +373,14 @@ async def _error_status(response: aiohttp.ClientResponse) -> Failure:
     if 300 <= status < 400:
         return Failure(Outcome.REJECTED, f"HTTP {status}: a redirect, not followed", status)
     return Failure(Outcome.REJECTED, error, status, body=body)
+
+
+def _env_proxy(base_url: str) -> tuple[URL, aiohttp.BasicAuth | None] | None:
+    """The proxy HTTPS_PROXY/HTTP_PROXY (and NO_PROXY) name for this URL, if any."""
+    try:
+        return get_env_proxy_for_url(URL(base_url))
+    except LookupError:
+        return None
 
 
 def _redacted(failure: Failure, key: ResolvedKey | None) -> Failure:
