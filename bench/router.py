@@ -9,7 +9,8 @@ with non-empty content). Figures, each beside its control measured in the same r
 
 - TTFT overhead: requests pinned to fast/m through the router, interleaved with the same
   requests sent straight to the fleet; p50 and p95 of each, and their difference; with 1 and 50
-  concurrent streams.
+  concurrent streams. The 50 are pinned half to fast/m, half to second/m: one provider takes at
+  most 32 requests in flight (the budget rule), so 50 on one model would measure that queue.
 - CPU per routed streamed request: the router process's CPU time (/proc) over a batch, per
   request, beside the client's own CPU per direct streamed request.
 - Failover: `auto` (quota/m answers 429 → second/m) minus second/m's own TTFT straight from the
@@ -109,14 +110,16 @@ def pct(values, p):
     high = min(low + 1, len(values) - 1)
     return values[low] + (values[high] - values[low]) * (k - low)
 
-async def pair(session, concurrency, model_direct, model_routed):
-    direct_url = f"{fleet}/{model_direct}/v1/chat/completions"
+async def pair(session, concurrency, providers, routed_as):
+    # Request i goes to providers[i % len]: straight to the fleet, and through the router as
+    # routed_as(provider) ("fast/m" pins it; "auto" lets the router pick).
     routed_url = f"{router}/v1/chat/completions"
     direct, routed = [], []
+    picks = [providers[i % len(providers)] for i in range(concurrency)]
     for _ in range(rounds):
-        d = await asyncio.gather(*(stream(session, direct_url, "m") for _ in range(concurrency)))
-        r = await asyncio.gather(*(stream(session, routed_url, model_routed)
-                                   for _ in range(concurrency)))
+        d = await asyncio.gather(*(stream(session, f"{fleet}/{p}/v1/chat/completions", "m")
+                                   for p in picks))
+        r = await asyncio.gather(*(stream(session, routed_url, routed_as(p)) for p in picks))
         direct += [t for t, _ in d]
         routed += [t for t, _ in r]
     return direct, routed, r
@@ -127,8 +130,8 @@ async def main():
         for _ in range(5):  # warm connections on both paths
             await stream(session, f"{fleet}/fast/v1/chat/completions", "m")
             await stream(session, f"{router}/v1/chat/completions", "fast/m")
-        for concurrency in (1, 50):
-            direct, routed, _ = await pair(session, concurrency, "fast", "fast/m")
+        for concurrency, providers in ((1, ["fast"]), (50, ["fast", "second"])):
+            direct, routed, _ = await pair(session, concurrency, providers, lambda p: f"{p}/m")
             out[f"pinned_c{concurrency}"] = {
                 "direct_p50": pct(direct, 50), "direct_p95": pct(direct, 95),
                 "routed_p50": pct(routed, 50), "routed_p95": pct(routed, 95),
@@ -143,7 +146,7 @@ async def main():
         for _ in range(batch):
             await stream(session, f"{router}/v1/chat/completions", "fast/m")
         out["router_cpu_ms_per_routed_stream"] = (router_cpu() - before) / batch * 1000
-        direct, routed, last = await pair(session, 1, "second", "auto")
+        direct, routed, last = await pair(session, 1, ["second"], lambda p: "auto")
         assert all(attempts == "2" for _, attempts in last), last
         out["failover"] = {"second_direct_p50": pct(direct, 50), "auto_p50": pct(routed, 50),
                            "n": len(direct)}
@@ -195,7 +198,7 @@ def main() -> int:
         f"fleet TTFT {args.ttft_ms:g} ms, {args.tokens} content events {args.token_interval_ms:g} "
         "ms apart; loopback; milliseconds"
     )
-    print(f"{'pinned to fast/m':<22}{'direct p50':>11}{'router p50':>11}{'+p50':>7}"
+    print(f"{'pinned':<22}{'direct p50':>11}{'router p50':>11}{'+p50':>7}"
           f"{'direct p95':>11}{'router p95':>11}{'+p95':>7}{'n':>6}")  # fmt: skip
     for concurrency in (1, 50):
         f = figures[f"pinned_c{concurrency}"]

@@ -118,18 +118,23 @@ async def _relay(
     error: str | None = None
     try:
         await response.prepare(request)
-        await response.write(stream.start())
+        start = stream.start()  # sent with the first content, in one system call
         try:
             async for batch in opened.batches():
-                events = b"".join(stream.chunk(chunk) for chunk in _parsed(batch))
+                events = start + b"".join(stream.chunk(chunk) for chunk in _parsed(batch))
+                start = b""
+                if opened.finished:
+                    await response.write_eof(events + stream.end(opened.usage))
+                    break
                 if events:
                     # One write per upstream read (see openai._relay).
                     await response.write(events)
+            else:
+                await response.write_eof(start + stream.end(opened.usage))
         except StreamBroken as exc:
             error = str(exc)
-            await response.write(stream.failed(f"{routed.ref}: {error}"))
+            await response.write_eof(start + stream.failed(f"{routed.ref}: {error}"))
         else:
-            await response.write(stream.end(opened.usage))
             await opened.aclose()
     except (ConnectionError, asyncio.CancelledError):
         router.finish(routed, tokens_in=tokens_in, tokens_out=stream.produced)

@@ -107,22 +107,27 @@ async def _relay(
         await response.prepare(request)
         try:
             async for batch in opened.batches():
-                out: list[bytes] = []
-                for data in batch:
-                    if not wants_usage and _usage_only(data):
-                        continue
-                    produced += 1
-                    out.append(b"data: " + rewrite(data).encode() + b"\n\n")
+                out = b"".join(
+                    b"data: " + rewrite(data).encode() + b"\n\n"
+                    for data in batch
+                    if wants_usage or not _usage_only(data)
+                )
+                produced += len(batch)
+                if opened.finished:
+                    # The last read: sent with [DONE] and the stream's end, in one system call.
+                    await response.write_eof(out + _DONE)
+                    break
                 if out:
                     # One write per upstream read: as soon as it came, in one system call.
-                    await response.write(b"".join(out))
+                    await response.write(out)
+            else:
+                await response.write_eof(_DONE)
         except StreamBroken as exc:
             error = str(exc)
             event = {"error": {"message": f"{routed.ref}: {error}", "type": "upstream_error",
                                "code": "stream_broken"}}  # fmt: skip
-            await response.write(b"data: " + json.dumps(event).encode() + b"\n\n")
+            await response.write_eof(b"data: " + json.dumps(event).encode() + b"\n\n")
         else:
-            await response.write(_DONE)
             await opened.aclose()
     except (ConnectionError, asyncio.CancelledError):
         # The client hung up: the upstream request is dropped in `finally`, at once.
