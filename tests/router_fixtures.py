@@ -87,6 +87,7 @@ async def router_rig(
     address: Address | None = None,
     token: str | None = None,
     timeouts: Timeouts | None = None,
+    groups: dict[str, tuple[str, ...]] | None = None,
 ) -> AsyncIterator[Rig]:
     """Start the fleet and a router ranked in the order of `specs`."""
     fleet = Fleet()
@@ -130,6 +131,7 @@ async def router_rig(
         history_path=history,
         token=token,
         timeouts=timeouts or Timeouts(first_token_s=20.0),
+        groups=groups,
     )
     rig = Rig(fleet, server, rows, samples)
     await server.start()

@@ -214,3 +214,44 @@ async def test_at_most_four_attempts() -> None:
         assert caught.value.status_code == 503
         assert "Retry-After" not in caught.value.response.headers
         assert len(rig.chat_requests()) == 4
+
+
+async def test_a_users_group_tries_its_members_in_order_then_the_ranking() -> None:
+    specs = [
+        Spec("alpha", "a1"),
+        Spec("beta", "b1", Behaviour(real_status=503)),
+        Spec("gamma", "c1"),
+    ]
+    groups = {"coder": ("beta/b1", "gamma/c1", "auto")}
+    async with router_rig(specs, groups=groups) as rig:
+        api = client(rig.url)
+        raw = await api.chat.completions.with_raw_response.create(model="coder", messages=ASK)
+        assert raw.parse().model == "gamma/c1", "beta failed over to the next member"
+        assert raw.headers["x-freemodels-attempts"] == "2"
+        listed = [model.id async for model in api.models.list()]
+        assert listed[:3] == ["auto", "auto:tools", "coder"]
+        await api.close()
+
+
+def test_a_bad_groups_file_is_a_one_line_error(tmp_path: Path) -> None:
+    from freemodels.core.catalog.parse import Catalog
+    from freemodels.core.records import Model, Provider
+    from freemodels.errors import UsageError
+    from freemodels.servers.router.groups import load_groups
+
+    catalog = Catalog((Provider("p", "p", "http://x", (), "x", models=(Model("m", "m", 8),)),))
+    path = tmp_path / "router.toml"
+    assert load_groups(path, catalog) == {}
+    path.write_text('[groups]\ncoder = ["p/m", "auto:tools"]\n')
+    assert load_groups(path, catalog) == {"coder": ("p/m", "auto:tools")}
+    for text, problem in [
+        ("[groups\n", "cannot be read"),
+        ('[groups]\ncoder = ["p/nope"]\n', "'p/nope' is no alias"),
+        ('[groups]\nauto = ["p/m"]\n', "group 'auto'"),
+        ("[groups]\ncoder = []\n", "non-empty list"),
+        ("[other]\nx = 1\n", "unknown key 'other'"),
+    ]:
+        path.write_text(text)
+        with pytest.raises(UsageError, match=problem) as caught:
+            load_groups(path, catalog)
+        assert str(path) in str(caught.value)

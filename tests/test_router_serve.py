@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -106,6 +107,39 @@ def test_opencode_gets_an_answer_through_the_router(tmp_path: Path) -> None:
     chats = [r for r in fleet.requests if r.path == "chat/completions" and r.body]
     routed = [r for r in chats if r.body and r.body.get("tools")]
     assert routed, "OpenCode's own request (with its tools) reached the fleet"
+    assert all("sk-anything" not in json.dumps(r.headers) for r in fleet.requests)
+
+
+def test_claude_code_gets_an_answer_through_the_router(tmp_path: Path) -> None:
+    binary = tool_binary("claude")
+    fleet = Fleet()
+    fleet.set("local", "m1", Behaviour(ttft_s=0.02, tokens=6, tool_call=False))
+    with FleetThread(fleet):
+        catalog = write_catalog(tmp_path / "c.toml", "local", fleet.base_url("local"), ["m1"], 600)
+        # Claude Code's system prompt and tools alone are ~20k tokens: a small context is skipped.
+        catalog.write_text(catalog.read_text().replace("context = 8192", "context = 200000"))
+        serve, url = _start(catalog, "--no-metrics")
+        with serve:
+            home = tmp_path / "home"
+            (home / "work").mkdir(parents=True)
+            env = {
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "HOME": str(home),
+                "ANTHROPIC_BASE_URL": url,
+                "ANTHROPIC_AUTH_TOKEN": "sk-anything",
+                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+                "DISABLE_AUTOUPDATER": "1",
+                "NO_COLOR": "1",
+            }
+            done = subprocess.run(
+                [binary, "-p", "Say hello."], cwd=home / "work", env=env, capture_output=True,
+                text=True, timeout=120, stdin=subprocess.DEVNULL, check=False,
+            )  # fmt: skip
+            serve.stop()
+    assert done.returncode == 0, (done.stdout + done.stderr)[-2000:]
+    assert "Hello from the fake fleet" in done.stdout, done.stdout[-2000:]
+    messages = [r for r in fleet.requests if r.path == "chat/completions"]
+    assert messages, "Claude Code's requests reached the fleet as chat completions"
     assert all("sk-anything" not in json.dumps(r.headers) for r in fleet.requests)
 
 

@@ -52,3 +52,8 @@ def preferences_path() -> Path:
 def secrets_path() -> Path:
     """The 0600 secrets file used when no keyring backend works."""
     return config_dir() / "secrets.toml"
+
+
+def router_config_path() -> Path:
+    """The router's own settings: user-named model groups."""
+    return config_dir() / "router.toml"

@@ -11,7 +11,7 @@ client's own key is never sent on: the upstream request is built from the body a
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from aiohttp import web
@@ -111,7 +111,8 @@ def router_app(router: Router, gate: Gate) -> web.Application:
         return await anthropic.create_message(router, request)
 
     async def models(request: web.Request) -> web.Response:
-        data = [{"id": alias, "object": "model", "owned_by": "freemodels"} for alias in ALIASES]
+        names = [*ALIASES, *router.groups]
+        data = [{"id": name, "object": "model", "owned_by": "freemodels"} for name in names]
         for provider, model in router.catalog.models():
             data.append(
                 {"id": f"{provider.id}/{model.id}", "object": "model", "owned_by": provider.id}
@@ -148,6 +149,7 @@ class RouterServer:
         token: str | None = None,
         metrics: RouterMetrics | None = None,
         timeouts: Timeouts | None = None,
+        groups: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.address = address
         self.token = token
@@ -157,7 +159,9 @@ class RouterServer:
         if self._history is not None:
             ledger = Ledger(self._history.db, budget_limits(catalog.providers))
         self.upstream = Upstream(keys, timeouts or Timeouts())
-        self.router = Router(catalog, self.upstream, ledger, snapshot, record, self.metrics)
+        self.router = Router(
+            catalog, self.upstream, ledger, snapshot, record, self.metrics, groups=groups
+        )
         self._runner: web.AppRunner | None = None
         self.bound: Address | None = None
         self.public_host: str | None = None

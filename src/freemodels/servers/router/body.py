@@ -13,6 +13,7 @@ from freemodels.servers.router.route import Refused, Routed, Router, Unavailable
 from freemodels.servers.router.tokens import estimate
 
 MAX_BODY_BYTES = 20 * 1024 * 1024
+TRIED_LISTED = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +72,7 @@ async def dispatch(
     router: Router, requested: object, body: dict[str, Any]
 ) -> Routed | Refused | Unavailable | BadRequest:
     """Route an OpenAI chat request named `requested` (the client's model name)."""
-    alias = pick.alias_for(requested, has_tools=bool(body.get("tools")))
+    alias = pick.alias_for(requested, has_tools=bool(body.get("tools")), groups=router.groups)
     plan = router.plan(alias, estimate(body))
     if plan is None:
         return BadRequest(
@@ -93,7 +94,8 @@ def unavailable_text(result: Unavailable) -> str:
 
 def tried_list(result: Unavailable) -> list[dict[str, Any]]:
     """The candidates tried, and why each failed, as JSON."""
-    return [{"model": str(skip.ref), "reason": skip.reason} for skip in result.tried]
+    listed = result.tried[:TRIED_LISTED]
+    return [{"model": str(skip.ref), "reason": skip.reason} for skip in listed]
 
 
 def retry_headers(retry_after_s: float | None) -> dict[str, str]:

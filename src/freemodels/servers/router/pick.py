@@ -10,6 +10,7 @@ its tool calls failed, or when the request (estimated tokens) does not fit its c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from freemodels.core.catalog.parse import Catalog
@@ -57,17 +58,28 @@ class Plan:
     skipped: tuple[Skip, ...] = ()
 
 
-def alias_for(name: object, *, has_tools: bool) -> str:
-    """The alias a requested model name means (a `provider/model` pin is kept as is)."""
-    if isinstance(name, str) and (name in ALIASES or "/" in name):
+def alias_for(
+    name: object, *, has_tools: bool, groups: Mapping[str, tuple[str, ...]] | None = None
+) -> str:
+    """The alias a requested model name means (a pin or a user's group is kept as is)."""
+    if isinstance(name, str) and (name in ALIASES or "/" in name or name in (groups or {})):
         return name
     return AUTO_TOOLS if has_tools else AUTO
 
 
 def plan(
-    catalog: Catalog, snapshot: Snapshot, alias: str, *, tokens: int, now: float
+    catalog: Catalog,
+    snapshot: Snapshot,
+    alias: str,
+    *,
+    tokens: int,
+    now: float,
+    groups: Mapping[str, tuple[str, ...]] | None = None,
 ) -> Plan | None:
     """The candidates for `alias`; None when it pins a model the catalog does not have."""
+    members = (groups or {}).get(alias)
+    if members is not None:
+        return _group(catalog, snapshot, alias, members, tokens=tokens, now=now)
     if alias not in ALIASES:
         pinned = _pinned(catalog, alias)
         if pinned is None:
@@ -81,10 +93,43 @@ def plan(
         reason, retry = _unfit(provider, model, row, snapshot, needs_tools, tokens, now)
         if reason is None:
             candidates.append(Candidate(provider, model))
-        elif retry is not None:
-            # Only rate-limited ones are worth naming: they set the 503's Retry-After.
+        else:
             skipped.append(Skip(ref, reason, retry))
     return Plan(alias, False, tuple(candidates), tuple(skipped))
+
+
+def _group(
+    catalog: Catalog,
+    snapshot: Snapshot,
+    name: str,
+    members: tuple[str, ...],
+    *,
+    tokens: int,
+    now: float,
+) -> Plan:
+    """A user's group: its members in order, an alias standing for the ranking at that point."""
+    candidates: list[Candidate] = []
+    skipped: list[Skip] = []
+    for member in members:
+        if member in ALIASES:
+            sub = plan(catalog, snapshot, member, tokens=tokens, now=now)
+            assert sub is not None
+            candidates += sub.candidates
+            skipped += sub.skipped
+            continue
+        pinned = _pinned(catalog, member)
+        if pinned is None:
+            continue
+        row = snapshot.row(pinned.provider.id, pinned.model.id)
+        reason, retry = _unfit(pinned.provider, pinned.model, row, snapshot, False, tokens, now)
+        if reason is None:
+            candidates.append(pinned)
+        else:
+            skipped.append(Skip(pinned.ref, reason, retry))
+    unique: dict[ModelRef, Candidate] = {}
+    for candidate in candidates:
+        unique.setdefault(candidate.ref, candidate)
+    return Plan(name, False, tuple(unique.values()), tuple(skipped))
 
 
 def _pinned(catalog: Catalog, alias: str) -> Candidate | None:

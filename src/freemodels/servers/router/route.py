@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,7 +87,9 @@ class Router:
         *,
         max_attempts: int = MAX_ATTEMPTS,
         wall: Callable[[], float] = time.time,
+        groups: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
+        self.groups = dict(groups or {})
         self.catalog = catalog
         self.upstream = upstream
         self.ledger = ledger
@@ -99,11 +101,15 @@ class Router:
 
     def plan(self, alias: str, tokens: int) -> pick.Plan | None:
         """The candidates for a request (None when it pins an unknown model)."""
-        return pick.plan(self.catalog, self.snapshot(), alias, tokens=tokens, now=self._wall())
+        return pick.plan(
+            self.catalog, self.snapshot(), alias, tokens=tokens, now=self._wall(),
+            groups=self.groups,
+        )  # fmt: skip
 
     async def route(self, plan: pick.Plan, body: dict[str, Any]) -> Routed | Refused | Unavailable:
         """Send `body` (an OpenAI chat request) to the candidates in turn until one commits."""
-        tried: list[Skip] = list(plan.skipped)
+        tried: list[Skip] = []
+        failed = False  # an attempt failed for a reason other than a rate limit
         attempts = 0
         dead_providers: set[str] = set()
         min_context = 0
@@ -155,11 +161,15 @@ class Router:
             retry = result.retry_after_s if result.outcome is Outcome.RATE_LIMITED else None
             if result.outcome is Outcome.RATE_LIMITED and retry is None:
                 retry = DEFAULT_BACKOFF_S
+            failed = failed or retry is None
             tried.append(Skip(candidate.ref, f"{result.outcome}: {result.error}", retry))
         self.metrics.request_failed(attempts)
-        limited = [skip.retry_after_s for skip in tried if skip.retry_after_s is not None]
-        retry_after = min(limited) if limited and len(limited) == len(tried) else None
-        return Unavailable(tuple(tried), attempts, retry_after)
+        # Retry-After only when the models that could answer are all just rate-limited (models
+        # that cannot serve this request at all, e.g. without a key, do not count).
+        everything = [*tried, *plan.skipped]
+        limited = [skip.retry_after_s for skip in everything if skip.retry_after_s is not None]
+        retry_after = min(limited) if limited and not failed else None
+        return Unavailable(tuple(everything), attempts, retry_after)
 
     def _admit(self, candidate: Candidate) -> float:
         """Record the request in the ledger; 0 when it may go, else seconds until it may."""
