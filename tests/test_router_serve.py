@@ -3,6 +3,7 @@ metrics count it, and a real coding tool (OpenCode) gets its answer through it."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
@@ -186,3 +187,54 @@ def test_routed_requests_have_a_reserve_probes_cannot_use(tmp_path: Path, kind: 
     assert probes == 8
     routed = sum(ledger.try_acquire(provider, model, ProbeKind.ROUTED) == 0 for _ in range(10))
     assert routed == 2, "routed requests use the whole cap, the reserve included"
+
+
+async def test_the_monitor_takes_routed_samples_and_shows_any_running_router(
+    tmp_path: Path,
+) -> None:
+    from freemodels.core.catalog.parse import parse_catalog
+    from freemodels.core.keys.lookup import KeyRing
+    from freemodels.core.monitor.monitor import Monitor, MonitorConfig
+    from freemodels.core.monitor.scheduler import Cadence
+    from freemodels.core.records import Outcome, ProbeResult
+    from freemodels.fleet.synthetic import catalog_toml
+
+    path = tmp_path / "h.sqlite3"
+    async with Fleet() as fleet:
+        fleet.set("p", "m", Behaviour(ttft_s=0.01))
+        catalog = parse_catalog(catalog_toml(fleet), "test", allow_http=True)
+        config = MonitorConfig(
+            cadence=Cadence(min_interval_s=60), publish_interval_s=0.05, flush_interval_s=0.1
+        )
+        monitor = Monitor(catalog, KeyRing(env={}), path, config)
+        task = asyncio.create_task(monitor.run())
+        try:
+            # Another live process's router (its heartbeat is all the monitor sees of it).
+            other = History(path)
+            other.db.execute(
+                "INSERT INTO heartbeats (pid, role, at, started, router) VALUES (?,?,?,?,?)",
+                (os.getppid(), ROUTER_ONLY_ROLE, time.time() + 60, 0.0, "http://127.0.0.1:8766"),
+            )
+            other.close()
+            routed = ProbeResult(
+                "p", "m", Outcome.OK, time.time(), 200, ttft_ms=42.0, kind=ProbeKind.ROUTED
+            )
+            monitor.record(routed)
+
+            def shown() -> bool:
+                snapshot = monitor.snapshot
+                samples = snapshot.samples.get(("p", "m"), ())
+                return snapshot.router == "http://127.0.0.1:8766" and routed in samples
+
+            deadline = time.monotonic() + 20
+            while not shown():
+                assert time.monotonic() < deadline, (
+                    monitor.snapshot.router,
+                    monitor.snapshot.samples,
+                )
+                await asyncio.sleep(0.05)
+        finally:
+            monitor.stop()
+            await asyncio.wait_for(task, 10)
+    stored = History(path).samples(0)
+    assert any(s.kind is ProbeKind.ROUTED for s in stored), "routed samples reach the history"

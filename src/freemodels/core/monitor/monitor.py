@@ -296,7 +296,10 @@ class Monitor:
                 # the ranking the turns favour.
                 next_housekeeping = now + HOUSEKEEPING_S
                 live = self._history.live_monitor(now) if self.config.attach else None
-                self._live_router = self._router or self._history.live_router(now)
+                router = self._router or self._history.live_router(now)
+                if router != self._live_router:
+                    self._live_router = router
+                    self._mark_dirty()  # the status line shows it without waiting for a sample
                 for budget, until in self._ledger.pauses().items():
                     self.scheduler.delay(budget, until)
                 self.scheduler.set_priority(self._priority())
