@@ -15,7 +15,7 @@ from freemodels.core.catalog.parse import parse_catalog
 from freemodels.core.keys.lookup import KeyRing
 from freemodels.core.monitor.monitor import Monitor, MonitorConfig
 from freemodels.core.monitor.scheduler import Cadence
-from freemodels.core.records import Outcome, ProbeResult, Snapshot
+from freemodels.core.records import ModelRef, Outcome, ProbeResult, Snapshot
 from freemodels.core.store.history import History
 from freemodels.fleet.server import Behaviour, Fleet, FleetThread
 from freemodels.fleet.synthetic import catalog_toml
@@ -152,12 +152,12 @@ async def test_a_model_not_found_for_a_day_is_marked_gone(tmp_path: Path) -> Non
         history.close()
         monitor = Monitor(catalog, KeyRing(env={}), tmp_path / "h.sqlite3", FAST)
         await run_for(monitor, 1.0)
-    row = monitor.snapshot.row("p", "retired")
+    row = monitor.snapshot.row(ModelRef("p", "retired"))
     assert row is not None and row.outcome is Outcome.NOT_FOUND
     assert row.not_found_since == now - 26 * 3600
     assert is_gone(row, time.time())
     assert verdict(row, None, time.time(), probing=False) == "gone?"
-    fine = monitor.snapshot.row("p", "fine")
+    fine = monitor.snapshot.row(ModelRef("p", "fine"))
     assert fine is not None and not is_gone(fine, time.time())
 
 
@@ -188,7 +188,7 @@ async def test_stop_does_not_wait_for_slow_endpoints(tmp_path: Path) -> None:
         monitor = Monitor(catalog, KeyRing(env={}), tmp_path / "h.sqlite3", FAST)
         task = asyncio.create_task(monitor.run())
         await asyncio.sleep(0.5)
-        assert monitor.snapshot.in_flight == {("p", "queued")} or fleet.requests
+        assert monitor.snapshot.in_flight == {ModelRef("p", "queued")} or fleet.requests
         started = time.monotonic()
         monitor.stop()
         await asyncio.wait_for(task, 5)
@@ -214,4 +214,4 @@ async def test_a_restart_resumes_with_yesterdays_numbers(tmp_path: Path) -> None
     rows = first[0].rows
     assert [r.model for r in rows] == ["b", "a"], "ranked on yesterday's samples"
     assert rows[0].samples == 4 and rows[0].ttft_p50_ms == 120.0
-    assert first[0].samples[("p", "b")], "the sparkline has them too"
+    assert first[0].samples[ModelRef("p", "b")], "the sparkline has them too"

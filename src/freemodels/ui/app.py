@@ -103,7 +103,7 @@ class DashboardApp(App[None]):
         log.debug("startup: the dashboard is mounted")
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self._unsubscribe = self.source.subscribe(self._from_source)
-        self.source.set_favourites(_refs(self.prefs.favourites))
+        self.source.set_favourites(sorted(self.prefs.favourites))
         self.dashboard.take(self.source.snapshot)
         self._applied_at = time.monotonic()
         # The key chain may load the OS keyring (a tenth of a second of imports): not while the
@@ -202,9 +202,9 @@ class DashboardApp(App[None]):
         self.prefs = prefs
         self.save_preferences(prefs)
 
-    def favourites_changed(self, favourites: Iterable[str]) -> None:
+    def favourites_changed(self, favourites: Iterable[ModelRef]) -> None:
         """Tell the monitor to probe favourites first."""
-        self.source.set_favourites(_refs(favourites))
+        self.source.set_favourites(sorted(favourites))
 
     @work(thread=True, exit_on_error=False, group="preferences", exclusive=True)
     def save_preferences(self, prefs: Preferences) -> None:
@@ -253,16 +253,6 @@ class DashboardApp(App[None]):
             self.notify(str(error), severity="error", timeout=8)
         else:
             self.notify(f"{type(error).__name__}: {error}", title="Error", severity="error")
-
-
-def _refs(keys: Iterable[str]) -> list[ModelRef]:
-    refs = []
-    for key in sorted(keys):
-        try:
-            refs.append(ModelRef.parse(key))
-        except ValueError:
-            continue
-    return refs
 
 
 def _with_theme(prefs: Preferences, theme: str) -> Preferences:

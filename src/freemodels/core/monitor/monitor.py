@@ -95,21 +95,19 @@ class Monitor:
         self._transport_factory = transport_factory
         self._clock = clock
         self._sleep = sleep
-        self._infos = {(p.id, m.id): ModelInfo(p.id, m.id, m.name) for p, m in catalog.models()}
+        self._infos = {info.ref: info for info in (ModelInfo.of(p, m) for p, m in catalog.models())}
         self._limits = budget_limits(catalog.providers)
         self.scheduler = Scheduler(catalog.providers, self._limits, config.cadence)
-        self._samples: dict[tuple[str, str], deque[ProbeResult]] = {
-            ref: deque() for ref in self._infos
-        }
-        self._stats: dict[tuple[str, str], ModelStats] = {}
-        self._frozen: dict[tuple[str, str], tuple[ProbeResult, ...]] = {}
+        self._samples: dict[ModelRef, deque[ProbeResult]] = {ref: deque() for ref in self._infos}
+        self._stats: dict[ModelRef, ModelStats] = {}
+        self._frozen: dict[ModelRef, tuple[ProbeResult, ...]] = {}
         # The last samples of models with none in the window (from up to a day before the
         # start), shown until each is probed again: a restart resumes with yesterday's numbers.
-        self._earlier: dict[tuple[str, str], tuple[ProbeResult, ...]] = {}
+        self._earlier: dict[ModelRef, tuple[ProbeResult, ...]] = {}
         # When each model's current run of not_found answers began: tracked beyond the window,
         # since "gone?" means a whole day of them (and the backoff makes them sparse).
-        self._not_found_since: dict[tuple[str, str], float] = {}
-        self._stale: set[tuple[str, str]] = set(self._infos)
+        self._not_found_since: dict[ModelRef, float] = {}
+        self._stale: set[ModelRef] = set(self._infos)
         self._pending: list[ProbeResult] = []
         self._subscribers = Subscribers()
         self._snapshot = Snapshot(self._clock(), config.window_s, ())
@@ -117,9 +115,9 @@ class Monitor:
         self._first_ttft = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
-        self._requests: deque[tuple[tuple[str, str] | None, ProbeKind]] = deque()
+        self._requests: deque[tuple[ModelRef | None, ProbeKind]] = deque()
         self._probes: set[asyncio.Task[None]] = set()
-        self._favourites: tuple[tuple[str, str], ...] = ()
+        self._favourites: tuple[ModelRef, ...] = ()
         self._attached = False
         self._last_stats_refresh = 0.0
         self._history: History | None = None
@@ -141,25 +139,25 @@ class Monitor:
 
     def probe_now(self, ref: ModelRef | None = None) -> None:
         """Re-probe one model (or every model) as soon as its budget allows."""
-        self._request(None if ref is None else (ref.provider, ref.model), ProbeKind.PROBE)
+        self._request(ref, ProbeKind.PROBE)
 
     def speed_test(self, ref: ModelRef) -> None:
         """Measure one model's decode speed as soon as its budget allows."""
-        self._request((ref.provider, ref.model), ProbeKind.SPEED)
+        self._request(ref, ProbeKind.SPEED)
 
     def tool_test(self, ref: ModelRef) -> None:
         """Check one model's function calling as soon as its budget allows."""
-        self._request((ref.provider, ref.model), ProbeKind.TOOLS)
+        self._request(ref, ProbeKind.TOOLS)
 
     def set_favourites(self, refs: Iterable[ModelRef]) -> None:
         """Models to probe first within each turn."""
-        self._favourites = tuple((r.provider, r.model) for r in refs)
+        self._favourites = tuple(refs)
 
     def stop(self) -> None:
         """Ask `run()` to finish (flushing history first)."""
         self._call(lambda: self._stop.set() if self._stop else None)
 
-    def _request(self, ref: tuple[str, str] | None, kind: ProbeKind) -> None:
+    def _request(self, ref: ModelRef | None, kind: ProbeKind) -> None:
         self._call(lambda: self._requests.append((ref, kind)))
 
     def _call(self, action: Callable[[], object]) -> None:
@@ -224,11 +222,11 @@ class Monitor:
         }
         for sample in history.samples(now - self.config.window_s):
             self._add(sample)
-            self.scheduler.seen(sample.provider, sample.model, sample.started_at)
-        earlier: dict[tuple[str, str], list[ProbeResult]] = {}
+            self.scheduler.seen(sample.ref, sample.started_at)
+        earlier: dict[ModelRef, list[ProbeResult]] = {}
         if any(not samples for samples in self._samples.values()):
             for sample in history.latest_per_model(now - EARLIER_S, EARLIER_SAMPLES):
-                ref = (sample.provider, sample.model)
+                ref = sample.ref
                 if ref in self._infos and not self._samples[ref]:
                     earlier.setdefault(ref, []).append(sample)
         self._earlier = {ref: tuple(samples) for ref, samples in earlier.items()}
@@ -243,7 +241,7 @@ class Monitor:
             yield from earlier
 
     def _add(self, sample: ProbeResult) -> None:
-        ref = (sample.provider, sample.model)
+        ref = sample.ref
         samples = self._samples.get(ref)
         if samples is None:
             return
@@ -287,8 +285,7 @@ class Monitor:
             for budget in self.scheduler.budgets():
                 # Several at once during the warm-up burst; one per slot afterwards.
                 while (picked := self.scheduler.take(budget, now)) is not None:
-                    provider, model = picked
-                    self._start(group, self._probe(prober, provider, model, ProbeKind.PROBE))
+                    self._start(group, self._probe(prober, *picked, ProbeKind.PROBE))
             wait = max(0.02, min(1.0, self.scheduler.next_due(now) - self._clock()))
             await self._sleep(wait)
 
@@ -316,24 +313,19 @@ class Monitor:
         while self._requests:
             ref, kind = self._requests.popleft()
             if ref is None:
-                for provider_id, model_id in self._infos:
-                    self.scheduler.reset_turn(provider_id, model_id)
+                for each in self._infos:
+                    self.scheduler.reset_turn(each)
                 continue
-            pair = self._pair(ref)
-            if pair is None:
+            found = self.catalog.get(ref)
+            if found is None:
                 continue
             if kind is ProbeKind.PROBE:
-                self.scheduler.reset_turn(*ref)
+                self.scheduler.reset_turn(ref)
             else:
-                self._start(group, self._probe(prober, pair[0], pair[1], kind))
+                self._start(group, self._probe(prober, *found, kind))
 
-    def _pair(self, ref: tuple[str, str]) -> tuple[Provider, Model] | None:
-        provider = self.catalog.provider(ref[0])
-        model = provider.model(ref[1]) if provider else None
-        return (provider, model) if provider and model else None
-
-    def _priority(self) -> list[tuple[str, str]]:
-        ranked = [(row.provider, row.model) for row in self._snapshot.rows]
+    def _priority(self) -> list[ModelRef]:
+        ranked = [row.ref for row in self._snapshot.rows]
         return [*self._favourites, *ranked]
 
     async def _probe(
@@ -346,13 +338,14 @@ class Monitor:
         result = await prober.try_run(provider, model, spec, max_wait_s=0.0, on_headers=on_headers)
         self.first_probe.set()  # also when no headers came (an error, a timeout)
         now = self._clock()
+        ref = ModelRef(provider.id, model.id)
         if result is None:
             # Another process used the room: try this budget again shortly.
-            self.scheduler.done(provider.id, model.id, None, now)
+            self.scheduler.done(ref, None, now)
             self.scheduler.delay(provider.budget_id, now + 2.0)
             return
         self.probes_sent += 1
-        self.scheduler.done(provider.id, model.id, result.outcome, now)
+        self.scheduler.done(ref, result.outcome, now)
         self._add(result)
         self._pending.append(result)
         self._mark_dirty()

@@ -305,7 +305,7 @@ class DashboardScreen(Screen[None]):
         ref = self.selected_ref()
         if ref is None:
             return
-        self._set(self.prefs.toggled_favourite(str(ref)))
+        self._set(self.prefs.toggled_favourite(ref))
         self.dashboard_app.favourites_changed(self.prefs.favourites)
 
     def action_toggle_pin(self) -> None:
