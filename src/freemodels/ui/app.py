@@ -22,9 +22,17 @@ from textual.worker import Worker, WorkerState
 
 from freemodels.core.catalog.parse import Catalog
 from freemodels.core.keys.lookup import KeyStatus
-from freemodels.core.records import ModelRef, Snapshot
+from freemodels.core.records import ProbeKind, Snapshot
 from freemodels.errors import FreemodelsError
-from freemodels.ui.messages import KeysLoaded, MonitorFailed, SnapshotReady
+from freemodels.ui.messages import (
+    KeysLoaded,
+    KeysRequested,
+    MonitorFailed,
+    PreferencesChanged,
+    ProbeRequested,
+    SnapshotReady,
+    UseRequested,
+)
 from freemodels.ui.preferences import THEMES, Preferences
 from freemodels.ui.screens.dashboard import ACTIONS, DashboardScreen
 from freemodels.ui.screens.help import HelpScreen
@@ -182,29 +190,39 @@ class DashboardApp(App[None]):
             # A key was added or removed: measure with it now rather than at the next turn.
             self.source.probe_now(None)
 
-    def open_keys(self) -> None:
+    def on_keys_requested(self, _: KeysRequested) -> None:
         """Push the provider keys screen."""
         self.push_screen(KeysScreen(self.services, self.key_statuses), self._keys_closed)
 
     def _keys_closed(self, _: None) -> None:
         self.load_keys()
 
-    # -- tool configs --------------------------------------------------------------------------
+    # -- requests for the monitor and tool configs ---------------------------------------------
 
-    def open_use(self, tool: str, ref: ModelRef) -> None:
-        """Push the dry-run diff of writing `ref` into `tool`."""
-        self.push_screen(UseScreen(self.services, tool, ref))
+    def on_probe_requested(self, message: ProbeRequested) -> None:
+        """Hand a re-probe, speed test or tool-call test to the snapshot source."""
+        ref = message.ref
+        if message.kind is ProbeKind.SPEED and ref is not None:
+            self.source.speed_test(ref)
+        elif message.kind is ProbeKind.TOOLS and ref is not None:
+            self.source.tool_test(ref)
+        else:
+            self.source.probe_now(ref)
+
+    def on_use_requested(self, message: UseRequested) -> None:
+        """Push the dry-run diff of writing the model into the tool."""
+        self.push_screen(UseScreen(self.services, message.tool, message.ref))
 
     # -- preferences ---------------------------------------------------------------------------
 
-    def preferences_changed(self, prefs: Preferences) -> None:
-        """Remember and persist new preferences (in a worker: it writes a file)."""
+    def on_preferences_changed(self, message: PreferencesChanged) -> None:
+        """Remember and persist new preferences (in a worker: it writes a file); new favourites
+        go to the monitor, which probes them first."""
+        prefs = message.prefs
+        if prefs.favourites != self.prefs.favourites:
+            self.source.set_favourites(sorted(prefs.favourites))
         self.prefs = prefs
         self.save_preferences(prefs)
-
-    def favourites_changed(self, favourites: Iterable[ModelRef]) -> None:
-        """Tell the monitor to probe favourites first."""
-        self.source.set_favourites(sorted(favourites))
 
     @work(thread=True, exit_on_error=False, group="preferences", exclusive=True)
     def save_preferences(self, prefs: Preferences) -> None:

@@ -1,14 +1,15 @@
 """The main screen: status line, first-run banner, live ranking, detail pane, filter, footer.
 
-It renders whatever Snapshot the app hands it and turns keys into intents: preference changes
-(saved by the app in a worker), requests to the snapshot source, or a modal screen.
+It renders whatever Snapshot the app hands it and turns keys into messages the app handles
+(`freemodels.ui.messages`): preference changes (saved by the app in a worker), requests for the
+snapshot source, or a modal screen. It never imports the app.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on
@@ -20,7 +21,8 @@ from textual.widgets import Footer, Input
 
 from freemodels.core.catalog.parse import Catalog
 from freemodels.core.keys.lookup import KeyStatus
-from freemodels.core.records import ModelRef, Snapshot
+from freemodels.core.records import ModelRef, ProbeKind, Snapshot
+from freemodels.ui.messages import KeysRequested, PreferencesChanged, ProbeRequested, UseRequested
 from freemodels.ui.preferences import SORTS, Preferences
 from freemodels.ui.view import (
     COLUMNS,
@@ -35,9 +37,6 @@ from freemodels.ui.widgets.banner import KeyBanner, banner_text
 from freemodels.ui.widgets.detail import DetailPane
 from freemodels.ui.widgets.ranking import RankingTable
 from freemodels.ui.widgets.status import StatusBar, status_text
-
-if TYPE_CHECKING:
-    from freemodels.ui.app import DashboardApp
 
 # At this width and above the detail pane sits beside the table; below it goes underneath.
 WIDE = 120
@@ -108,14 +107,6 @@ class DashboardScreen(Screen[None]):
         self._status: Text | None = None
         self._banner: Text | None = None
         self._banner_unset = True
-
-    @property
-    def dashboard_app(self) -> DashboardApp:
-        """The app, typed."""
-        from freemodels.ui.app import DashboardApp
-
-        assert isinstance(self.app, DashboardApp)
-        return self.app
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
@@ -214,7 +205,7 @@ class DashboardScreen(Screen[None]):
         self.prefs = prefs
         self.render_snapshot()
         if persist:
-            self.dashboard_app.preferences_changed(prefs)
+            self.post_message(PreferencesChanged(prefs))
 
     def selected_ref(self) -> ModelRef | None:
         """The model under the cursor."""
@@ -229,7 +220,7 @@ class DashboardScreen(Screen[None]):
         if ref is None:
             self.notify("no model selected", severity="warning")
             return
-        self.dashboard_app.open_use(self.prefs.tool, ref)
+        self.post_message(UseRequested(self.prefs.tool, ref))
 
     def action_cycle_tool(self) -> None:
         """Next target tool."""
@@ -306,7 +297,6 @@ class DashboardScreen(Screen[None]):
         if ref is None:
             return
         self._set(self.prefs.toggled_favourite(ref))
-        self.dashboard_app.favourites_changed(self.prefs.favourites)
 
     def action_toggle_pin(self) -> None:
         """Favourites on top, or in rank order."""
@@ -316,21 +306,21 @@ class DashboardScreen(Screen[None]):
         """Queue a decode-speed test of the selected model."""
         ref = self.selected_ref()
         if ref is not None:
-            self.dashboard_app.source.speed_test(ref)
+            self.post_message(ProbeRequested(ProbeKind.SPEED, ref))
             self.notify(f"speed test queued for {ref}", timeout=3)
 
     def action_tool_test(self) -> None:
         """Queue a function-calling test of the selected model."""
         ref = self.selected_ref()
         if ref is not None:
-            self.dashboard_app.source.tool_test(ref)
+            self.post_message(ProbeRequested(ProbeKind.TOOLS, ref))
             self.notify(f"tool-call test queued for {ref}", timeout=3)
 
     def action_keys(self) -> None:
         """Open the provider keys screen."""
-        self.dashboard_app.open_keys()
+        self.post_message(KeysRequested())
 
     def action_reprobe(self) -> None:
         """Re-probe every model as soon as each budget allows."""
-        self.dashboard_app.source.probe_now(None)
+        self.post_message(ProbeRequested(ProbeKind.PROBE))
         self.notify("re-probing every model (within budgets)", timeout=3)
