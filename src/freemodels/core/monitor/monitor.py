@@ -28,7 +28,8 @@ from freemodels.core.keys.lookup import KeyRing
 from freemodels.core.monitor.broadcast import Subscriber, Subscribers
 from freemodels.core.monitor.budget import Ledger, RequestGate, budget_limits
 from freemodels.core.monitor.scheduler import Cadence, Scheduler
-from freemodels.core.monitor.stats import WINDOWS, ModelInfo, model_stats, rank
+from freemodels.core.monitor.stats import WINDOWS, ModelInfo
+from freemodels.core.monitor.windows import EARLIER_S, SampleWindows
 from freemodels.core.probe.clients import ClientPool, TransportFactory
 from freemodels.core.probe.probe import ProbeSpec
 from freemodels.core.probe.prober import Prober
@@ -36,8 +37,6 @@ from freemodels.core.records import (
     BudgetState,
     Model,
     ModelRef,
-    ModelStats,
-    Outcome,
     ProbeKind,
     ProbeResult,
     Provider,
@@ -48,8 +47,8 @@ from freemodels.core.store.history import History
 log = logging.getLogger("freemodels.monitor")
 
 HOUSEKEEPING_S = 2.0
-EARLIER_S = 86400.0
 EARLIER_SAMPLES = 20
+PRUNE_S = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,19 +94,13 @@ class Monitor:
         self._transport_factory = transport_factory
         self._clock = clock
         self._sleep = sleep
-        self._infos = {info.ref: info for info in (ModelInfo.of(p, m) for p, m in catalog.models())}
+        self._windows = SampleWindows(
+            (ModelInfo.of(p, m) for p, m in catalog.models()),
+            config.window_s,
+            refresh_s=config.stats_refresh_s,
+        )
         self._limits = budget_limits(catalog.providers)
         self.scheduler = Scheduler(catalog.providers, self._limits, config.cadence)
-        self._samples: dict[ModelRef, deque[ProbeResult]] = {ref: deque() for ref in self._infos}
-        self._stats: dict[ModelRef, ModelStats] = {}
-        self._frozen: dict[ModelRef, tuple[ProbeResult, ...]] = {}
-        # The last samples of models with none in the window (from up to a day before the
-        # start), shown until each is probed again: a restart resumes with yesterday's numbers.
-        self._earlier: dict[ModelRef, tuple[ProbeResult, ...]] = {}
-        # When each model's current run of not_found answers began: tracked beyond the window,
-        # since "gone?" means a whole day of them (and the backoff makes them sparse).
-        self._not_found_since: dict[ModelRef, float] = {}
-        self._stale: set[ModelRef] = set(self._infos)
         self._pending: list[ProbeResult] = []
         self._subscribers = Subscribers()
         self._snapshot = Snapshot(self._clock(), config.window_s, ())
@@ -119,7 +112,6 @@ class Monitor:
         self._probes: set[asyncio.Task[None]] = set()
         self._favourites: tuple[ModelRef, ...] = ()
         self._attached = False
-        self._last_stats_refresh = 0.0
         self._history: History | None = None
         self._ledger: Ledger | None = None
         self.probes_sent = 0
@@ -217,41 +209,16 @@ class Monitor:
         """Load the window's samples so ranks show before the first new probe; models with none
         in the window show their last day's numbers until they are probed again."""
         now = self._clock()
-        self._not_found_since = {
-            ref: at for ref, at in history.not_found_runs().items() if ref in self._infos
-        }
+        windows = self._windows
+        windows.resume_not_found(history.not_found_runs())
         for sample in history.samples(now - self.config.window_s):
-            self._add(sample)
+            windows.add(sample)
             self.scheduler.seen(sample.ref, sample.started_at)
-        earlier: dict[ModelRef, list[ProbeResult]] = {}
-        if any(not samples for samples in self._samples.values()):
-            for sample in history.latest_per_model(now - EARLIER_S, EARLIER_SAMPLES):
-                ref = sample.ref
-                if ref in self._infos and not self._samples[ref]:
-                    earlier.setdefault(ref, []).append(sample)
-        self._earlier = {ref: tuple(samples) for ref, samples in earlier.items()}
-        if any(s.ttft_ms is not None for s in self._all_loaded()):
+        if windows.unmeasured():
+            windows.resume_earlier(history.latest_per_model(now - EARLIER_S, EARLIER_SAMPLES))
+        if windows.measured():
             self._first_ttft.set()
         self._mark_dirty()
-
-    def _all_loaded(self) -> Iterable[ProbeResult]:
-        for window in self._samples.values():
-            yield from window
-        for earlier in self._earlier.values():
-            yield from earlier
-
-    def _add(self, sample: ProbeResult) -> None:
-        ref = sample.ref
-        samples = self._samples.get(ref)
-        if samples is None:
-            return
-        samples.append(sample)
-        self._stale.add(ref)
-        self._earlier.pop(ref, None)
-        if sample.outcome is Outcome.NOT_FOUND:
-            self._not_found_since.setdefault(ref, sample.started_at)
-        else:
-            self._not_found_since.pop(ref, None)
 
     def _mark_dirty(self) -> None:
         self._dirty.set()
@@ -274,7 +241,7 @@ class Monitor:
             if live is not None:
                 if not self._attached:
                     log.info("attached to the monitor of process %d (%s)", live.pid, live.role)
-                    attached_id = self._latest_id()
+                    attached_id = self._history.latest_sample_id()
                 self._attached = True
                 self.first_probe.set()  # nothing of ours to wait for
                 attached_id = self._follow(attached_id)
@@ -294,17 +261,12 @@ class Monitor:
         self._probes.add(task)
         task.add_done_callback(self._probes.discard)
 
-    def _latest_id(self) -> int:
-        assert self._history is not None
-        row = self._history.db.execute("SELECT COALESCE(MAX(id), 0) FROM samples").fetchone()
-        return int(row[0])
-
     def _follow(self, after_id: int) -> int:
         """Read the samples another process's monitor added since `after_id`."""
         assert self._history is not None
         newest, samples = self._history.samples_since_id(after_id)
         for sample in samples:
-            self._add(sample)
+            self._windows.add(sample)
         if samples:
             self._mark_dirty()
         return newest
@@ -313,7 +275,7 @@ class Monitor:
         while self._requests:
             ref, kind = self._requests.popleft()
             if ref is None:
-                for each in self._infos:
+                for each in self._windows.refs:
                     self.scheduler.reset_turn(each)
                 continue
             found = self.catalog.get(ref)
@@ -346,7 +308,7 @@ class Monitor:
             return
         self.probes_sent += 1
         self.scheduler.done(ref, result.outcome, now)
-        self._add(result)
+        self._windows.add(result)
         self._pending.append(result)
         self._mark_dirty()
         if result.ttft_ms is not None:
@@ -362,7 +324,7 @@ class Monitor:
             if not self._attached and now - last_beat >= self.config.heartbeat_interval_s:
                 history.beat(self.config.role, started, now)
                 last_beat = now
-            if now - last_prune >= 600:
+            if now - last_prune >= PRUNE_S:
                 history.prune(now)
                 last_prune = now
 
@@ -391,40 +353,18 @@ class Monitor:
     def publish(self) -> Snapshot:
         """Build a Snapshot from the current samples and hand it to every subscriber."""
         now = self._clock()
-        window = self.config.window_s
-        if now - self._last_stats_refresh >= self.config.stats_refresh_s:
-            # Windows slide: every model's stats age even without new samples.
-            self._stale = set(self._infos)
-            self._last_stats_refresh = now
-        for ref in self._stale:
-            samples = self._samples[ref]
-            while samples and samples[0].started_at <= now - window:
-                samples.popleft()
-            earlier = self._earlier.get(ref) if not samples else None
-            if earlier:
-                # Not probed since the restart yet: the last day's numbers stand in.
-                stats = model_stats(self._infos[ref], earlier, now, EARLIER_S)
-                self._stats[ref] = stats
-                self._frozen[ref] = earlier
-                continue
-            stats = model_stats(self._infos[ref], samples, now, window)
-            since = self._not_found_since.get(ref)
-            if since is not None and stats.not_found_since is not None:
-                stats = replace(stats, not_found_since=since)
-            self._stats[ref] = stats
-            self._frozen[ref] = tuple(samples)
-        self._stale = set()
+        rows = self._windows.refresh(now)
         budgets: dict[str, BudgetState] = {}
         if self._ledger is not None:
             budgets = {b: self._ledger.state(b) for b in self.scheduler.budgets()}
         snapshot = Snapshot(
             at=now,
-            window_s=window,
-            rows=tuple(rank(self._stats.values())),
+            window_s=self.config.window_s,
+            rows=rows,
             budgets=budgets,
             in_flight=self.scheduler.in_flight(),
             attached=self._attached,
-            samples=dict(self._frozen),
+            samples=self._windows.samples(),
         )
         self._snapshot = snapshot
         self._subscribers.publish(snapshot)

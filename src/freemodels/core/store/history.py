@@ -199,6 +199,11 @@ class History:
             ).fetchall()
         return sorted((_result(row) for row in rows), key=lambda r: r.started_at)
 
+    def latest_sample_id(self) -> int:
+        """The newest sample's row id (0 when there is none): where an attached reader starts."""
+        row = self._db.execute("SELECT COALESCE(MAX(id), 0) FROM samples").fetchone()
+        return int(row[0])
+
     def samples_since_id(self, after_id: int) -> tuple[int, list[ProbeResult]]:
         """Samples added after row id `after_id`, and the newest id (for attached readers)."""
         rows = self._db.execute(
