@@ -245,17 +245,19 @@ class DashboardApp(App[None]):
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss(None)
             return
-        self.push_screen(HelpScreen([(key, text) for key, text, _ in ACTIONS]))
+        self.push_screen(HelpScreen([(a.shown, a.text) for a in ACTIONS]))
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand("Toggle light/dark", "Switch theme", self.action_toggle_dark)
-        for key, text, action in ACTIONS:
-            if not action or action in ("quit", "help"):
+        for a in ACTIONS:
+            if not a.action or a.action in ("quit", "help"):
                 continue
-            title = text.split(" (")[0]
+            title = a.text.split(" (")[0]
             yield SystemCommand(
-                title[0].upper() + title[1:], f"key: {key}", partial(self._dashboard_action, action)
+                title[0].upper() + title[1:],
+                f"key: {a.shown}",
+                partial(self._dashboard_action, a.action),
             )
         yield SystemCommand("Help", "key: ?", self.action_help)
 

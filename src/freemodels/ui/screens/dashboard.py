@@ -8,7 +8,7 @@ snapshot source, or a modal screen. It never imports the app.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from rich.text import Text
@@ -43,53 +43,92 @@ WIDE = 120
 DETAIL_WIDTH = 40
 SCROLLBAR = 2
 
-# (key as shown, description, action): the help screen, the footer and the palette share it.
-ACTIONS: tuple[tuple[str, str, str], ...] = (
-    ("↑/↓ j/k", "move the cursor", ""),
-    ("enter", "use the selected model in the target tool (shows the change; w, l launch)", "use"),
-    ("t", "cycle the target tool", "cycle_tool"),
-    ("s", "cycle the sort column", "cycle_sort"),
-    ("S", "reverse the sort", "reverse_sort"),
-    ("/", "filter by text (Enter keeps it, Escape clears it)", "filter"),
-    ("o", "cycle the provider filter", "cycle_provider"),
-    ("c", "only providers with a key", "toggle_configured"),
-    ("u", "only usable models", "toggle_usable"),
-    ("a", "only models whose tool calls work (agents need them)", "toggle_tools"),
-    ("f", "favourite the selected model", "toggle_favourite"),
-    ("F", "pin favourites on top", "toggle_pin"),
-    ("x", "speed test the selected model (decode tok/s)", "speed_test"),
-    ("T", "tool-call test the selected model", "tool_test"),
-    ("p / P", "provider keys: add, replace, remove, test", "keys"),
-    ("r", "re-probe every model now (within budgets)", "reprobe"),
-    ("?", "this help", "help"),
-    ("ctrl+p", "command palette: every action by name", ""),
-    ("click", "a column header sorts by it (again: reverse)", ""),
-    ("Escape", "close any dialog", ""),
-    ("q", "quit", "quit"),
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One row of the key list: the help screen, the footer, the palette and the bindings."""
+
+    shown: str
+    """The key as the help screen writes it."""
+    text: str
+    """What it does (the help screen; the palette title is its part before " (")."""
+    action: str = ""
+    """The action it runs ("" for keys handled elsewhere: the table's cursor, the palette)."""
+    keys: tuple[str, ...] = ()
+    """The screen's bindings for it (Textual key names); the app binds `q` and `?` itself."""
+    label: str = ""
+    """Its name in the footer."""
+    footer: bool = False
+    """Whether the footer shows its first key."""
+    priority: bool = False
+    """Run before the focused widget sees the key."""
+
+
+ACTIONS: tuple[Action, ...] = (
+    Action("↑/↓ j/k", "move the cursor"),
+    Action(
+        "enter", "use the selected model in the target tool (shows the change; w, l launch)", "use"
+    ),
+    Action("t", "cycle the target tool", "cycle_tool", ("t",), "Tool", footer=True),
+    Action("s", "cycle the sort column", "cycle_sort", ("s",), "Sort", footer=True),
+    Action("S", "reverse the sort", "reverse_sort", ("S",), "Reverse"),
+    # Priority: the app runs it before taking the next key, so keys typed right after it
+    # (a paste, a fast typist) reach the field instead of the table's bindings.
+    Action(
+        "/",
+        "filter by text (Enter keeps it, Escape clears it)",
+        "filter",
+        ("slash",),
+        "Filter",
+        footer=True,
+        priority=True,
+    ),
+    Action("o", "cycle the provider filter", "cycle_provider", ("o",), "Provider"),
+    Action("c", "only providers with a key", "toggle_configured", ("c",), "Configured"),
+    Action("u", "only usable models", "toggle_usable", ("u",), "Usable"),
+    Action(
+        "a",
+        "only models whose tool calls work (agents need them)",
+        "toggle_tools",
+        ("a",),
+        "Tool calls",
+    ),
+    Action("f", "favourite the selected model", "toggle_favourite", ("f",), "Fav", footer=True),
+    Action("F", "pin favourites on top", "toggle_pin", ("F",), "Pin favs"),
+    Action("x", "speed test the selected model (decode tok/s)", "speed_test", ("x",), "Speed test"),
+    Action("T", "tool-call test the selected model", "tool_test", ("T",), "Tool test"),
+    Action(
+        "p / P",
+        "provider keys: add, replace, remove, test",
+        "keys",
+        ("p", "P"),
+        "Keys",
+        footer=True,
+    ),
+    Action("r", "re-probe every model now (within budgets)", "reprobe", ("r",), "Re-probe"),
+    Action("?", "this help", "help"),
+    Action("ctrl+p", "command palette: every action by name"),
+    Action("click", "a column header sorts by it (again: reverse)"),
+    Action("Escape", "close any dialog"),
+    Action("q", "quit", "quit"),
 )
+
+
+def _bindings(actions: tuple[Action, ...]) -> list[BindingType]:
+    """The screen's bindings, derived from the key list (the footer shows each first key)."""
+    return [
+        Binding(key, a.action, a.label, show=a.footer and index == 0, priority=a.priority)
+        for a in actions
+        for index, key in enumerate(a.keys)
+    ]
 
 
 class DashboardScreen(Screen[None]):
     """The live ranking and everything around it."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("t", "cycle_tool", "Tool"),
-        Binding("s", "cycle_sort", "Sort"),
-        Binding("S", "reverse_sort", "Reverse", show=False),
-        # Priority: the app runs it before taking the next key, so keys typed right after it
-        # (a paste, a fast typist) reach the field instead of the table's bindings.
-        Binding("slash", "filter", "Filter", priority=True),
-        Binding("o", "cycle_provider", "Provider", show=False),
-        Binding("c", "toggle_configured", "Configured", show=False),
-        Binding("u", "toggle_usable", "Usable", show=False),
-        Binding("a", "toggle_tools", "Tool calls", show=False),
-        Binding("f", "toggle_favourite", "Fav"),
-        Binding("F", "toggle_pin", "Pin favs", show=False),
-        Binding("x", "speed_test", "Speed test", show=False),
-        Binding("T", "tool_test", "Tool test", show=False),
-        Binding("p", "keys", "Keys"),
-        Binding("P", "keys", "Keys", show=False),
-        Binding("r", "reprobe", "Re-probe", show=False),
+        *_bindings(ACTIONS),
+        # Not a row of the help: Escape closes whatever is open, here the filter.
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
