@@ -31,7 +31,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Print the ranking over the window from history."""
     if args.demo:
-        history_path = paths.data_dir() / "history-demo.sqlite3"
+        history_path = paths.history_path(demo=True)
         from freemodels.cli.context import open_context
 
         with open_context(args) as ctx:

@@ -205,7 +205,6 @@ class ModelStats:
     usable: bool
     health: Health = Health.UNKNOWN
     availability_low: float | None = None  # Wilson 95 % lower bound
-    usable_rate: float | None = None
     rate_limited_ratio: float | None = None
     last_ok_at: float | None = None
     last_at: float | None = None

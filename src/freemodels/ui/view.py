@@ -262,7 +262,7 @@ def sort_rows(rows: Sequence[RowView], prefs: Preferences) -> list[RowView]:
     return ordered
 
 
-def next_sort(current: str, sorts: Sequence[str]) -> str:
-    """The sort after `current` in the cycle."""
-    index = sorts.index(current) if current in sorts else -1
-    return sorts[(index + 1) % len(sorts)]
+def next_in_cycle(current: str, choices: Sequence[str]) -> str:
+    """The choice after `current` (the first when it is not one): sort columns, target tools."""
+    index = choices.index(current) if current in choices else -1
+    return choices[(index + 1) % len(choices)]

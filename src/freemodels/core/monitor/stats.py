@@ -204,7 +204,6 @@ def model_stats(
         usable=usable,
         health=health(s.outcome for s in inside),
         availability_low=_round(low, 4),
-        usable_rate=round(len(oks) / len(inside), 4),
         rate_limited_ratio=round(rate_limited / len(inside), 4),
         last_ok_at=last_ok_at,
         last_at=latest.started_at,

@@ -30,7 +30,7 @@ from freemodels.ui.view import (
     Column,
     RowView,
     build_rows,
-    next_sort,
+    next_in_cycle,
     visible_columns,
 )
 from freemodels.ui.widgets.banner import KeyBanner, banner_text
@@ -206,7 +206,7 @@ class DashboardScreen(Screen[None]):
         status = status_text(snapshot, self.prefs, now, demo=self.demo)
         if status != self._status:
             self._status = status
-            self.query_one(StatusBar).show(snapshot, self.prefs, now, demo=self.demo)
+            self.query_one(StatusBar).show(status)
         banner = banner_text(self.catalog, self.keys, snapshot)
         if banner != self._banner or self._banner_unset:
             self._banner, self._banner_unset = banner, False
@@ -265,12 +265,12 @@ class DashboardScreen(Screen[None]):
         """Next target tool."""
         from freemodels.ui.services import tools
 
-        self._set(replace(self.prefs, tool=next_sort(self.prefs.tool, tools())))
+        self._set(replace(self.prefs, tool=next_in_cycle(self.prefs.tool, tools())))
         self.notify(f"target tool: {self.prefs.tool}", timeout=2)
 
     def action_cycle_sort(self) -> None:
         """Next sort column."""
-        self._set(replace(self.prefs, sort=next_sort(self.prefs.sort, SORTS), reverse=False))
+        self._set(replace(self.prefs, sort=next_in_cycle(self.prefs.sort, SORTS), reverse=False))
 
     def action_reverse_sort(self) -> None:
         """Reverse the sort."""
