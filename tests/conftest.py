@@ -27,16 +27,3 @@ def isolated_home(
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
     yield home
-
-
-def require_program(name: str) -> str:
-    """The path of a system program; skip visibly without it, fail under CI=true."""
-    import shutil
-
-    path = shutil.which(name)
-    if path is None:
-        message = f"{name} is not installed"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message}; .ci/run must install it")
-        pytest.skip(message)
-    return path

@@ -14,6 +14,7 @@ import pytest
 from freemodels.core.keys.lookup import ResolvedKey
 from freemodels.core.records import Model, Provider
 from freemodels.integrations.formats.jsonc import parse
+from programs import unavailable
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMAS = REPO.parent / "shared" / "schemas"
@@ -36,15 +37,6 @@ SLASHED = GROQ.models[1]
 FAKE_KEY = "gsk_TESTKEY0123456789abcd"
 ENV_KEY = ResolvedKey(FAKE_KEY, "env:GROQ_API_KEY")
 STORED_KEY = ResolvedKey(FAKE_KEY, "file")
-
-
-def need(condition: bool, reason: str) -> None:
-    """Skip visibly when `condition` fails; under CI=true that is a failure."""
-    if condition:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}; scripts/ci/tools.sh must provide it")
-    pytest.skip(reason)
 
 
 def schema(name: str) -> dict[str, Any]:
@@ -73,8 +65,7 @@ def tool_binary(name: str) -> str:
     for candidate in candidates:
         if candidate and os.access(candidate, os.X_OK) and Path(candidate).is_file():
             return candidate
-    need(False, f"the {name} binary is not installed (run scripts/ci/tools.sh)")
-    raise AssertionError("unreachable")
+    unavailable(f"the {name} binary is not installed", "scripts/ci/tools.sh")
 
 
 _ORIGINAL_ENV = dict(os.environ)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,17 +21,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from freemodels.core.store.history import Heartbeat, History
 from waiting import wait_until
-
-
-def require_program(name: str, path: str | None = None) -> str:
-    """The path of a system program; skip visibly without it, fail under CI=true."""
-    found = path if path and os.access(path, os.X_OK) else shutil.which(name)
-    if found is None:
-        message = f"{name} is not installed (scripts/ci/web.sh installs it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message}; CI must install it")
-        pytest.skip(message)
-    return found
 
 
 def free_port() -> int:
