@@ -9,16 +9,15 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from freemodels.core.keys.lookup import ResolvedKey
 from freemodels.core.records import Model, Provider
 from freemodels.integrations.formats.jsonc import parse
 from programs import unavailable
 
-REPO = Path(__file__).resolve().parent.parent
-SCHEMAS = REPO.parent / "shared" / "schemas"
-GOLDEN = Path(__file__).resolve().parent / "data" / "integrations"
+DATA = Path(__file__).resolve().parent / "data"
+SCHEMAS = DATA / "schemas"
+"""The tools' own schemas, vendored (tests/data/schemas/README.md says where each came from)."""
+GOLDEN = DATA / "integrations"
 CI_CACHES = (Path("/var/cache/freemodels-ci"), Path.home() / ".cache" / "freemodels-ci")
 
 GROQ = Provider(
@@ -40,11 +39,8 @@ STORED_KEY = ResolvedKey(FAKE_KEY, "file")
 
 
 def schema(name: str) -> dict[str, Any]:
-    """A tool's JSON schema from ../shared/schemas (skips visibly when the folder is absent)."""
-    path = SCHEMAS / name
-    if not path.is_file():
-        pytest.skip(f"schema folder {SCHEMAS} is absent")
-    loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    """A tool's JSON schema from tests/data/schemas."""
+    loaded: dict[str, Any] = json.loads((SCHEMAS / name).read_text(encoding="utf-8"))
     return loaded
 
 
