@@ -179,7 +179,7 @@ async def test_json_shape_answers_a_whole_completion(
     body = response.json()
     assert body["object"] == "chat.completion"
     assert body["choices"][0]["message"]["content"] == "Hello from the"
-    assert 0.05 <= elapsed < 0.5
+    assert elapsed >= 0.05  # the whole body waits for the first token's time
 
 
 @pytest.mark.parametrize(
