@@ -17,7 +17,7 @@ from freemodels.core.catalog.parse import parse_catalog
 from freemodels.core.keys.lookup import KeyRing
 from freemodels.core.monitor.monitor import Monitor, MonitorConfig
 from freemodels.core.monitor.scheduler import Cadence
-from freemodels.core.records import Outcome, ProbeResult, Snapshot
+from freemodels.core.records import ModelRef, Outcome, ProbeResult, Snapshot
 from freemodels.core.store.history import History
 from freemodels.fleet.server import Behaviour, Fleet, FleetThread
 from freemodels.fleet.synthetic import catalog_toml
@@ -46,7 +46,7 @@ async def run_until(
 
 def row_of(monitor: Monitor, model: str) -> Any:
     """The model's row in the monitor's newest Snapshot (None before it has one)."""
-    return monitor.snapshot.row("p", model)
+    return monitor.snapshot.row(ModelRef("p", model))
 
 
 async def test_monitor_ranks_publishes_and_stores(tmp_path: Path) -> None:
@@ -202,12 +202,12 @@ async def test_a_model_not_found_for_a_day_is_marked_gone(tmp_path: Path) -> Non
             return answered and fleet.request_count("p", "retired") >= 1
 
         await run_until(monitor, probed, "both models to be probed")
-    row = monitor.snapshot.row("p", "retired")
+    row = monitor.snapshot.row(ModelRef("p", "retired"))
     assert row is not None and row.outcome is Outcome.NOT_FOUND
     assert row.not_found_since == now - 26 * 3600
     assert is_gone(row, time.time())
     assert verdict(row, None, time.time(), probing=False) == "gone?"
-    fine = monitor.snapshot.row("p", "fine")
+    fine = monitor.snapshot.row(ModelRef("p", "fine"))
     assert fine is not None and not is_gone(fine, time.time())
 
 
@@ -272,4 +272,4 @@ async def test_a_restart_resumes_with_yesterdays_numbers(tmp_path: Path) -> None
     rows = first[0].rows
     assert [r.model for r in rows] == ["b", "a"], "ranked on yesterday's samples"
     assert rows[0].samples == 4 and rows[0].ttft_p50_ms == 120.0
-    assert first[0].samples[("p", "b")], "the sparkline has them too"
+    assert first[0].samples[ModelRef("p", "b")], "the sparkline has them too"

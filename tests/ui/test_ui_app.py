@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Input
 
 from freemodels.core.keys.lookup import KeyRing
 from freemodels.core.keys.os_keyring import SecretsFileStore
-from freemodels.core.records import Outcome
+from freemodels.core.records import ModelRef, Outcome
 from freemodels.ui import format as fmt
 from freemodels.ui.app import DashboardApp
 from freemodels.ui.preferences import Preferences, PreferencesError
@@ -215,7 +215,7 @@ async def test_f_favourites_persist_and_shift_f_pins_them(tmp_path: Path) -> Non
         await pilot.pause()
         await pilot.press("ctrl+end")
         await pilot.press("f")
-        assert "openrouter/gone/model:free" in app.dashboard.prefs.favourites
+        assert ModelRef.parse("openrouter/gone/model:free") in app.dashboard.prefs.favourites
         assert cell(app, "openrouter/gone/model:free", "model").startswith("★ ")
         assert source.favourites == ("openrouter/gone/model:free",)
         await pilot.press("F")
