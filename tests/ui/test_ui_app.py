@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import time
 import tomllib
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import httpx
 import pytest
 from canned import NOW, catalog, make_app, rows, snapshot
 from textual import events
-from textual.pilot import Pilot
+from textual.command import CommandList
 from textual.widgets import DataTable, Input
 
 from freemodels.cli.dashboard import MonitorThread
@@ -35,6 +33,7 @@ from freemodels.ui.widgets.banner import KeyBanner
 from freemodels.ui.widgets.detail import DetailPane
 from freemodels.ui.widgets.ranking import RankingTable
 from freemodels.ui.widgets.status import StatusBar
+from waiting import async_wait_until
 
 WIDE = (160, 48)
 
@@ -101,7 +100,8 @@ async def test_an_update_touches_only_changed_cells(tmp_path: Path) -> None:
 async def test_updates_are_throttled_to_the_refresh_interval(tmp_path: Path) -> None:
     source = ManualSource(snapshot())
     app = make_app(tmp_path, source=source)
-    app.refresh_s = 0.5
+    # An interval far longer than a pause on a loaded machine: the burst cannot straddle it.
+    app.refresh_s = 2.0
     async with app.run_test(size=WIDE) as pilot:
         await pilot.pause()
         applied = app.updates
@@ -111,8 +111,11 @@ async def test_updates_are_throttled_to_the_refresh_interval(tmp_path: Path) -> 
             source.push(snapshot(rows=tuple(changed)))
         await pilot.pause()
         assert app.updates - applied <= 1
-        await pilot.pause(0.7)
-        assert cell(app, "cerebras/zai-glm-4.7", "ttft") == "180 ms"
+        # The newest Snapshot of the burst is shown after the interval, in one more update.
+        await async_wait_until(
+            lambda: cell(app, "cerebras/zai-glm-4.7", "ttft") == "180 ms",
+            what="the burst's last TTFT on screen",
+        )
         assert app.updates - applied <= 2
 
 
@@ -386,10 +389,23 @@ async def test_ctrl_p_palette_runs_every_action(tmp_path: Path) -> None:
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"speed test")
-        await pilot.pause(0.3)
+
+        def speed_test_highlighted() -> bool:
+            found = app.screen.query(CommandList)
+            if not found:
+                return False
+            hits = found.first()
+            if hits.highlighted is None:
+                return False
+            return "Speed test" in str(hits.get_option_at_index(hits.highlighted).prompt)
+
+        # The palette searches in a worker: wait for the hit before choosing it.
+        await async_wait_until(speed_test_highlighted, what="the palette's speed test hit")
         await pilot.press("enter")
-        await pilot.pause(0.2)
-        assert ("speed", "cerebras/zai-glm-4.7") in source.requests
+        await async_wait_until(
+            lambda: ("speed", "cerebras/zai-glm-4.7") in source.requests,
+            what="the speed test request",
+        )
 
 
 async def test_q_quits(tmp_path: Path) -> None:
@@ -562,14 +578,6 @@ async def test_l_writes_then_offers_the_tool_when_the_terminal_cannot_be_handed_
     )
 
 
-async def until(pilot: Pilot[None], condition: Callable[[], bool], what: str) -> None:
-    """Let the app run until `condition` holds; fail after a generous deadline."""
-    deadline = time.monotonic() + 30.0
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        await pilot.pause(0.05)
-
-
 def status_line(app: DashboardApp) -> str:
     return str(app.dashboard.query_one(StatusBar).content)
 
@@ -586,10 +594,14 @@ async def test_the_countdown_ticks_between_snapshots(tmp_path: Path) -> None:
         assert cell(app, key, "status") == "rate limited 42s"
         applied = app.updates
         now[0] = NOW + 40
-        await until(pilot, lambda: cell(app, key, "status") == "rate limited 2s", "it ticks")
+        await async_wait_until(
+            lambda: cell(app, key, "status") == "rate limited 2s", what="the countdown to tick"
+        )
         assert "openrouter 2s" in status_line(app)
         now[0] = NOW + 42.01  # just past the pause: the last tick clears it
-        await until(pilot, lambda: cell(app, key, "status") == "rate limited", "it clears")
+        await async_wait_until(
+            lambda: cell(app, key, "status") == "rate limited", what="the countdown to clear"
+        )
         assert "paused" not in status_line(app)
         assert app.updates == applied, "no new Snapshot: the tick alone redrew"
 
@@ -601,7 +613,9 @@ async def test_the_status_line_says_when_the_dashboard_is_a_guest(tmp_path: Path
         await pilot.pause()
         assert "attached to a running monitor" in status_line(app)
         source.push(snapshot(attached=False))  # the owner died: this monitor took over
-        await until(pilot, lambda: "attached" not in status_line(app), "it shows the takeover")
+        await async_wait_until(
+            lambda: "attached" not in status_line(app), what="it shows the takeover"
+        )
 
 
 async def test_a_monitor_crash_is_shown_and_the_dashboard_stays_up(tmp_path: Path) -> None:
@@ -616,9 +630,9 @@ async def test_a_monitor_crash_is_shown_and_the_dashboard_stays_up(tmp_path: Pat
     app = DashboardApp(monitor, cat, services, clock=lambda: NOW, tick_s=None)
     thread = MonitorThread(monitor)
     thread.on_error = lambda text: app.post_message(MonitorFailed(text))
-    async with app.run_test(size=WIDE) as pilot:
+    async with app.run_test(size=WIDE):
         thread.start()
-        await until(pilot, lambda: bool(app._notifications), "the failure is shown")
+        await async_wait_until(lambda: bool(app._notifications), what="the failure is shown")
         shown = list(app._notifications)
         assert shown[0].title == "Monitor stopped" and shown[0].severity == "error"
         assert shown[0].message == "RuntimeError: the transport exploded"

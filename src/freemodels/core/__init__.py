@@ -2,5 +2,6 @@
 keys, and the records they pass along (`records`, `report`).
 
 Never imports textual, rich, freemodels.ui, freemodels.cli, the servers, the fleet or the
-integrations (import-linter contracts in pyproject.toml and a subprocess test enforce it).
+integrations (docs/architecture.md, "Import rules"; import-linter contracts in pyproject.toml and
+a subprocess test enforce it).
 """

@@ -23,7 +23,7 @@ def _url_variables(base_url: str) -> tuple[str, ...]:
 
 
 class Outcome(StrEnum):
-    """What one probe found (DESIGN.md §2 "Outcomes")."""
+    """What one probe found (docs/architecture.md, "Outcomes")."""
 
     OK = "ok"
     NO_KEY = "no_key"

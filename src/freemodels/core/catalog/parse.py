@@ -1,7 +1,8 @@
 """The provider catalog: `providers.toml` parsed strictly into Provider and Model records.
 
 Strict because every unknown key is a typo that would otherwise be silently ignored; the format
-grows only through DESIGN.md §2. Errors name the file, the provider/model and the key.
+grows only through docs/architecture.md ("The catalog"). Errors name the file, the provider/model
+and the key.
 """
 
 from __future__ import annotations
@@ -197,7 +198,8 @@ def _check_types(table: Mapping[str, Any], spec: Mapping[str, Any], where: str) 
     for key, value in table.items():
         if key not in spec:
             raise CatalogError(
-                f"{where}: unknown key {key!r}", "it may be a typo; see DESIGN.md §2"
+                f"{where}: unknown key {key!r}",
+                f"it may be a typo; the keys allowed here: {', '.join(sorted(spec))}",
             )
         expected = spec[key]
         # bool is an int in Python; a `true` where a number belongs is still a mistake.

@@ -1,4 +1,4 @@
-"""Rate budgets: the single gate every request passes (DESIGN.md §2 "Rate budgets").
+"""Rate budgets: the single gate every request passes (docs/architecture.md, "Rate budgets").
 
 In any sliding 60 s window the requests to one budget never exceed its `rpm`, nor `rpd` in 24 h,
 nor a model's own `rpd`. The count lives in the history database's `ledger` table, so every

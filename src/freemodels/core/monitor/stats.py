@@ -1,6 +1,6 @@
 """Statistics over probe samples: pure functions of samples and `now` (no clock, no I/O).
 
-Definitions follow llmperf / genai-perf / OpenRouter (DESIGN.md §2 "Metrics"):
+Definitions follow llmperf / genai-perf / OpenRouter (docs/architecture.md, "Metrics"):
 
 - percentiles: linear interpolation between closest ranks, over the window's ok samples;
 - jitter: population standard deviation of those TTFTs;

@@ -1,4 +1,6 @@
-"""HTTP clients: one httpx.AsyncClient per provider origin (DESIGN.md §4).
+"""HTTP clients: one httpx.AsyncClient per provider origin.
+
+See docs/architecture.md, "Performance notes".
 
 A single shared client with hundreds of concurrent streams burns CPU; one client per origin with a
 bounded pool stays cheap. Keep-alive outlives the probe interval so probes do not pay TLS again.
