@@ -58,6 +58,11 @@ def section(catalog: Catalog) -> str:
         "request limit: a cautious default). Add or override providers and models in "
         "`~/.config/freemodels/providers.toml`, or let `freemodels providers refresh` do it.",
         "",
+        "*Free* is the kind of free use: a renewing free tier, a one-time trial credit, or keyless "
+        "(anonymous, no key). A provider or model whose service has ended is hidden from its end "
+        "date on, with one note; when the bundled catalog's newest verification is over 60 days "
+        "old, commands say so once. The format and the sources: `docs/catalog.md`.",
+        "",
         "| Provider | Free | Models | Free limits | Verified | Sign up | Key variable |",
         "| --- | --- | ---: | --- | --- | --- | --- |",
     ]
