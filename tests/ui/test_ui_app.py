@@ -54,7 +54,7 @@ async def test_rows_show_ranked_with_times_in_ms(tmp_path: Path) -> None:
         assert len(order(app)) == len(rows())
         assert cell(app, "cerebras/zai-glm-4.7", "ttft") == "142 ms"
         assert cell(app, "cerebras/qwen-3-coder", "status") == "DOWN server error"
-        assert cell(app, "openrouter/gone/model:free", "status") == "not found"
+        assert cell(app, "openrouter/gone/model:free", "status") == "gone"
         assert cell(app, "openrouter/deepseek/deepseek-r1:free", "status") == "rate limited 42s"
         assert cell(app, "groq/llama-3.3-70b-versatile", "context") == "128k"
 
@@ -443,6 +443,7 @@ async def test_detail_pane_describes_the_selected_model(tmp_path: Path) -> None:
         assert "budget left 24/30 a minute, 880/1000 a day" in body
         assert "gsk_…abcd (env:GROQ_API_KEY)" in body
         assert "http://127.0.0.1:9/groq/v1" in body
+        assert "free tier (renews)" in body
         assert len(pane.query_one("#detail-spark").data) == 6  # type: ignore[attr-defined]
         await pilot.press("j", "j", "j")
         body = str(pane.query_one("#detail-body").render())
