@@ -196,7 +196,7 @@ async def test_the_monitor_takes_routed_samples_and_shows_any_running_router(
     from freemodels.core.keys.lookup import KeyRing
     from freemodels.core.monitor.monitor import Monitor, MonitorConfig
     from freemodels.core.monitor.scheduler import Cadence
-    from freemodels.core.records import Outcome, ProbeResult
+    from freemodels.core.records import ModelRef, Outcome, ProbeResult
     from freemodels.fleet.synthetic import catalog_toml
 
     path = tmp_path / "h.sqlite3"
@@ -223,7 +223,7 @@ async def test_the_monitor_takes_routed_samples_and_shows_any_running_router(
 
             def shown() -> bool:
                 snapshot = monitor.snapshot
-                samples = snapshot.samples.get(("p", "m"), ())
+                samples = snapshot.samples.get(ModelRef("p", "m"), ())
                 return snapshot.router == "http://127.0.0.1:8766" and routed in samples
 
             deadline = time.monotonic() + 20

@@ -58,8 +58,7 @@ def _known(member: str, catalog: Catalog) -> bool:
         ref = ModelRef.parse(member)
     except ValueError:
         return False
-    provider = catalog.provider(ref.provider)
-    return provider is not None and provider.model(ref.model) is not None
+    return catalog.get(ref) is not None
 
 
 def _bad(path: Path, problem: str) -> UsageError:

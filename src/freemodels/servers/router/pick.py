@@ -120,7 +120,7 @@ def _group(
         pinned = _pinned(catalog, member)
         if pinned is None:
             continue
-        row = snapshot.row(pinned.provider.id, pinned.model.id)
+        row = snapshot.row(pinned.ref)
         reason, retry = _unfit(pinned.provider, pinned.model, row, snapshot, False, tokens, now)
         if reason is None:
             candidates.append(pinned)
@@ -137,11 +137,8 @@ def _pinned(catalog: Catalog, alias: str) -> Candidate | None:
         ref = ModelRef.parse(alias)
     except ValueError:
         return None
-    provider = catalog.provider(ref.provider)
-    model = provider.model(ref.model) if provider is not None else None
-    if provider is None or model is None:
-        return None
-    return Candidate(provider, model)
+    found = catalog.get(ref)
+    return Candidate(*found) if found is not None else None
 
 
 def _ranked(
@@ -151,10 +148,9 @@ def _ranked(
     ordered: list[tuple[Provider, Model, ModelStats | None]] = []
     seen: set[tuple[str, str]] = set()
     for row in snapshot.rows:
-        provider = catalog.provider(row.provider)
-        model = provider.model(row.model) if provider is not None else None
-        if provider is not None and model is not None:
-            ordered.append((provider, model, row))
+        found = catalog.get(row.ref)
+        if found is not None:
+            ordered.append((*found, row))
             seen.add((row.provider, row.model))
     for provider, model in catalog.models():
         if (provider.id, model.id) not in seen:
