@@ -10,8 +10,8 @@ its tool calls failed, or when the request (estimated tokens) does not fit its c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 
 from freemodels.core.catalog.parse import Catalog
 from freemodels.core.records import Health, Model, ModelRef, ModelStats, Outcome, Provider, Snapshot
@@ -49,13 +49,32 @@ class Skip:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """The candidates for one request, best first, and the models skipped before any attempt."""
+    """The candidates for one request, best first, and the models passed over for it."""
 
     alias: str
-    """`auto`, `auto:tools`, or the pinned `provider/model`."""
+    """`auto`, `auto:tools`, a group's name, or the pinned `provider/model`."""
     pinned: bool
-    candidates: tuple[Candidate, ...]
-    skipped: tuple[Skip, ...] = ()
+    candidates: Iterable[Candidate]
+    """Iterated once, lazily for an alias: a request that the first model answers looks at one
+    row of the ranking, not at the whole catalog."""
+    skipped: list[Skip] = field(default_factory=list)
+    """The models passed over so far (filled while `candidates` is iterated)."""
+
+
+class Ranking:
+    """The catalog in rank order, worked out once per Snapshot rather than once per request."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self._for: Snapshot | None = None
+        self._order: list[tuple[Provider, Model, ModelStats | None]] = []
+
+    def order(self, snapshot: Snapshot) -> list[tuple[Provider, Model, ModelStats | None]]:
+        """Every catalog model with its row, best first."""
+        if snapshot is not self._for:
+            self._order = _ranked(self.catalog, snapshot)
+            self._for = snapshot
+        return self._order
 
 
 def alias_for(
@@ -75,6 +94,7 @@ def plan(
     tokens: int,
     now: float,
     groups: Mapping[str, tuple[str, ...]] | None = None,
+    ranking: Ranking | None = None,
 ) -> Plan | None:
     """The candidates for `alias`; None when it pins a model the catalog does not have."""
     members = (groups or {}).get(alias)
@@ -85,17 +105,27 @@ def plan(
         if pinned is None:
             return None
         return Plan(alias, True, (pinned,))
-    needs_tools = alias == AUTO_TOOLS
-    candidates: list[Candidate] = []
+    order = (ranking or Ranking(catalog)).order(snapshot)
     skipped: list[Skip] = []
-    for provider, model, row in _ranked(catalog, snapshot):
-        ref = ModelRef(provider.id, model.id)
+    fit = _fit(order, snapshot, skipped, alias == AUTO_TOOLS, tokens, now)
+    return Plan(alias, False, fit, skipped)
+
+
+def _fit(
+    order: list[tuple[Provider, Model, ModelStats | None]],
+    snapshot: Snapshot,
+    skipped: list[Skip],
+    needs_tools: bool,
+    tokens: int,
+    now: float,
+) -> Iterator[Candidate]:
+    """The models of `order` fit for the request, noting the others in `skipped`."""
+    for provider, model, row in order:
         reason, retry = _unfit(provider, model, row, snapshot, needs_tools, tokens, now)
         if reason is None:
-            candidates.append(Candidate(provider, model))
+            yield Candidate(provider, model)
         else:
-            skipped.append(Skip(ref, reason, retry))
-    return Plan(alias, False, tuple(candidates), tuple(skipped))
+            skipped.append(Skip(ModelRef(provider.id, model.id), reason, retry))
 
 
 def _group(
@@ -129,7 +159,7 @@ def _group(
     unique: dict[ModelRef, Candidate] = {}
     for candidate in candidates:
         unique.setdefault(candidate.ref, candidate)
-    return Plan(name, False, tuple(unique.values()), tuple(skipped))
+    return Plan(name, False, tuple(unique.values()), skipped)
 
 
 def _pinned(catalog: Catalog, alias: str) -> Candidate | None:

@@ -90,6 +90,7 @@ class Router:
         groups: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.groups = dict(groups or {})
+        self._ranking = pick.Ranking(catalog)
         self.catalog = catalog
         self.upstream = upstream
         self.ledger = ledger
@@ -103,7 +104,7 @@ class Router:
         """The candidates for a request (None when it pins an unknown model)."""
         return pick.plan(
             self.catalog, self.snapshot(), alias, tokens=tokens, now=self._wall(),
-            groups=self.groups,
+            groups=self.groups, ranking=self._ranking,
         )  # fmt: skip
 
     async def route(self, plan: pick.Plan, body: dict[str, Any]) -> Routed | Refused | Unavailable:
