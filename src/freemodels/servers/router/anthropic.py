@@ -82,7 +82,8 @@ async def create_message(router: Router, request: web.Request) -> web.StreamResp
     if bad is not None:
         return error_response(bad.status, bad.message)
     chat = translate.to_openai(body)
-    result = await dispatch(router, body.get("model"), chat)
+    tokens_in = estimate(chat)
+    result = await dispatch(router, body.get("model"), chat, tokens_in)
     if isinstance(result, BadRequest):
         return error_response(result.status, result.message)
     if isinstance(result, Refused):
@@ -97,7 +98,6 @@ async def create_message(router: Router, request: web.Request) -> web.StreamResp
             503, unavailable_text(result), headers=retry_headers(result.retry_after_s),
             extra={"tried": tried_list(result)},
         )  # fmt: skip
-    tokens_in = estimate(chat)
     if body.get("stream"):
         return await _relay(router, request, result, tokens_in)
     return await _gather(router, result, tokens_in)

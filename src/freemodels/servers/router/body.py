@@ -10,7 +10,6 @@ from aiohttp import web
 
 from freemodels.servers.router import pick
 from freemodels.servers.router.route import Refused, Routed, Router, Unavailable
-from freemodels.servers.router.tokens import estimate
 
 MAX_BODY_BYTES = 20 * 1024 * 1024
 TRIED_LISTED = 20
@@ -69,11 +68,12 @@ def upstream_body(body: dict[str, Any]) -> dict[str, Any]:
 
 
 async def dispatch(
-    router: Router, requested: object, body: dict[str, Any]
+    router: Router, requested: object, body: dict[str, Any], tokens: int
 ) -> Routed | Refused | Unavailable | BadRequest:
-    """Route an OpenAI chat request named `requested` (the client's model name)."""
+    """Route an OpenAI chat request named `requested` (the client's model name) of about
+    `tokens` prompt tokens."""
     alias = pick.alias_for(requested, has_tools=bool(body.get("tools")), groups=router.groups)
-    plan = router.plan(alias, estimate(body))
+    plan = router.plan(alias, tokens)
     if plan is None:
         return BadRequest(
             404,

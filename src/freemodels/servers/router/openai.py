@@ -54,7 +54,8 @@ async def chat_completions(router: Router, request: web.Request) -> web.StreamRe
     bad = check_messages(body)
     if bad is not None:
         return error_response(bad.status, bad.message, bad.kind)
-    result = await dispatch(router, body.get("model"), body)
+    tokens = estimate(body)
+    result = await dispatch(router, body.get("model"), body, tokens)
     if isinstance(result, BadRequest):
         return error_response(result.status, result.message, result.kind, code="model_not_found")
     if isinstance(result, Refused):
@@ -65,8 +66,8 @@ async def chat_completions(router: Router, request: web.Request) -> web.StreamRe
             headers=retry_headers(result.retry_after_s), extra={"tried": tried_list(result)},
         )  # fmt: skip
     if body.get("stream"):
-        return await _relay(router, request, result, body)
-    return await _gather(router, result, body)
+        return await _relay(router, request, result, body, tokens)
+    return await _gather(router, result, tokens)
 
 
 def refused_response(result: Refused) -> web.Response:
@@ -88,7 +89,7 @@ def refused_response(result: Refused) -> web.Response:
 
 
 async def _relay(
-    router: Router, request: web.Request, routed: Routed, body: dict[str, Any]
+    router: Router, request: web.Request, routed: Routed, body: dict[str, Any], tokens: int
 ) -> web.StreamResponse:
     response = web.StreamResponse(
         headers={
@@ -131,15 +132,15 @@ async def _relay(
             await opened.aclose()
     except (ConnectionError, asyncio.CancelledError):
         # The client hung up: the upstream request is dropped in `finally`, at once.
-        router.finish(routed, tokens_in=estimate(body), tokens_out=produced)
+        router.finish(routed, tokens_in=tokens, tokens_out=produced)
         raise
     finally:
         opened.close()
-    router.finish(routed, error=error, tokens_in=estimate(body), tokens_out=produced)
+    router.finish(routed, error=error, tokens_in=tokens, tokens_out=produced)
     return response
 
 
-async def _gather(router: Router, routed: Routed, body: dict[str, Any]) -> web.Response:
+async def _gather(router: Router, routed: Routed, tokens: int) -> web.Response:
     """The whole answer as one chat.completion."""
     gathered = Gathered()
     try:
@@ -154,7 +155,7 @@ async def _gather(router: Router, routed: Routed, body: dict[str, Any]) -> web.R
         )  # fmt: skip
     finally:
         routed.opened.close()
-    router.finish(routed, tokens_in=estimate(body), tokens_out=gathered.chunks)
+    router.finish(routed, tokens_in=tokens, tokens_out=gathered.chunks)
     return web.json_response(
         gathered.completion(str(routed.ref), routed.opened.usage), headers=routed_headers(routed)
     )
