@@ -255,3 +255,18 @@ def test_a_bad_groups_file_is_a_one_line_error(tmp_path: Path) -> None:
         with pytest.raises(UsageError, match=problem) as caught:
             load_groups(path, catalog)
         assert str(path) in str(caught.value)
+
+
+async def test_a_provider_echoing_its_key_never_shows_it_to_the_client() -> None:
+    echo = Behaviour(real_status=500, echo_auth=True)
+    specs = [Spec("alpha", "a1", echo), Spec("beta", "b1", echo)]
+    async with router_rig(specs) as rig:
+        api = client(rig.url)
+        for model in ("auto", "alpha/a1"):
+            with pytest.raises(openai.APIStatusError) as caught:
+                await api.chat.completions.create(model=model, messages=ASK)
+            text = caught.value.response.text
+            assert "Incorrect API key" in text
+            assert fleet_key("alpha") not in text and fleet_key("beta") not in text
+        await api.close()
+        assert all(fleet_key(s.provider) not in (s.error or "") for s in rig.samples)

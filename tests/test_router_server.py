@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import os
+import resource
 import socket
 
 import aiohttp
@@ -116,13 +117,23 @@ async def test_a_client_hanging_up_mid_stream_cancels_the_upstream_request_at_on
         assert rig.samples[0].ttft_ms is not None
 
 
-async def test_idle_connections_do_not_stop_the_router() -> None:
+IDLE = 1000
+
+
+async def test_a_thousand_idle_connections_do_not_stop_the_router() -> None:
+    # Both ends live in this process: 2 descriptors per connection.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 2 * IDLE + 256
+    if soft < wanted:
+        if hard != resource.RLIM_INFINITY and hard < wanted:
+            pytest.skip(f"needs {wanted} open files, the hard limit is {hard}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
     async with router_rig([Spec("alpha", "a1")]) as rig:
         assert rig.server.bound is not None
         loop = asyncio.get_running_loop()
         idle: list[socket.socket] = []
         try:
-            for _ in range(300):
+            for _ in range(IDLE):
                 sock = socket.socket()
                 sock.setblocking(False)
                 await loop.sock_connect(sock, ("127.0.0.1", rig.server.bound.port))

@@ -78,6 +78,8 @@ class Opened:
     usage: dict[str, Any] | None = None
     finished: bool = False
     total_ms: float | None = field(default=None)
+    secret: str | None = field(default=None, repr=False)
+    """The provider's key, cut out of any error text the stream carries (servers echo keys)."""
 
     async def batches(self) -> AsyncIterator[list[str]]:
         """The data of each event from the first content on, one list per upstream read (so a
@@ -129,7 +131,10 @@ class Opened:
                 if parsed is None:
                     continue
                 if "error" in parsed and not parsed.get("choices"):
-                    return events[:position], _short(error_message(parsed))
+                    text = _short(error_message(parsed))
+                    if self.secret:
+                        text = text.replace(self.secret, "[redacted]")
+                    return events[:position], text
                 if isinstance(parsed.get("usage"), dict):
                     self.usage = parsed["usage"]
         return events, None
@@ -250,6 +255,8 @@ class Upstream:
                     proxy_auth=proxy_auth,
                 )
                 result = await _first_content(response, t0)
+                if isinstance(result, Opened) and key is not None:
+                    result.secret = key.value
         except TimeoutError:
             result = Failure(
                 Outcome.TIMEOUT, f"no content within {self.timeouts.first_token_s:g} s"
