@@ -5,7 +5,8 @@
     freemodels_router_failovers_total                          attempts beyond a request's first
     freemodels_router_attempts                                 histogram of attempts per request
     freemodels_routed_tokens_total{provider,model,direction}   tokens in and out (streams too)
-    freemodels_router_ttft_seconds                             histogram, first token to client
+    freemodels_router_ttft_seconds                             histogram: routing began → first
+                                                               token, every attempt included
 
 Counts are plain numbers updated on the event loop (the hot path takes no lock); a scrape reads
 them from the same loop, so it never sees half an update.

@@ -45,6 +45,8 @@ class Routed:
     attempts: int
     started_at: float
     tried: list[Skip] = field(default_factory=list)
+    begun: float = 0.0
+    """time.perf_counter() when routing began: the client's TTFT spans every attempt."""
 
     @property
     def ref(self) -> ModelRef:
@@ -109,6 +111,7 @@ class Router:
 
     async def route(self, plan: pick.Plan, body: dict[str, Any]) -> Routed | Refused | Unavailable:
         """Send `body` (an OpenAI chat request) to the candidates in turn until one commits."""
+        begun = time.perf_counter()
         tried: list[Skip] = []
         failed = False  # an attempt failed for a reason other than a rate limit
         attempts = 0
@@ -142,7 +145,7 @@ class Router:
             result = await self.upstream.open(provider, model, body)
             if isinstance(result, Opened):
                 self.metrics.request_routed(attempts)
-                return Routed(candidate, result, attempts, started_at, tried)
+                return Routed(candidate, result, attempts, started_at, tried, begun)
             self.metrics.attempt(candidate.ref, result.outcome.value)
             if not _client_fault(result):
                 self._record_failure(candidate, result, started_at)
@@ -205,7 +208,8 @@ class Router:
         ref = routed.ref
         outcome = Outcome.BAD_RESPONSE if error is not None else Outcome.OK
         self.metrics.attempt(ref, outcome.value)
-        self.metrics.ttft(opened.ttft_ms / 1000.0)
+        first_token = opened.t0 + opened.ttft_ms / 1000.0
+        self.metrics.ttft(max(0.0, first_token - routed.begun))
         usage = opened.usage or {}
         tokens_in = int(usage.get("prompt_tokens") or tokens_in)
         tokens_out = int(usage.get("completion_tokens") or tokens_out)
