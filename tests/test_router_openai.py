@@ -270,3 +270,49 @@ async def test_a_provider_echoing_its_key_never_shows_it_to_the_client() -> None
             assert fleet_key("alpha") not in text and fleet_key("beta") not in text
         await api.close()
         assert all(fleet_key(s.provider) not in (s.error or "") for s in rig.samples)
+
+
+async def test_a_refused_key_skips_the_provider_and_a_stall_times_out_to_the_next() -> None:
+    from freemodels.servers.router.upstream import Timeouts
+
+    specs = [
+        Spec("alpha", "a1", Behaviour(real_status=401)),
+        Spec("alpha", "a2"),
+        Spec("beta", "b1", Behaviour(shape="keepalive_forever")),
+        Spec("gamma", "c1"),
+    ]
+    async with router_rig(specs, timeouts=Timeouts(first_token_s=1.0)) as rig:
+        api = client(rig.url)
+        raw = await api.chat.completions.with_raw_response.create(model="auto", messages=ASK)
+        assert raw.parse().model == "gamma/c1"
+        assert raw.headers["x-freemodels-attempts"] == "3"
+        await api.close()
+        assert not rig.chat_requests("alpha", "a2"), "the provider's key was refused: skipped"
+        outcomes = {s.provider: s.outcome for s in rig.samples}
+        assert outcomes == {
+            "alpha": Outcome.AUTH_FAILED, "beta": Outcome.TIMEOUT, "gamma": Outcome.OK,
+        }  # fmt: skip
+
+
+async def test_metrics_count_attempts_failovers_and_streamed_tokens() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    specs = [Spec("alpha", "a1", Behaviour(real_status=429)), Spec("beta", "b1")]
+    async with router_rig(specs) as rig:
+        api = client(rig.url)
+        stream = await api.chat.completions.create(model="auto", messages=ASK, stream=True)
+        async for _ in stream:
+            pass
+        await api.close()
+        registry = CollectorRegistry()
+        registry.register(rig.server.metrics)
+        text = generate_latest(registry).decode()
+    assert (
+        'freemodels_routed_requests_total{model="a1",outcome="rate_limited",provider="alpha"} 1.0'
+        in text
+    )
+    assert 'freemodels_routed_requests_total{model="b1",outcome="ok",provider="beta"} 1.0' in text
+    assert "freemodels_router_failovers_total 1.0" in text
+    assert 'freemodels_routed_tokens_total{direction="out",model="b1",provider="beta"} 3.0' in text
+    assert 'freemodels_router_attempts_bucket{le="2.0"} 1.0' in text
+    assert "freemodels_router_ttft_seconds_count 1.0" in text

@@ -176,3 +176,20 @@ async def test_two_hundred_concurrent_streams_all_answer_and_nothing_leaks() -> 
         pooled = MAX_IN_FLIGHT_PER_PROVIDER
         await wait_for(lambda: len(asyncio.all_tasks()) <= tasks_before + pooled)
         await wait_for(lambda: _open_fds() <= fds_before + 2 * pooled + 4)
+
+
+async def test_a_client_hanging_up_before_the_first_token_cancels_the_attempt() -> None:
+    slow = Behaviour(ttft_s=30.0)
+    async with router_rig([Spec("alpha", "a1", slow), Spec("beta", "b1")]) as rig:
+        session = aiohttp.ClientSession()
+        request = asyncio.ensure_future(
+            session.post(rig.url + "/v1/chat/completions", json={**ASK, "stream": True})
+        )
+        await wait_for(lambda: len(rig.chat_requests("alpha")) == 1)
+        request.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await request
+        await session.close()
+        upstream = rig.fleet.requests[0]
+        await wait_for(lambda: upstream.sent.hung_up is not None)
+        assert not rig.chat_requests("beta"), "no failover for a client that left"
