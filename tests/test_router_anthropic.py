@@ -182,3 +182,15 @@ async def test_a_failure_mid_stream_ends_with_an_error_event() -> None:
         await api.close()
         assert not rig.chat_requests("beta")
         assert [s.outcome for s in rig.samples] == [Outcome.BAD_RESPONSE]
+
+
+async def test_a_whole_message_that_breaks_comes_from_the_next_model() -> None:
+    specs = [Spec("alpha", "a1", Behaviour(shape="error_event")), Spec("beta", "b1")]
+    async with router_rig(specs) as rig:
+        api = client(rig.url)
+        message = await api.messages.create(
+            model="claude-x", max_tokens=1024, messages=[{"role": "user", "content": "hi"}]
+        )
+        assert message.model == "beta/b1"
+        assert message.content[0].text == "Hello from the"  # type: ignore[union-attr]
+        await api.close()

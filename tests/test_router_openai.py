@@ -316,3 +316,18 @@ async def test_metrics_count_attempts_failovers_and_streamed_tokens() -> None:
     assert 'freemodels_routed_tokens_total{direction="out",model="b1",provider="beta"} 3.0' in text
     assert 'freemodels_router_attempts_bucket{le="2.0"} 1.0' in text
     assert "freemodels_router_ttft_seconds_count 1.0" in text
+
+
+async def test_a_whole_answer_that_breaks_fails_over_since_the_client_saw_nothing() -> None:
+    specs = [Spec("alpha", "a1", Behaviour(shape="error_event")), Spec("beta", "b1")]
+    async with router_rig(specs) as rig:
+        api = client(rig.url)
+        raw = await api.chat.completions.with_raw_response.create(model="auto", messages=ASK)
+        assert raw.parse().model == "beta/b1"
+        assert raw.parse().choices[0].message.content == "Hello from the"
+        assert raw.headers["x-freemodels-attempts"] == "2"
+        with pytest.raises(openai.APIStatusError, match="alpha/a1") as caught:
+            await api.chat.completions.create(model="alpha/a1", messages=ASK)
+        assert caught.value.status_code == 502, "a pinned model has no next"
+        await api.close()
+    assert [s.outcome for s in rig.samples if s.provider == "alpha"] == [Outcome.BAD_RESPONSE] * 2

@@ -22,7 +22,7 @@ from freemodels.servers.router.body import (
     tried_list,
     unavailable_text,
 )
-from freemodels.servers.router.openai import Gathered
+from freemodels.servers.router.openai import Broken, gather_whole
 from freemodels.servers.router.route import Refused, Routed, Router, Unavailable
 from freemodels.servers.router.tokens import estimate
 from freemodels.servers.router.upstream import StreamBroken
@@ -51,6 +51,22 @@ def error_response(
     body = translate.error_body(kind, message)
     body["error"].update(extra or {})
     return web.json_response(body, status=status, headers=headers)
+
+
+def _refused(result: Refused) -> web.Response:
+    headers = {
+        "x-freemodels-model": str(result.ref),
+        "x-freemodels-attempts": str(result.attempts),
+        **retry_headers(result.retry_after_s),
+    }
+    return error_response(result.status, result.message, headers=headers)
+
+
+def _unavailable(result: Unavailable) -> web.Response:
+    return error_response(
+        503, unavailable_text(result), headers=retry_headers(result.retry_after_s),
+        extra={"tried": tried_list(result)},
+    )  # fmt: skip
 
 
 def _check(body: dict[str, Any]) -> BadRequest | None:
@@ -87,17 +103,9 @@ async def create_message(router: Router, request: web.Request) -> web.StreamResp
     if isinstance(result, BadRequest):
         return error_response(result.status, result.message)
     if isinstance(result, Refused):
-        headers = {
-            "x-freemodels-model": str(result.ref),
-            "x-freemodels-attempts": str(result.attempts),
-            **retry_headers(result.retry_after_s),
-        }
-        return error_response(result.status, result.message, headers=headers)
+        return _refused(result)
     if isinstance(result, Unavailable):
-        return error_response(
-            503, unavailable_text(result), headers=retry_headers(result.retry_after_s),
-            extra={"tried": tried_list(result)},
-        )  # fmt: skip
+        return _unavailable(result)
     if body.get("stream"):
         return await _relay(router, request, result, tokens_in)
     return await _gather(router, result, tokens_in)
@@ -158,17 +166,15 @@ def _parsed(batch: list[str]) -> list[dict[str, Any]]:
 
 
 async def _gather(router: Router, routed: Routed, tokens_in: int) -> web.Response:
-    gathered = Gathered()
-    try:
-        async for chunk in routed.opened.chunks():
-            gathered.add(chunk)
-        await routed.opened.aclose()
-    except StreamBroken as exc:
-        router.finish(routed, error=str(exc))
-        return error_response(502, f"{routed.ref}: {exc}", headers=routed_headers(routed))
-    finally:
-        routed.opened.close()
-    router.finish(routed, tokens_in=tokens_in, tokens_out=gathered.chunks)
+    result = await gather_whole(router, routed, tokens_in)
+    if isinstance(result, Refused):
+        return _refused(result)
+    if isinstance(result, Unavailable):
+        return _unavailable(result)
+    if isinstance(result, Broken):
+        message = f"{result.routed.ref}: {result.error}"
+        return error_response(502, message, headers=routed_headers(result.routed))
+    routed, gathered = result
     usage = translate.usage_of(routed.opened.usage, tokens_in, gathered.chunks)
     doc = translate.message(
         str(routed.ref),

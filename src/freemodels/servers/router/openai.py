@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -61,13 +62,18 @@ async def chat_completions(router: Router, request: web.Request) -> web.StreamRe
     if isinstance(result, Refused):
         return refused_response(result)
     if isinstance(result, Unavailable):
-        return error_response(
-            503, unavailable_text(result), "service_unavailable", code="no_model_available",
-            headers=retry_headers(result.retry_after_s), extra={"tried": tried_list(result)},
-        )  # fmt: skip
+        return unavailable_response(result)
     if body.get("stream"):
         return await _relay(router, request, result, body, tokens)
     return await _gather(router, result, tokens)
+
+
+def unavailable_response(result: Unavailable) -> web.Response:
+    """The 503 that lists what was tried."""
+    return error_response(
+        503, unavailable_text(result), "service_unavailable", code="no_model_available",
+        headers=retry_headers(result.retry_after_s), extra={"tried": tried_list(result)},
+    )  # fmt: skip
 
 
 def refused_response(result: Refused) -> web.Response:
@@ -142,23 +148,55 @@ async def _relay(
 
 async def _gather(router: Router, routed: Routed, tokens: int) -> web.Response:
     """The whole answer as one chat.completion."""
-    gathered = Gathered()
-    try:
-        async for chunk in routed.opened.chunks():
-            gathered.add(chunk)
-        await routed.opened.aclose()
-    except StreamBroken as exc:
-        router.finish(routed, error=str(exc))
+    result = await gather_whole(router, routed, tokens)
+    if isinstance(result, Refused):
+        return refused_response(result)
+    if isinstance(result, Unavailable):
+        return unavailable_response(result)
+    if isinstance(result, Broken):
         return error_response(
-            502, f"{routed.ref}: {exc}", "upstream_error", code="stream_broken",
-            headers=routed_headers(routed),
+            502, f"{result.routed.ref}: {result.error}", "upstream_error", code="stream_broken",
+            headers=routed_headers(result.routed),
         )  # fmt: skip
-    finally:
-        routed.opened.close()
-    router.finish(routed, tokens_in=tokens, tokens_out=gathered.chunks)
+    routed, gathered = result
     return web.json_response(
         gathered.completion(str(routed.ref), routed.opened.usage), headers=routed_headers(routed)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Broken:
+    """A pinned model's answer that broke before its end."""
+
+    routed: Routed
+    error: str
+
+
+async def gather_whole(
+    router: Router, routed: Routed, tokens: int
+) -> tuple[Routed, Gathered] | Refused | Unavailable | Broken:
+    """Read a whole answer for a client that did not ask for a stream. Nothing has reached that
+    client yet, so an answer that breaks fails over to the next candidate like any attempt."""
+    while True:
+        opened = routed.opened
+        gathered = Gathered()
+        try:
+            async for chunk in opened.chunks():
+                gathered.add(chunk)
+            await opened.aclose()
+        except StreamBroken as exc:
+            router.finish(routed, error=str(exc))
+            following = await router.resume(routed, str(exc))
+            if following is None:
+                return Broken(routed, str(exc))
+            if not isinstance(following, Routed):
+                return following
+            routed = following
+            continue
+        finally:
+            opened.close()
+        router.finish(routed, tokens_in=tokens, tokens_out=gathered.chunks)
+        return routed, gathered
 
 
 def _usage_only(data: str) -> bool:

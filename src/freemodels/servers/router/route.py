@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +47,10 @@ class Routed:
     tried: list[Skip] = field(default_factory=list)
     begun: float = 0.0
     """time.perf_counter() when routing began: the client's TTFT spans every attempt."""
+    rest: Iterator[Candidate] = field(default_factory=lambda: iter(()))
+    """The candidates not tried yet, for a `resume` after a failure nobody saw."""
+    body: dict[str, Any] = field(default_factory=dict)
+    pinned: bool = False
 
     @property
     def ref(self) -> ModelRef:
@@ -109,15 +113,51 @@ class Router:
             groups=self.groups, ranking=self._ranking,
         )  # fmt: skip
 
-    async def route(self, plan: pick.Plan, body: dict[str, Any]) -> Routed | Refused | Unavailable:
+    async def resume(self, routed: Routed, error: str) -> Routed | Refused | Unavailable | None:
+        """After a committed answer broke before any of it reached the client (a client that
+        did not ask for a stream): the next candidates, as if that one had failed at once.
+        None for a pinned model, which has no next."""
+        if routed.pinned:
+            return None
+        tried = [*routed.tried, Skip(routed.ref, f"bad_response: {error}")]
+        plan = pick.Plan(str(routed.ref), False, routed.rest, [])
+        return await self.route(
+            plan, routed.body, attempts=routed.attempts, tried=tried, begun=routed.begun
+        )
+
+    async def route(
+        self,
+        plan: pick.Plan,
+        body: dict[str, Any],
+        *,
+        attempts: int = 0,
+        tried: list[Skip] | None = None,
+        begun: float | None = None,
+    ) -> Routed | Refused | Unavailable:
+        result = await self._route(plan, body, attempts, tried or [], begun)
+        # A resumed request was counted when it first committed.
+        if not attempts:
+            if isinstance(result, Routed):
+                self.metrics.request_routed(result.attempts)
+            else:
+                self.metrics.request_failed(result.attempts)
+        return result
+
+    async def _route(
+        self,
+        plan: pick.Plan,
+        body: dict[str, Any],
+        attempts: int,
+        tried: list[Skip],
+        begun: float | None,
+    ) -> Routed | Refused | Unavailable:
         """Send `body` (an OpenAI chat request) to the candidates in turn until one commits."""
-        begun = time.perf_counter()
-        tried: list[Skip] = []
+        begun = time.perf_counter() if begun is None else begun
         failed = False  # an attempt failed for a reason other than a rate limit
-        attempts = 0
         dead_providers: set[str] = set()
         min_context = 0
-        for candidate in plan.candidates:
+        rest = iter(plan.candidates)
+        for candidate in rest:
             if attempts >= self.max_attempts:
                 break
             provider, model = candidate.provider, candidate.model
@@ -144,8 +184,9 @@ class Router:
             started_at = self._wall()
             result = await self.upstream.open(provider, model, body)
             if isinstance(result, Opened):
-                self.metrics.request_routed(attempts)
-                return Routed(candidate, result, attempts, started_at, tried, begun)
+                return Routed(
+                    candidate, result, attempts, started_at, tried, begun, rest, body, plan.pinned
+                )
             self.metrics.attempt(candidate.ref, result.outcome.value)
             if not _client_fault(result):
                 self._record_failure(candidate, result, started_at)
@@ -155,10 +196,8 @@ class Router:
                     min_context = max(min_context, model.context)
                     tried.append(Skip(candidate.ref, result.error))
                     continue
-                self.metrics.request_failed(attempts)
                 return _refused(candidate, result, attempts)
             if plan.pinned:
-                self.metrics.request_failed(attempts)
                 return _refused(candidate, result, attempts)
             if result.outcome in (Outcome.AUTH_FAILED, Outcome.NO_KEY):
                 dead_providers.add(provider.id)
@@ -167,7 +206,6 @@ class Router:
                 retry = DEFAULT_BACKOFF_S
             failed = failed or retry is None
             tried.append(Skip(candidate.ref, f"{result.outcome}: {result.error}", retry))
-        self.metrics.request_failed(attempts)
         # Retry-After only when the models that could answer are all just rate-limited (models
         # that cannot serve this request at all, e.g. without a key, do not count).
         everything = [*tried, *plan.skipped]
