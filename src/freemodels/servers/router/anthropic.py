@@ -24,8 +24,8 @@ from freemodels.servers.router.body import (
 )
 from freemodels.servers.router.openai import Broken, gather_whole
 from freemodels.servers.router.route import Refused, Routed, Router, Unavailable
+from freemodels.servers.router.stream import StreamBroken
 from freemodels.servers.router.tokens import estimate
-from freemodels.servers.router.upstream import StreamBroken
 
 ERROR_TYPES = {
     400: "invalid_request_error",

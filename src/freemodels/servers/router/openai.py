@@ -26,8 +26,8 @@ from freemodels.servers.router.body import (
     unavailable_text,
 )
 from freemodels.servers.router.route import Refused, Routed, Router, Unavailable
+from freemodels.servers.router.stream import StreamBroken
 from freemodels.servers.router.tokens import estimate
-from freemodels.servers.router.upstream import StreamBroken
 
 _DONE = b"data: [DONE]\n\n"
 

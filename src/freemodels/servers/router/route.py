@@ -26,7 +26,8 @@ from freemodels.core.records import ModelRef, Outcome, ProbeKind, ProbeResult, S
 from freemodels.servers.router import pick
 from freemodels.servers.router.metrics import RouterMetrics
 from freemodels.servers.router.pick import Candidate, Skip
-from freemodels.servers.router.upstream import Failure, Opened, Upstream
+from freemodels.servers.router.stream import Opened
+from freemodels.servers.router.upstream import Failure, Upstream
 
 MAX_ATTEMPTS = 4
 CLIENT_FAULTS = frozenset({400, 413, 422})

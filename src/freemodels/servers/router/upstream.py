@@ -15,8 +15,7 @@ import asyncio
 import json
 import ssl
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -28,9 +27,9 @@ from freemodels.core.probe.clients import MAX_IN_FLIGHT_PER_PROVIDER, USER_AGENT
 from freemodels.core.probe.failure import ERROR_TEXT_MAX, error_message, parse_retry_after
 from freemodels.core.records import Model, Outcome, Provider
 from freemodels.servers.router.sse import EventSplitter
+from freemodels.servers.router.stream import Opened, describe_error, parse_json, short_text
 
 KEEPALIVE_S = 120.0
-DRAIN_S = 1.0
 ERROR_BODY_MAX = 64 * 1024
 
 
@@ -57,118 +56,6 @@ class Failure:
     """The upstream error body of a 4xx, relayed when the request was at fault."""
     sent: bool = True
     """False when nothing was sent (no key, an unset URL variable)."""
-
-
-class StreamBroken(Exception):
-    """The upstream stream failed after it had committed (an error event, a cut, a stall)."""
-
-
-@dataclass(slots=True)
-class Opened:
-    """An attempt that committed: its first content is in `held`, the rest still upstream."""
-
-    response: aiohttp.ClientResponse | None
-    splitter: EventSplitter
-    held: list[str]
-    """The data of the events up to the first content, and of any that came in the same read."""
-    status: int
-    t0: float
-    headers_ms: float
-    ttft_ms: float
-    usage: dict[str, Any] | None = None
-    finished: bool = False
-    total_ms: float | None = field(default=None)
-    secret: str | None = field(default=None, repr=False)
-    """The provider's key, cut out of any error text the stream carries (servers echo keys)."""
-
-    async def batches(self) -> AsyncIterator[list[str]]:
-        """The data of each event from the first content on, one list per upstream read (so a
-        relay writes once per read, never holding an event back); StreamBroken on a failure,
-        after the events that came before it.
-
-        Only events that may carry an error or usage are parsed here: relaying the rest costs
-        no JSON decoding.
-        """
-        held, self.held = self.held, []
-        batch, broken = self._check(held)
-        if batch:
-            yield batch
-        if broken is not None:
-            raise StreamBroken(broken)
-        if self.finished or self.response is None:
-            self._end()
-            return
-        try:
-            async for raw in self.response.content.iter_any():
-                batch, broken = self._check(self.splitter.feed(raw))
-                if batch:
-                    yield batch
-                if broken is not None:
-                    raise StreamBroken(broken)
-                if self.finished:
-                    return
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise StreamBroken(f"the upstream stream broke ({_describe(exc)})") from None
-        # EOF without [DONE]: some servers end that way after a finish_reason; accept it.
-        self._end()
-
-    async def chunks(self) -> AsyncIterator[dict[str, Any]]:
-        """Every chunk of the answer from the first content on, parsed."""
-        async for batch in self.batches():
-            for data in batch:
-                parsed = _parse(data)
-                if parsed:
-                    yield parsed
-
-    def _check(self, events: list[str]) -> tuple[list[str], str | None]:
-        """The events up to [DONE] or an error event (and that error's text); usage noted."""
-        for position, data in enumerate(events):
-            if data == "[DONE]":
-                self._end()
-                return events[:position], None
-            if '"error"' in data or '"usage"' in data:
-                parsed = _parse(data)
-                if parsed is None:
-                    continue
-                if "error" in parsed and not parsed.get("choices"):
-                    text = _short(error_message(parsed))
-                    if self.secret:
-                        text = text.replace(self.secret, "[redacted]")
-                    return events[:position], text
-                if isinstance(parsed.get("usage"), dict):
-                    self.usage = parsed["usage"]
-        return events, None
-
-    def _end(self) -> None:
-        self.finished = True
-        self.total_ms = round((time.perf_counter() - self.t0) * 1000.0, 3)
-
-    def close(self) -> None:
-        """Drop the connection (cancels the upstream request); nothing once given back."""
-        response, self.response = self.response, None
-        if response is not None:
-            response.close()
-
-    async def aclose(self) -> None:
-        """After the whole answer: read what follows [DONE] (the chunked terminator) and give
-        the connection back for the next request; a response left unread would cost it."""
-        response = self.response
-        if response is None or not self.finished:
-            self.close()
-            return
-        try:
-            async with asyncio.timeout(DRAIN_S):
-                drained = 0
-                while drained < ERROR_BODY_MAX and not response.content.at_eof():
-                    drained += len(await response.content.readany())
-        except (TimeoutError, aiohttp.ClientError):
-            self.close()
-            return
-        if not response.content.at_eof():
-            self.close()
-            return
-        self.response = None
-        response.release()
 
 
 class Upstream:
@@ -262,7 +149,7 @@ class Upstream:
                 Outcome.TIMEOUT, f"no content within {self.timeouts.first_token_s:g} s"
             )
         except aiohttp.ClientError as exc:
-            result = Failure(Outcome.NETWORK_ERROR, _describe(exc))
+            result = Failure(Outcome.NETWORK_ERROR, describe_error(exc))
         except BaseException:
             # Cancelled (the client hung up): drop the upstream request at once.
             if response is not None:
@@ -297,12 +184,12 @@ async def _first_content(response: aiohttp.ClientResponse, t0: float) -> Opened 
         for position, data in enumerate(events):
             if data == "[DONE]":
                 return Failure(Outcome.BAD_RESPONSE, "the stream ended with no content", status)
-            chunk = _parse(data)
+            chunk = parse_json(data)
             if chunk is None:
                 return Failure(Outcome.BAD_RESPONSE, "an event that is not JSON", status)
             if "error" in chunk and not chunk.get("choices"):
                 return Failure(
-                    Outcome.BAD_RESPONSE, "error event: " + _short(error_message(chunk)), status
+                    Outcome.BAD_RESPONSE, "error event: " + short_text(error_message(chunk)), status
                 )
             held.append(data)
             if has_content(chunk):
@@ -334,7 +221,7 @@ async def _whole_json(
     """A plain chat.completion where a stream was asked for: made into the same chunks."""
     raw = await response.content.read()
     ttft = round((time.perf_counter() - t0) * 1000.0, 3)
-    doc = _parse(raw.decode("utf-8", "replace"))
+    doc = parse_json(raw.decode("utf-8", "replace"))
     choices = doc.get("choices") if doc is not None else None
     if doc is None or doc.get("error") or not choices or not isinstance(choices[0], dict):
         return Failure(Outcome.BAD_RESPONSE, "200 without a completion", 200)
@@ -400,21 +287,3 @@ def _redacted(failure: Failure, key: ResolvedKey | None) -> Failure:
     return Failure(
         failure.outcome, error, failure.status, failure.retry_after_s, body, failure.sent
     )
-
-
-def _parse(data: str) -> dict[str, Any] | None:
-    try:
-        doc = json.loads(data)
-    except ValueError:
-        return None
-    return doc if isinstance(doc, dict) else None
-
-
-def _short(text: str) -> str:
-    return " ".join(text.split())[:ERROR_TEXT_MAX]
-
-
-def _describe(exc: BaseException) -> str:
-    name = type(exc).__name__
-    text = str(exc)
-    return f"{name}: {text}" if text else name
