@@ -2,6 +2,7 @@
 
 OpenAI chat completions and Anthropic Messages in, OpenAI-compatible providers out, with
 failover before the first token. Owns: pick (names, candidates), route (failover, budget,
-samples), upstream (one attempt), openai / anthropic / messages (the protocols), tokens
-(estimates), metrics, app (routes, access rules, lifecycle). Imports the core, never the UI.
+samples), upstream (one attempt), stream (a committed answer), openai / anthropic / messages
+(the protocols), tokens (estimates), groups (router.toml), metrics, app (routes, access rules,
+lifecycle). Imports the core and the servers' shared code, never the UI or the CLI.
 """
