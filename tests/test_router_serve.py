@@ -9,6 +9,7 @@ import os
 import sqlite3
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -29,8 +30,11 @@ def _post(url: str, body: dict[str, object]) -> tuple[dict[str, str], dict[str, 
     request = urllib.request.Request(
         url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
     )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return dict(response.headers), json.loads(response.read())
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return dict(response.headers), json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        raise AssertionError(f"{exc.code}: {exc.read().decode()}") from None
 
 
 def _start(catalog: Path, *extra: str) -> tuple[Freemodels, str]:
@@ -77,6 +81,41 @@ def test_serve_router_answers_records_samples_and_names_itself_in_the_heartbeat(
             assert any(s.labels.get("outcome") == "ok" for s in routed)
             assert "freemodels_router_ttft_seconds" in families
             assert serve.stop() == 0, serve.stderr
+
+
+def test_a_model_that_probes_well_but_refuses_real_work_is_failed_over(tmp_path: Path) -> None:
+    fleet = Fleet()
+    # The fastest in probes, so ranked first; but a real request gets 429 (its quota is gone).
+    fleet.set("spent", "quota", Behaviour(ttft_s=0.005, real_status=429, retry_after="60"))
+    fleet.set("local", "steady", Behaviour(ttft_s=0.08))
+    with FleetThread(fleet):
+        # Two providers: the 429 pauses the spent one's whole budget, not the other's.
+        catalog = write_catalog(
+            tmp_path / "c.toml", "local", fleet.base_url("local"), ["steady"], 600
+        )
+        spent = write_catalog(tmp_path / "s.toml", "spent", fleet.base_url("spent"), ["quota"], 600)
+        catalog.write_text(
+            catalog.read_text() + spent.read_text().replace("schema_version = 1\n", "")
+        )
+        serve, url = _start(catalog, "--no-metrics")
+        with serve:
+
+            def both_usable() -> bool:
+                with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
+                    return bool(json.loads(response.read())["usable_models"] == 2)
+
+            _wait(both_usable)
+            headers, answer = _post(
+                f"{url}/v1/chat/completions",
+                {"model": "auto", "messages": [{"role": "user", "content": "hi"}]},
+            )
+            assert serve.stop() == 0, serve.stderr
+    assert headers["x-freemodels-attempts"] == "2"
+    assert answer["model"] == "local/steady"
+    real = [
+        r for r in fleet.requests if r.model == "quota" and r.body and "max_tokens" not in r.body
+    ]
+    assert len(real) == 1, "one real request reached the model that refuses them"
 
 
 def test_opencode_gets_an_answer_through_the_router(tmp_path: Path) -> None:
