@@ -185,7 +185,8 @@ def main() -> int:
         "aiohttp floor": ([sys.executable, "-c", FLOOR_CLIENT, "{catalog}", str(args.rounds)], env),
     }
     for name in args.transport:
-        clients[f"check ({name})"] = (clients["freemodels check"][0], {**env, "FREEMODELS_TRANSPORT": name})  # fmt: skip
+        transport_env = {**env, "FREEMODELS_TRANSPORT": name}
+        clients[f"check ({name})"] = (clients["freemodels check"][0], transport_env)
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in clients}
     try:
         for i in range(args.repeat):
@@ -256,8 +257,8 @@ def report(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]], n: i
             f"{med(name, lambda r: r['full'].get('err_p50', float('nan'))):>8.1f}"
             f"{med(name, lambda r: r['full'].get('err_p95', float('nan'))):>8.1f}"
         )
-    print("targets: wall <= 0.75x floor, CPU/probe <= 1.2x floor, RSS <= 60 MiB, "
-          "TTFT error p95 <= 20 ms across the sweep (err columns: ms, reported - server truth)")  # fmt: skip
+    print("targets: wall <= 0.75x floor, CPU/probe <= 1.2x floor, RSS <= 60 MiB, TTFT error "
+          "p95 <= 20 ms across the sweep (err: ms, reported - server truth)")  # fmt: skip
 
 
 if __name__ == "__main__":
