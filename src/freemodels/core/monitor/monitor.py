@@ -185,7 +185,7 @@ class Monitor:
                 for provider in self.catalog.providers:
                     prober.prefetch(provider)
                 for provider in self.catalog.providers:
-                    pool.client(provider.base_url, provider.id)
+                    pool.wire(provider.base_url, provider.id)
                 async with asyncio.TaskGroup() as group:
                     tasks = [
                         group.create_task(self._publisher()),

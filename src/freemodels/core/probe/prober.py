@@ -96,7 +96,7 @@ class Prober:
         """Probe one model once; None when its budget has no room within `max_wait_s`."""
         env: Mapping[str, str] = self.keys.env
         key = await self.key(provider)
-        client = self.pool.client(provider.base_url, provider.id)
+        client = self.pool.wire(provider.base_url, provider.id)
         semaphore = self._semaphores.setdefault(provider.id, asyncio.Semaphore(self._max_in_flight))
         ref = ModelRef(provider.id, model.id)
         result: ProbeResult | None = None
