@@ -92,9 +92,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args is None:
         args = build_parser().parse_args(argv)
     from freemodels.debuglog import configure as configure_debug_log
+    from freemodels.runtime import install_event_loop
 
     try:
         configure_debug_log(args.debug)
+        install_event_loop()
         if args.command is None:
             from freemodels.cli import dashboard
 

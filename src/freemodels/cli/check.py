@@ -21,6 +21,7 @@ from freemodels.core.probe.prober import Prober, pairs_of, sweep
 from freemodels.core.records import ModelRef, ModelStats, Outcome, ProbeKind, ProbeResult
 from freemodels.core.report import to_records
 from freemodels.core.store.history import History
+from freemodels.runtime import sweep_gc
 
 
 def positive_int(text: str) -> int:
@@ -82,12 +83,13 @@ def run(args: argparse.Namespace) -> int:
                 f"probing {count} models across {len(catalog.providers)} providers…",
                 file=sys.stderr,
             )
-        rows = asyncio.run(
-            sweep_and_rank(
-                ctx, catalog, rounds=args.rounds, interval_s=args.interval,
-                timeout_s=args.timeout, speed=args.speed, tools=args.tools,
-            )
-        )  # fmt: skip
+        with sweep_gc():
+            rows = asyncio.run(
+                sweep_and_rank(
+                    ctx, catalog, rounds=args.rounds, interval_s=args.interval,
+                    timeout_s=args.timeout, speed=args.speed, tools=args.tools,
+                )
+            )  # fmt: skip
     if args.json:
         print_json(to_records(rows, speed=args.speed, tools=args.tools))
     else:

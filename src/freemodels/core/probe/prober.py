@@ -56,12 +56,28 @@ class Prober:
         return await self.prefetch(provider)
 
     def prefetch(self, provider: Provider) -> asyncio.Future[ResolvedKey | None]:
-        """Start resolving the provider's key (once); the future of the answer."""
+        """Start resolving the provider's key (once); the future of the answer.
+
+        A key in the environment is the answer at once; only the key stores go to a thread.
+        """
         future = self._keys.get(provider.id)
         if future is None:
-            future = asyncio.ensure_future(asyncio.to_thread(self.keys.resolve, provider))
+            if self.keys.env_variable(provider) is not None:
+                future = asyncio.get_running_loop().create_future()
+                future.set_result(self.keys.resolve(provider))
+            else:
+                future = asyncio.ensure_future(asyncio.to_thread(self.keys.resolve, provider))
             self._keys[provider.id] = future
         return future
+
+    def warm(self, providers: Iterable[Provider]) -> None:
+        """Start every key lookup in threads, then make the providers' connection pools (which
+        imports the HTTP library) while they run, before any probe's timer starts."""
+        providers = list(providers)
+        for provider in providers:
+            self.prefetch(provider)
+        for provider in providers:
+            self.pool.wire(provider.base_url, provider.id)
 
     async def run(
         self,
@@ -166,6 +182,7 @@ async def sweep(
         if on_result is not None:
             on_result(result)
 
+    prober.warm({provider.id: provider for provider, _ in pairs}.values())
     loop = asyncio.get_running_loop()
     for index in range(rounds):
         started = loop.time()
