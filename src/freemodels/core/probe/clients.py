@@ -25,6 +25,9 @@ from freemodels.errors import UsageError
 if TYPE_CHECKING:
     import httpx
 
+    from freemodels.core.probe.aiohttp_wire import AiohttpWire
+    from freemodels.core.probe.lean_wire import LeanWire
+
 MAX_IN_FLIGHT_PER_PROVIDER = 32
 KEEPALIVE_EXPIRY_S = 120.0
 USER_AGENT = "freemodels"
@@ -34,7 +37,7 @@ DEFAULT_HEADERS = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
 
 TransportFactory = Callable[[bool], "httpx.AsyncBaseTransport"]
 """Makes an httpx transport; the argument says whether it will speak TLS."""
-DEFAULT_TRANSPORT = "aiohttp"
+DEFAULT_TRANSPORT = "lean"
 
 
 @functools.cache
@@ -110,12 +113,15 @@ def _verify(tls: bool) -> ssl.SSLContext | bool:
 
 
 TRANSPORTS: dict[str, TransportFactory] = {
-    "httpcore": httpcore_transport,
+    "lean": aiohttp_transport,
     "aiohttp": aiohttp_transport,
+    "httpcore": httpcore_transport,
 }
-"""FREEMODELS_TRANSPORT's choices. `aiohttp` (the default): probes on aiohttp directly
-(core.probe.aiohttp_wire), other requests on httpx over httpx-aiohttp. `httpcore`: everything on
-httpx's own transport."""
+"""FREEMODELS_TRANSPORT's choices, each naming what probes go through; the other requests (model
+lists, key tests) use httpx, over httpx-aiohttp unless `httpcore` is chosen.
+`lean` (the default): asyncio protocols and httptools (core.probe.lean_wire), or aiohttp when
+httptools is not installed. `aiohttp`: aiohttp directly (core.probe.aiohttp_wire).
+`httpcore`: httpx's own transport, for everything."""
 
 
 def chosen_transport_name() -> str:
@@ -144,6 +150,20 @@ def request_headers(provider: Provider, key: ResolvedKey | None) -> dict[str, st
     return headers
 
 
+def _direct_wire(kind: str) -> type[LeanWire] | type[AiohttpWire]:
+    """The wire class for `lean` (falling back to aiohttp without httptools) or `aiohttp`."""
+    if kind == "lean":
+        try:
+            from freemodels.core.probe.lean_wire import LeanWire
+        except ImportError:  # httptools has no wheel for this platform: aiohttp does the job
+            pass
+        else:
+            return LeanWire
+    from freemodels.core.probe.aiohttp_wire import AiohttpWire
+
+    return AiohttpWire
+
+
 class ClientPool:
     """Lazily made clients, one per provider (or origin), closed together.
 
@@ -154,7 +174,7 @@ class ClientPool:
 
     def __init__(self, transport_factory: TransportFactory | None = None) -> None:
         name = chosen_transport_name() if transport_factory is None else None
-        self._direct = name == "aiohttp"
+        self._wire_kind = name if name in ("lean", "aiohttp") else "httpx"
         self._factory = transport_factory or (TRANSPORTS[name] if name else aiohttp_transport)
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._wires: dict[str, Wire] = {}
@@ -187,10 +207,8 @@ class ClientPool:
         """What one provider's probes are sent through (made on first use, inside the loop)."""
         wire = self._wires.get(provider_id)
         if wire is None:
-            if self._direct:
-                from freemodels.core.probe.aiohttp_wire import AiohttpWire
-
-                wire = AiohttpWire(
+            if self._wire_kind != "httpx":
+                wire = _direct_wire(self._wire_kind)(
                     base_url,
                     _verify(not base_url.startswith("http://")),
                     limit=MAX_IN_FLIGHT_PER_PROVIDER,
