@@ -240,6 +240,18 @@ def main() -> int:
         fleet.wait(timeout=10)
         shutil.rmtree(tmp, ignore_errors=True)
     report(args, runs, n)
+    if not args.tls:
+        sys.path.insert(0, str(Path(__file__).parent))
+        import asyncio
+
+        from probe_overhead import one_at_a_time
+
+        single = asyncio.run(one_at_a_time())
+        print(
+            f"TTFT error one request at a time (median of 15, ms): {single['new']:.2f} on a new "
+            f"connection, {single['reused']:.2f} reused; aiohttp floor {single['floor']:.2f} "
+            f"(target <= 2 ms); load {load()}"
+        )
     return 0
 
 
