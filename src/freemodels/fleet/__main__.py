@@ -38,12 +38,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tokens", type=int, default=3, help="content events per answer")
     parser.add_argument("--token-interval-ms", type=float, default=2.0, metavar="X")
     parser.add_argument("--catalog-out", type=Path, metavar="PATH", help="write a providers.toml")
+    parser.add_argument(
+        "--tls-ca-out", type=Path, metavar="PATH",
+        help="speak https with a throwaway CA, written to PATH (trust it with SSL_CERT_FILE)",
+    )  # fmt: skip
     return parser
 
 
 async def serve(args: argparse.Namespace) -> None:
     """Start the fleet, announce it, and serve until a termination signal."""
-    fleet = Fleet(seed=args.seed, host=args.host, port=args.port)
+    tls = args.tls_ca_out is not None
+    fleet = Fleet(seed=args.seed, host=args.host, port=args.port, tls=tls)
+    if fleet.tls is not None:
+        args.tls_ca_out.write_bytes(fleet.tls.ca_file.read_bytes())
     if args.demo:
         configure_demo(fleet)
     else:

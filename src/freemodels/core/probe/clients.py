@@ -106,6 +106,19 @@ def aiohttp_transport(tls: bool = True) -> httpx.AsyncBaseTransport:
     return transport
 
 
+def env_proxy(url: str) -> str | None:
+    """The environment's proxy (HTTP_PROXY, HTTPS_PROXY) for this URL, unless NO_PROXY
+    exempts its host."""
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
+
+
 def _verify(tls: bool) -> ssl.SSLContext | bool:
     # A plain-http endpoint (a local server, the demo) has no certificate to check: don't pay
     # for loading the CA bundle.
@@ -192,8 +205,16 @@ class ClientPool:
         )
         client = self._clients.get(pool_key)
         if client is None:
+            tls = not base_url.startswith("http://")
+            # httpx ignores the environment's proxies when given a transport: a proxy that
+            # applies to this origin gets httpx's own proxy transport instead.
+            proxy = env_proxy(base_url)
+            transport = None if proxy else self._factory(tls)
             client = httpx.AsyncClient(
-                transport=self._factory(not base_url.startswith("http://")),
+                transport=transport,
+                proxy=proxy,
+                verify=_verify(tls),
+                limits=_limits(),
                 follow_redirects=False,
                 headers=DEFAULT_HEADERS,
                 # The probe enforces its own overall deadline; these only bound each phase.

@@ -20,7 +20,6 @@ import asyncio
 import base64
 import ssl
 import time
-import urllib.request
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import cast
@@ -28,6 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 import httptools
 
+from freemodels.core.probe.clients import env_proxy
 from freemodels.core.probe.wire import Clock, WireResponse
 
 CONNECT_TIMEOUT_S = 10.0
@@ -368,12 +368,9 @@ class LeanWire:
 def _env_proxy(scheme: str, host: str) -> tuple[str, int, str] | None:
     """The environment's proxy for this origin (host, port, Proxy-Authorization value), or
     None; NO_PROXY honoured. Looked up once per provider: the origin never changes."""
-    proxies = urllib.request.getproxies()
-    url = proxies.get(scheme)
-    if not url or urllib.request.proxy_bypass(host):
+    url = env_proxy(f"{scheme}://{host}/")
+    if url is None:
         return None
-    if "://" not in url:
-        url = "http://" + url
     parts = urlsplit(url)
     auth = ""
     if parts.username is not None:
