@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import NoReturn
 
 from freemodels import __version__
@@ -27,6 +27,22 @@ COMMANDS = {
     "use": "freemodels.cli.use",
     "serve": "freemodels.cli.serve",
 }
+
+# What `freemodels --help` lists for each command, so a command imports only its own module
+# (importing all eight cost a good part of `check`'s start). tests/test_cli_startup.py keeps
+# these equal to the modules' own help.
+SUMMARIES = {
+    "check": "ping every model now and print the ranking",
+    "best": "print provider/model of the top usable model",
+    "stats": "ranked aggregates from the stored history (no requests)",
+    "watch": "print one JSON object per model update until interrupted",
+    "providers": "list the catalog's providers and models, or refresh them from the live lists",
+    "keys": "list, set, remove, test or import API keys",
+    "use": "write a model into a coding tool's config",
+    "serve": "run the monitor headless, with Prometheus metrics and an optional web dashboard",
+}
+# Global options that take a value: the word after them is not the command.
+_VALUED = {"--catalog", "--debug"}
 
 EXIT_USAGE = 2
 EXIT_NOTHING_USABLE = 3
@@ -60,24 +76,40 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
 
 
-def build_parser(*, commands: bool = True) -> argparse.ArgumentParser:
-    """The argument parser, with every subcommand registered unless `commands` is False."""
+def build_parser(*, commands: bool | Collection[str] = True) -> argparse.ArgumentParser:
+    """The argument parser: every subcommand registered in full (True), none (False), or only
+    the named ones in full and the rest by name and summary."""
     parser = _Parser(
         prog="freemodels",
         description="Find the fastest working free LLM endpoint and put it into your coding tool.",
     )
     parser.add_argument("--version", action="version", version=f"freemodels {__version__}")
     _global_options(parser, suppress=False)
-    if not commands:
+    if commands is False:
         parser.set_defaults(command=None)
         return parser
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for module_name in COMMANDS.values():
-        module = importlib.import_module(module_name)
-        command_parser = module.add_parser(sub)
+    for name, module_name in COMMANDS.items():
+        if commands is True or name in commands:
+            command_parser = importlib.import_module(module_name).add_parser(sub)
+        else:
+            command_parser = sub.add_parser(name, help=SUMMARIES[name])
         _global_options(command_parser, suppress=True)
         command_parser.set_defaults(_module=module_name)
     return parser
+
+
+def _named_command(argv: Sequence[str]) -> tuple[str, ...]:
+    """The command the arguments name (its module is the only one imported), if any."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word in _VALUED:
+            skip = True
+        elif not word.startswith("-"):
+            return (word,) if word in COMMANDS else ()
+    return ()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -90,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args, rest = build_parser(commands=False).parse_known_args(argv)
         args = None if rest else args
     if args is None:
-        args = build_parser().parse_args(argv)
+        args = build_parser(commands=_named_command(argv)).parse_args(argv)
     from freemodels.debuglog import configure as configure_debug_log
     from freemodels.runtime import install_event_loop
 
