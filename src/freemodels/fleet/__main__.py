@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--token-interval-ms", type=float, default=2.0, metavar="X")
     parser.add_argument("--catalog-out", type=Path, metavar="PATH", help="write a providers.toml")
     parser.add_argument(
+        "--key", metavar="KEY", help="every provider answers 401 unless sent this key"
+    )
+    parser.add_argument(
         "--tls-ca-out", type=Path, metavar="PATH",
         help="speak https with a throwaway CA, written to PATH (trust it with SSL_CERT_FILE)",
     )  # fmt: skip
@@ -65,6 +68,8 @@ async def serve(args: argparse.Namespace) -> None:
             models_per_provider=args.models_per_provider,
             behaviour=behaviour,
         )
+        for provider in fleet.providers():
+            fleet.require_key(provider, args.key)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
