@@ -6,7 +6,6 @@ it is a dependency wherever it builds (not on Windows). FREEMODELS_LOOP=asyncio 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import os
@@ -29,6 +28,8 @@ def install_event_loop() -> str:
         import uvloop
     except ImportError:
         return "asyncio"
+    import asyncio
+
     with warnings.catch_warnings():
         # Python 3.14 deprecates loop policies; uvloop still works through one meanwhile.
         warnings.simplefilter("ignore", DeprecationWarning)

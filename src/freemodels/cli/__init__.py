@@ -41,6 +41,9 @@ SUMMARIES = {
     "use": "write a model into a coding tool's config",
     "serve": "run the monitor headless, with Prometheus metrics and an optional web dashboard",
 }
+# Commands whose event loop carries many sockets at once get uvloop (freemodels.runtime); the
+# others would only pay for importing it.
+_LOOP_COMMANDS = {None, "check", "best", "watch", "serve"}
 # Global options that take a value: the word after them is not the command.
 _VALUED = {"--catalog", "--debug"}
 
@@ -128,7 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         configure_debug_log(args.debug)
-        install_event_loop()
+        if args.command in _LOOP_COMMANDS:
+            install_event_loop()
         if args.command is None:
             from freemodels.cli import dashboard
 
