@@ -1,7 +1,5 @@
 """`python -m freemodels` is the `freemodels` command."""
 
-import sys
+from freemodels.cli import entry
 
-from freemodels.cli import main
-
-sys.exit(main())
+entry()
