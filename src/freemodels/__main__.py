@@ -1,5 +1,8 @@
-"""`python -m freemodels` is the `freemodels` command."""
+"""`python -m freemodels` is the `freemodels` command (with the ordinary interpreter exit, so
+profilers and coverage run as `python -m ...` still write their data)."""
 
-from freemodels.cli import entry
+import sys
 
-entry()
+from freemodels.cli import main
+
+sys.exit(main())

@@ -153,7 +153,8 @@ def entry() -> NoReturn:
 
     Freeing every module and object one by one takes about a tenth of a second after a sweep,
     which nobody waits for on purpose. The output is flushed and the logs closed first; with a
-    non-daemon thread still running, the exit is the ordinary one, which waits for it.
+    non-daemon thread still running, or a tracer or coverage watching, the exit is the ordinary
+    one.
     """
     import logging
     import os
@@ -161,7 +162,9 @@ def entry() -> NoReturn:
 
     code = main()
     others = [t for t in threading.enumerate() if t is not threading.main_thread()]
-    if any(t.is_alive() and not t.daemon for t in others):
+    # A tracer, profiler or coverage saves its data at the ordinary exit.
+    watched = sys.gettrace() or sys.getprofile() or "coverage" in sys.modules
+    if watched or any(t.is_alive() and not t.daemon for t in others):
         sys.exit(code)
     try:
         sys.stdout.flush()
