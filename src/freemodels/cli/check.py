@@ -53,7 +53,12 @@ def positive_seconds(text: str) -> float:
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Register `check`."""
     parser: argparse.ArgumentParser = sub.add_parser(
-        "check", help="ping every model now and print the ranking"
+        "check",
+        help="ping every model now and print the ranking",
+        description="Probe every model of the catalog now (one streaming request each, within "
+        "each provider's rate budget), store the samples, and print the models best first: "
+        "usable ones by TTFT p50, then the rest. The table fits the terminal without cutting a "
+        "number or a provider/model id; --json prints one JSON array instead.",
     )
     parser.add_argument("--rounds", type=positive_int, default=1, help="sweeps to run (default 1)")
     parser.add_argument(
@@ -88,16 +93,41 @@ def run(args: argparse.Namespace) -> int:
                 timeout_s=args.timeout, speed=args.speed, tools=args.tools,
             )
         )  # fmt: skip
+        keyless = not args.json and not ctx.demo and no_key_at_all(ctx, catalog)
     if args.json:
         print_json(to_records(rows, speed=args.speed, tools=args.tools))
     else:
+        rounds = "1 round" if args.rounds == 1 else f"{args.rounds} rounds"
         ranking_table(
-            rows,
-            title=f"freemodels check: {count} models, {args.rounds} round(s)",
-            speed=args.speed,
-            tools=args.tools,
-        )
+            rows, title=f"freemodels check: {count} models, {rounds}",
+            speed=args.speed, tools=args.tools,
+        )  # fmt: skip
+        for note in table_notes(rows, keyless):
+            print(f"freemodels: {note}", file=sys.stderr)
     return 0
+
+
+def table_notes(rows: list[ModelStats], keyless: bool) -> list[str]:
+    """What the table cannot say by itself (stderr, after it)."""
+    notes = []
+    skipped = sum(1 for row in rows if row.skipped)
+    if skipped:
+        notes.append(
+            f"{skipped} model{'s' if skipped != 1 else ''} skipped: the local rate budget "
+            "(rpm/rpd) had no room, so no request was sent"
+        )
+    if keyless:
+        notes.append(
+            "no API keys yet: `freemodels keys set PROVIDER` stores one; "
+            "`freemodels keys list` shows where to sign up for each"
+        )
+    return notes
+
+
+def no_key_at_all(ctx: Context, catalog: Catalog) -> bool:
+    """Whether not one provider that needs a key has one (a first run)."""
+    needing = [p for p in catalog.providers if p.key_required]
+    return bool(needing) and all(ctx.keys.resolve(p) is None for p in needing)
 
 
 async def sweep_and_rank(

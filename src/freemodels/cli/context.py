@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -49,7 +50,11 @@ def make_keyring(env: Mapping[str, str] | None = None, *, interactive: bool = Fa
         from freemodels.core.keys.os_keyring import default_keyring
     except ImportError:
         return KeyRing(env=env)
-    return default_keyring(interactive=interactive, env=env)
+    # With --debug a person is looking into what happens: say where keys are kept every time.
+    debugging = bool(getattr(logging.getLogger("freemodels"), "handlers", None))
+    return default_keyring(
+        interactive=interactive, env=env, fallback_notice="always" if debugging else "once"
+    )
 
 
 @contextmanager

@@ -23,7 +23,7 @@ import httpx
 from freemodels.core.keys.lookup import ResolvedKey
 from freemodels.core.monitor.budget import RequestGate
 from freemodels.core.probe.clients import ClientPool, request_headers
-from freemodels.core.probe.failure import parse_retry_after
+from freemodels.core.probe.failure import network_error, parse_retry_after
 from freemodels.core.records import Model, ProbeKind, Provider
 
 REQUEST_TIMEOUT_S = 10.0
@@ -113,8 +113,11 @@ class _Budgeted:
                     retry = parse_retry_after(response.headers.get("retry-after"), time.time())
         except TimeoutError:
             return _Answer(None, f"no answer within {self.timeout:g} s")
+        except httpx.TransportError as exc:
+            # The probes' wording ("DNS lookup failed"), never the exception's text, which may
+            # quote the request.
+            return _Answer(None, network_error(exc) or f"no answer within {self.timeout:g} s")
         except httpx.HTTPError as exc:
-            # The class name only: exception texts may quote the request.
             return _Answer(None, type(exc).__name__)
         if status == 429:
             self.gate.pause(self.provider.budget_id, time.time() + (retry or DEFAULT_RETRY_AFTER_S))
