@@ -28,7 +28,12 @@ MAX_TOOL_TESTS = 5
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Register `best`."""
     parser: argparse.ArgumentParser = sub.add_parser(
-        "best", help="print provider/model of the top usable model"
+        "best",
+        help="print provider/model of the top usable model",
+        description="Print provider/model of the top usable model, for scripts: from the "
+        "history when it has samples under 5 minutes old, else after one sweep. Exit 3 (and "
+        "nothing on stdout) when no model is usable. Example: "
+        'freemodels use opencode "$(freemodels best)".',
     )
     parser.add_argument("--fresh", action="store_true", help="sweep now instead of using history")
     parser.add_argument(

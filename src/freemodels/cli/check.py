@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from freemodels.cli.context import Context, open_context, select_providers
+from freemodels.cli.context import Context, expired_models, open_context, select_providers
 from freemodels.cli.render import print_json, ranking_table
 from freemodels.core.catalog.parse import Catalog
 from freemodels.core.monitor.budget import Ledger, RequestGate, budget_limits
@@ -94,22 +94,29 @@ def run(args: argparse.Namespace) -> int:
             )
         )  # fmt: skip
         keyless = not args.json and not ctx.demo and no_key_at_all(ctx, catalog)
+        expired = [] if args.json else expired_models(args)
     if args.json:
         print_json(to_records(rows, speed=args.speed, tools=args.tools))
     else:
+        models = "1 model" if count == 1 else f"{count} models"
         rounds = "1 round" if args.rounds == 1 else f"{args.rounds} rounds"
         ranking_table(
-            rows, title=f"freemodels check: {count} models, {rounds}",
+            rows, title=f"freemodels check: {models}, {rounds}",
             speed=args.speed, tools=args.tools,
         )  # fmt: skip
-        for note in table_notes(rows, keyless):
+        for note in table_notes(rows, keyless, expired):
             print(f"freemodels: {note}", file=sys.stderr)
     return 0
 
 
-def table_notes(rows: list[ModelStats], keyless: bool) -> list[str]:
+def table_notes(rows: list[ModelStats], keyless: bool, expired: list[str]) -> list[str]:
     """What the table cannot say by itself (stderr, after it)."""
     notes = []
+    if expired:
+        notes.append(
+            f"{len(expired)} catalog model{'s' if len(expired) != 1 else ''} past "
+            f"{'their' if len(expired) != 1 else 'its'} shutdown date, hidden: {', '.join(expired)}"
+        )
     skipped = sum(1 for row in rows if row.skipped)
     if skipped:
         notes.append(

@@ -19,7 +19,7 @@ from pathlib import Path
 from freemodels import paths
 from freemodels.core.catalog.parse import Catalog, load_catalog, parse_catalog
 from freemodels.core.keys.lookup import KeyRing
-from freemodels.errors import UsageError
+from freemodels.errors import CatalogError, UsageError
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +38,31 @@ class Context:
 
 
 def load_catalog_for(args: argparse.Namespace) -> Catalog:
-    """The catalog `--catalog` names, else the bundled one with the user overlay merged in."""
+    """The catalog `--catalog` names, else the bundled one with the user overlay merged in.
+
+    An empty `--catalog` is bad input: it would rank nothing and exit 0.
+    """
     path = getattr(args, "catalog", None)
     catalog = load_catalog(Path(path) if path else None, overlay=paths.overlay_catalog_path())
+    if path and not any(True for _ in catalog.models()):
+        raise CatalogError(
+            f"{path} lists no model", "add a [providers.ID] table with [[providers.ID.models]]"
+        )
     return catalog.without_expired(dt.date.today())
+
+
+def expired_models(args: argparse.Namespace) -> list[str]:
+    """`provider/model (until DATE)` for each model hidden because its shutdown date passed."""
+    path = getattr(args, "catalog", None)
+    if getattr(args, "demo", False):
+        return []
+    catalog = load_catalog(Path(path) if path else None, overlay=paths.overlay_catalog_path())
+    today = dt.date.today()
+    return [
+        f"{provider.id}/{model.id} (until {model.until.isoformat()})"
+        for provider, model in catalog.models()
+        if model.until is not None and model.until < today
+    ]
 
 
 def make_keyring(env: Mapping[str, str] | None = None, *, interactive: bool = False) -> KeyRing:

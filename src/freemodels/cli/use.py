@@ -46,6 +46,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--undo", action="store_true", help="remove freemodels' entries from TOOL's config"
     )
+    parser.add_argument(
+        "--allow-demo",
+        action="store_true",
+        help="with --demo: write the simulated model anyway (its port dies with this command)",
+    )
     return parser
 
 
@@ -66,6 +71,13 @@ def run(args: argparse.Namespace) -> int:
 
     with open_context(args, interactive=sys.stdin.isatty()) as context:
         provider, model = _pick(context.catalog, args.model)
+        if context.demo and not args.dry_run and not args.allow_demo:
+            raise UsageError(
+                f"{provider.id}/{model.id} is a --demo model: it lives on a simulator at "
+                f"{provider.base_url}, which stops with this command, so {args.tool} would be "
+                "left pointing at nothing",
+                "pick a real model (freemodels check), or add --allow-demo to write it anyway",
+            )
         key = context.keys.resolve(provider)
         result = registry.apply(
             args.tool,
