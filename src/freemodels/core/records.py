@@ -87,7 +87,7 @@ class Model:
 
     id: str
     name: str
-    context: int
+    context: int | None  # None: unknown (a user's own server); tool configs get their default
     max_output: int | None = None
     tier: str | None = None
     swe_bench: float | None = None
@@ -99,11 +99,9 @@ class Model:
     @property
     def output_limit(self) -> int:
         """The output-token limit tool configs need: the catalog's, else min(context, 32768)."""
-        return (
-            self.max_output
-            if self.max_output is not None
-            else min(self.context, DEFAULT_MAX_OUTPUT)
-        )
+        if self.max_output is not None:
+            return self.max_output
+        return min(self.context or DEFAULT_MAX_OUTPUT, DEFAULT_MAX_OUTPUT)
 
 
 @dataclass(frozen=True, slots=True)

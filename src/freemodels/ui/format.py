@@ -22,9 +22,9 @@ def percent(value: float | None) -> str:
 
 
 def context(tokens: int | None) -> str:
-    """`128k`, `1M`: a context window at a glance."""
+    """`128k`, `1M`: a context window at a glance; `?` when the catalog does not say."""
     if tokens is None:
-        return "-"
+        return "?"
     if tokens >= 1_000_000:
         return f"{tokens / 1_048_576:.0f}M" if tokens % 1_048_576 == 0 else f"{tokens / 1e6:.1f}M"
     return f"{round(tokens / 1024)}k"

@@ -47,6 +47,8 @@ class Continue(Integration):
             "contextLength": model.context,
             "maxTokens": model.output_limit,
         }
+        if model.context is None:  # unknown (a user's server): Continue's default applies
+            del entry["defaultCompletionOptions"]["contextLength"]
         edits: list[Edit] = []
         if not current:
             edits += [

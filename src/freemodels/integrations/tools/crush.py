@@ -40,7 +40,9 @@ class Crush(Integration):
             "cost_per_1m_out": 0,
             "cost_per_1m_in_cached": 0,
             "cost_per_1m_out_cached": 0,
-            "context_window": model.context,
+            # Crush's schema requires a window; for a server that does not say, the same
+            # figure the output limit assumes.
+            "context_window": model.context or model.output_limit,
             "default_max_tokens": model.output_limit,
             "can_reason": model.reasoning,
             "supports_attachments": False,

@@ -56,7 +56,9 @@ class Goose(Integration):
         if selection.key_var is not None:
             entry["api_key_env"] = selection.key_var
         entry["base_url"] = selection.base_url + "/chat/completions"
-        listed = {"name": model.id, "context_limit": model.context}
+        listed: dict[str, Any] = {"name": model.id}
+        if model.context is not None:  # unknown (a user's server): Goose's default applies
+            listed["context_limit"] = model.context
         entry["models"] = upsert_model(lookup(current, ("models",)), listed, key="name")
         entry["supports_streaming"] = True
         return [Set((), entry)]

@@ -71,6 +71,8 @@ class OpenClaw(Integration):
             "contextWindow": model.context,
             "maxTokens": model.output_limit,
         }
+        if model.context is None:  # unknown (a user's server): OpenClaw's default applies
+            del listed["contextWindow"]
         if model.reasoning:
             listed["reasoning"] = True
         entry["models"] = upsert_model(lookup(current, (*provider_path, "models")), listed)

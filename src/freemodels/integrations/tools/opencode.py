@@ -63,7 +63,9 @@ class OpenCode(Integration):
             "models": {
                 model.id: {
                     "name": model.name,
-                    "limit": {"context": model.context, "output": model.output_limit},
+                    "limit": {"context": model.context, "output": model.output_limit}
+                    if model.context is not None
+                    else {"output": model.output_limit},
                 }
             },
         }
