@@ -41,7 +41,7 @@ def fleet() -> Iterator[Fleet]:
 
 
 def test_add_asks_the_server_and_writes_the_overlay(fleet: Fleet) -> None:
-    """One GET /models (through the ledger), the models shown, the overlay written, comments kept."""
+    """One GET /models through the ledger, the models shown, the overlay written, comments kept."""
     path = overlay()
     path.parent.mkdir(parents=True)
     path.write_text("# my own notes\nschema_version = 1  # keep\n", encoding="utf-8")
