@@ -105,3 +105,14 @@ def test_check_says_which_models_are_past_their_date(tmp_path: Path) -> None:
     assert notes == [
         "freemodels: 1 catalog model past its shutdown date, hidden: p/retired (until 2020-01-01)"
     ]
+
+
+def test_a_catalog_of_providers_without_models_cannot_be_checked(tmp_path: Path) -> None:
+    """Keys can be set for it, but `check` has nothing to rank: exit 2."""
+    path = tmp_path / "bare.toml"
+    path.write_text(
+        'schema_version = 1\n[providers.solo]\nname = "Solo"\nbase_url = "http://127.0.0.1:9/v1"\n'
+        "key_required = false\n",
+        encoding="utf-8",
+    )
+    assert "lists no model" in one_line_exit_2(freemodels("check", "--catalog", str(path)))

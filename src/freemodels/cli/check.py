@@ -10,7 +10,13 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from freemodels.cli.context import Context, expired_models, open_context, select_providers
+from freemodels.cli.context import (
+    Context,
+    expired_models,
+    open_context,
+    require_models,
+    select_providers,
+)
 from freemodels.cli.render import print_json, ranking_table
 from freemodels.core.catalog.parse import Catalog
 from freemodels.core.monitor.budget import Ledger, RequestGate, budget_limits
@@ -81,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     """Sweep, then print the table or the JSON array."""
     with open_context(args) as ctx:
         catalog = select_providers(ctx.catalog, args.provider)
+        require_models(catalog, args)
         count = sum(1 for _ in catalog.models())
         if sys.stderr.isatty():
             print(

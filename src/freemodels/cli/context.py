@@ -44,11 +44,19 @@ def load_catalog_for(args: argparse.Namespace) -> Catalog:
     """
     path = getattr(args, "catalog", None)
     catalog = load_catalog(Path(path) if path else None, overlay=paths.overlay_catalog_path())
-    if path and not any(True for _ in catalog.models()):
-        raise CatalogError(
-            f"{path} lists no model", "add a [providers.ID] table with [[providers.ID.models]]"
-        )
+    if path and not catalog.providers:
+        raise CatalogError(f"{path} lists no provider", _ADD_PROVIDER)
     return catalog.without_expired(dt.date.today())
+
+
+_ADD_PROVIDER = "add a [providers.ID] table with [[providers.ID.models]]"
+
+
+def require_models(catalog: Catalog, args: argparse.Namespace) -> None:
+    """CatalogError when there is no model to rank (a catalog of providers only)."""
+    if not any(True for _ in catalog.models()):
+        source = getattr(args, "catalog", None) or "the catalog"
+        raise CatalogError(f"{source} lists no model", _ADD_PROVIDER)
 
 
 def expired_models(args: argparse.Namespace) -> list[str]:
