@@ -124,10 +124,10 @@ def test_budget_skips_read_skipped_and_rank_last(budget_catalog: tuple[Fleet, Pa
     rows = proc.stdout.splitlines()[3:]
     outcomes = [" ".join(line.split()[2:4]) for line in rows]
     assert sum("skipped (again" in o for o in outcomes) == 2, proc.stdout
-    assert "not found" in proc.stdout and "rate limited" not in proc.stdout
+    assert " gone " in proc.stdout and "rate limited" not in proc.stdout
     first_skipped = next(i for i, o in enumerate(outcomes) if o.startswith("skipped"))
     assert all(o.startswith("skipped") for o in outcomes[first_skipped:])
-    assert any("not found" in o for o in outcomes[:first_skipped])
+    assert any(o.startswith("gone") for o in outcomes[:first_skipped])
     assert "2 models skipped: the local rate budget" in proc.stderr
     assert "no API keys yet" not in proc.stderr, "no provider here needs a key"
 

@@ -28,14 +28,15 @@ COMMANDS = {
     "serve": "freemodels.cli.serve",
 }
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_NOTHING_USABLE = 3
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports bad usage in one line with a hint, exit 2 (docs/architecture.md)."""
+    """argparse that reports bad usage in one line with a hint, exit 2.
+
+    See docs/architecture.md, "Command line".
+    """
 
     commands: dict[str, argparse.ArgumentParser]
 
@@ -129,4 +130,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_FAILURE
+        return 1

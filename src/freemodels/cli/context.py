@@ -8,9 +8,9 @@ a real key is never sent to the simulator and demo numbers never mix with real o
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import logging
 import os
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,13 +40,20 @@ class Context:
 def load_catalog_for(args: argparse.Namespace) -> Catalog:
     """The catalog `--catalog` names, else the bundled one with the user overlay merged in.
 
+    Providers and models whose end date has come are left out; a retired provider and a stale
+    bundled catalog are each said once on stderr (diagnostics, never the result on stdout).
     An empty `--catalog` is bad input: it would rank nothing and exit 0.
     """
+    from freemodels.core.catalog.notices import catalog_notices, catalog_today
+
     path = getattr(args, "catalog", None)
     catalog = load_catalog(Path(path) if path else None, overlay=paths.overlay_catalog_path())
     if path and not catalog.providers:
         raise CatalogError(f"{path} lists no provider", _ADD_PROVIDER)
-    return catalog.without_expired(dt.date.today())
+    today = catalog_today()
+    for line in catalog_notices(catalog, today, bundled=path is None):
+        print(f"freemodels: note: {line}", file=sys.stderr)
+    return catalog.without_expired(today)
 
 
 _ADD_PROVIDER = "add a [providers.ID] table with [[providers.ID.models]]"
@@ -64,12 +71,18 @@ def expired_models(args: argparse.Namespace) -> list[str]:
     path = getattr(args, "catalog", None)
     if getattr(args, "demo", False):
         return []
+    from freemodels.core.catalog.notices import catalog_today
+    from freemodels.core.catalog.parse import ended
+
     catalog = load_catalog(Path(path) if path else None, overlay=paths.overlay_catalog_path())
-    today = dt.date.today()
+    today = catalog_today()
+    # A retired provider's models are covered by its own notice (load_catalog_for).
     return [
         f"{provider.id}/{model.id} (until {model.until.isoformat()})"
         for provider, model in catalog.models()
-        if model.until is not None and model.until < today
+        if model.until is not None
+        and ended(model.until, today)
+        and not ended(provider.until, today)
     ]
 
 
@@ -107,7 +120,7 @@ def open_context(args: argparse.Namespace, *, interactive: bool = False) -> Iter
         yield Context(
             catalog,
             KeyRing(env=env),
-            paths.data_dir() / "history-demo.sqlite3",
+            paths.history_path(demo=True),
             demo=True,
         )
 
