@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -33,7 +34,9 @@ def one_line_exit_2(proc: subprocess.CompletedProcess[str]) -> str:
 def test_use_refuses_a_demo_model_unless_allowed(tmp_path: Path) -> None:
     """A --demo pick points at a port that dies with the command: refused, nothing written."""
     config = Path(os.environ["XDG_CONFIG_HOME"]) / "opencode"
-    pick = ["--demo", "use", "opencode", "demo-groq/llama-3.3-70b-versatile"]
+    listed = json.loads(freemodels("--demo", "providers", "--json").stdout)
+    first = listed[0]
+    pick = ["--demo", "use", "opencode", f"{first['id']}/{first['models'][0]['id']}"]
     line = one_line_exit_2(freemodels(*pick, cwd=tmp_path))
     assert "--demo model" in line and "--allow-demo" in line
     assert not config.exists()
