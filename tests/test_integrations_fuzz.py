@@ -251,8 +251,24 @@ def test_cut_config_through_the_command(
     path = home / relative
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
+    catalog = tmp_path / "catalog.toml"  # its own catalog: the bundled one changes over time
+    catalog.write_text(
+        'schema_version = 1\n[providers.groq]\nname = "Groq"\n'
+        'base_url = "https://api.groq.com/openai/v1"\napi_key_env = ["GROQ_API_KEY"]\n'
+        '[[providers.groq.models]]\nid = "llama-3.3-70b-versatile"\ncontext = 131072\n',
+        encoding="utf-8",
+    )
     done = subprocess.run(
-        [sys.executable, "-m", "freemodels", "use", tool, "groq/llama-3.3-70b-versatile"],
+        [
+            sys.executable,
+            "-m",
+            "freemodels",
+            "use",
+            tool,
+            "groq/llama-3.3-70b-versatile",
+            "--catalog",
+            str(catalog),
+        ],
         capture_output=True,
         text=True,
         cwd=tmp_path,
