@@ -108,3 +108,31 @@ def run_tool(
         stdin=subprocess.DEVNULL,
         check=False,
     )
+
+
+# Where each tool's sample existing config goes, relative to HOME (tests/data/integrations/<tool>/).
+EXISTING = {
+    "opencode": ".config/opencode/opencode.jsonc",
+    "kilo": ".config/kilo/kilo.jsonc",
+    "openclaw": ".openclaw/openclaw.json",
+    "crush": ".config/crush/crush.json",
+    "goose": ".config/goose/config.yaml",
+    "aider": ".aider.conf.yml",
+    "continue": ".continue/config.yaml",
+    "qwen": ".qwen/settings.json",
+    "claude": ".claude/settings.json",
+}
+
+
+def home_env(home: Path) -> dict[str, str]:
+    """The environment a tool would see with HOME at `home`."""
+    return {"HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"), "PATH": os.defpath}
+
+
+def written(home: Path) -> dict[str, str]:
+    """Every file under `home`, relative path → text."""
+    return {
+        str(path.relative_to(home)): path.read_text(encoding="utf-8")
+        for path in sorted(home.rglob("*"))
+        if path.is_file()
+    }
