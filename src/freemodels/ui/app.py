@@ -191,9 +191,9 @@ class DashboardApp(App[None]):
 
     # -- tool configs --------------------------------------------------------------------------
 
-    def open_use(self, tool: str, ref: ModelRef) -> None:
-        """Push the dry-run diff of writing `ref` into `tool`."""
-        self.push_screen(UseScreen(self.services, tool, ref))
+    def open_use(self, target: str, ref: ModelRef | None) -> None:
+        """Push the dry-run diff of writing `ref` (or the router) into the target tool."""
+        self.push_screen(UseScreen(self.services, target, ref))
 
     # -- preferences ---------------------------------------------------------------------------
 
