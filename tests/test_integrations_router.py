@@ -356,3 +356,24 @@ def test_cli_bad_router_usage(
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not any(Path(os.environ["HOME"]).rglob("*.json"))
+
+
+def test_launch_on_the_router(tmp_path: Path) -> None:
+    """--launch: each tool on the router's default name; Continue lives in the editor."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("opencode", "aider", "claude"):
+        (bin_dir / name).write_text("#!/bin/sh\n", encoding="utf-8")
+        (bin_dir / name).chmod(0o755)
+    env = {**home_env(tmp_path), "PATH": str(bin_dir)}
+    assert registry.launch_router("opencode", LOCAL, env=env) == [
+        str(bin_dir / "opencode"),
+        "-m",
+        "freemodels/auto:tools",
+    ]
+    assert registry.launch_router("aider", LOCAL, env=env)[1:] == ["--model", "openai/auto"]
+    assert registry.launch_router("claude", LOCAL, env=env) == [str(bin_dir / "claude")]
+    with pytest.raises(UsageError, match="editor"):
+        registry.launch_router("continue", LOCAL, env=env)
+    with pytest.raises(UsageError, match="npm install -g @kilocode/cli"):
+        registry.launch_router("kilo", LOCAL, env=env)
