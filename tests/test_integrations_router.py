@@ -16,7 +16,7 @@ from ruamel.yaml import YAML
 
 from freemodels.cli import main
 from freemodels.core.store.history import History
-from freemodels.errors import UsageError
+from freemodels.errors import ConfigWriteError, UsageError
 from freemodels.integrations import registry, router
 from freemodels.integrations.formats.jsonc import parse
 from freemodels.integrations.router import RouterAddress
@@ -224,6 +224,31 @@ def test_project_settings_warn(tmp_path: Path) -> None:
     )
     notes = registry.apply_router("claude", LOCAL, env=home_env(tmp_path), cwd=project).notes
     assert any("settings.local.json overrides" in note for note in notes)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'{"env": {"A": "1",}', "not valid JSON"),
+        (b'{"env": "ANTHROPIC_BASE_URL=x"}', "expected an object at env"),
+        (b'{"provider": {"freemodels": 3}}', None),  # not Claude's: still edited, minimally
+    ],
+)
+def test_claude_settings_it_cannot_edit_stay_byte_for_byte(
+    content: bytes, message: str | None, tmp_path: Path
+) -> None:
+    """A broken settings file: a one-line error naming it; its bytes stay; no backup is made."""
+    path = tmp_path / ".claude" / "settings.json"
+    path.parent.mkdir()
+    path.write_bytes(content)
+    if message is None:
+        registry.apply_router("claude", LOCAL, env=home_env(tmp_path), cwd=tmp_path)
+        assert jsonc_value(path)["provider"] == {"freemodels": 3}
+        return
+    with pytest.raises(ConfigWriteError, match=message):
+        registry.apply_router("claude", LOCAL, env=home_env(tmp_path), cwd=tmp_path)
+    assert path.read_bytes() == content
+    assert not (tmp_path / ".claude" / "settings.json.freemodels.bak").exists()
 
 
 def test_claude_takes_only_the_router() -> None:
