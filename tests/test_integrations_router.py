@@ -177,6 +177,7 @@ def test_claude_gets_the_token_itself_privately(tmp_path: Path) -> None:
     registry.apply_router("claude", REMOTE, env=env, cwd=tmp_path)
     assert jsonc_value(path)["env"] == {
         "ANTHROPIC_BASE_URL": "http://10.1.2.3:8766",
+        "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "8192",
         "ANTHROPIC_AUTH_TOKEN": TOKEN,
     }
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -188,7 +189,7 @@ def test_claude_without_the_token_drops_the_placeholder_and_says_so(tmp_path: Pa
     path = tmp_path / ".claude" / "settings.json"
     registry.apply_router("claude", LOCAL, env=env, cwd=tmp_path)
     result = registry.apply_router("claude", REMOTE, env=env, cwd=tmp_path)
-    assert jsonc_value(path)["env"] == {"ANTHROPIC_BASE_URL": "http://10.1.2.3:8766"}
+    assert "ANTHROPIC_AUTH_TOKEN" not in jsonc_value(path)["env"]
     assert any("FREEMODELS_ROUTER_TOKEN" in note for note in result.notes)
 
 

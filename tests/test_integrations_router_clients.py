@@ -190,3 +190,4 @@ async def test_claude_code_talks_to_the_router_we_wrote(stub: Stub, tmp_path: Pa
     assert request["headers"]["Host"] == stub.url.removeprefix("http://")
     assert "Origin" not in request["headers"]  # the router refuses cross-origin requests
     assert str(request["body"]["model"]).startswith("claude")  # the router maps it to auto:tools
+    assert request["body"]["max_tokens"] <= 8192  # what free models give; Claude asks 128000

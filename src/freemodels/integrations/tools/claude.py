@@ -27,6 +27,8 @@ from freemodels.integrations.formats.edits import Delete, Edit, Set, lookup
 
 BASE_URL = ("env", "ANTHROPIC_BASE_URL")
 TOKEN = ("env", "ANTHROPIC_AUTH_TOKEN")
+# Claude Code asks for up to 128000 output tokens, more than most free models give (a 400).
+MAX_OUTPUT = ("env", "CLAUDE_CODE_MAX_OUTPUT_TOKENS")
 SCHEMA_URL = "https://json.schemastore.org/claude-code-settings.json"
 
 
@@ -55,13 +57,15 @@ class ClaudeCode(Integration):
         return [Target(settings_dir(env) / "settings.json", "json")]
 
     def render(self, target: Target, selection: Selection, current: Any) -> list[Edit]:
-        """The router's root URL (Claude Code adds `/v1/messages`) and a token it will send."""
+        """The router's root URL (Claude Code adds `/v1/messages`), the output limit the router's
+        models are described with, and a token Claude Code will send."""
         if not selection.is_router:
             raise UsageError(f"{self.title} needs the router", "run `freemodels use claude router`")
         edits: list[Edit] = []
         if not current:
             edits.append(Set(("$schema",), SCHEMA_URL))
         edits += set_unless_same(current, BASE_URL, selection.base_url.removesuffix("/v1"))
+        edits += set_unless_same(current, MAX_OUTPUT, str(selection.model.output_limit))
         if selection.literal_key is not None:
             edits += set_unless_same(current, TOKEN, selection.literal_key)
         elif lookup(current, TOKEN) == ROUTER_PLACEHOLDER_KEY:
@@ -70,13 +74,13 @@ class ClaudeCode(Integration):
         return edits
 
     def unrender(self, target: Target, current: Any, backup: Any) -> list[Edit]:
-        """Give both variables their values from before freemodels (or remove them)."""
+        """Give our variables their values from before freemodels (or remove them)."""
         if lookup(current, BASE_URL) is None:
             return []
         if backup is None and lookup(current, TOKEN) != ROUTER_PLACEHOLDER_KEY:
             return []  # neither a file we changed nor one we created: not ours to touch
         edits: list[Edit] = []
-        for path in (BASE_URL, TOKEN):
+        for path in (BASE_URL, MAX_OUTPUT, TOKEN):
             before = lookup(backup, path)
             if before is not None:
                 edits += set_unless_same(current, path, before)
