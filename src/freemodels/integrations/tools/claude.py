@@ -21,9 +21,8 @@ from freemodels.integrations.base import (
     Selection,
     Target,
     home,
-    set_unless_same,
 )
-from freemodels.integrations.formats.edits import Delete, Edit, Set, lookup
+from freemodels.integrations.formats.edits import Delete, Edit, Set, lookup, same
 
 BASE_URL = ("env", "ANTHROPIC_BASE_URL")
 TOKEN = ("env", "ANTHROPIC_AUTH_TOKEN")
@@ -64,10 +63,10 @@ class ClaudeCode(Integration):
         edits: list[Edit] = []
         if not current:
             edits.append(Set(("$schema",), SCHEMA_URL))
-        edits += set_unless_same(current, BASE_URL, selection.base_url.removesuffix("/v1"))
-        edits += set_unless_same(current, MAX_OUTPUT, str(selection.model.output_limit))
+        edits += _set(current, BASE_URL, selection.base_url.removesuffix("/v1"))
+        edits += _set(current, MAX_OUTPUT, str(selection.model.output_limit))
         if selection.literal_key is not None:
-            edits += set_unless_same(current, TOKEN, selection.literal_key)
+            edits += _set(current, TOKEN, selection.literal_key)
         elif lookup(current, TOKEN) == ROUTER_PLACEHOLDER_KEY:
             # The router moved off loopback: the old placeholder would be sent as its token.
             edits.append(Delete(TOKEN))
@@ -83,7 +82,7 @@ class ClaudeCode(Integration):
         for path in (BASE_URL, MAX_OUTPUT, TOKEN):
             before = lookup(backup, path)
             if before is not None:
-                edits += set_unless_same(current, path, before)
+                edits += _set(current, path, before)
             elif lookup(current, path) is not None:
                 edits.append(Delete(path))
         return edits
@@ -106,6 +105,11 @@ class ClaudeCode(Integration):
     def project_override(self, document: Any) -> bool:
         """A project settings file overrides us when it sets the base URL."""
         return not isinstance(document, dict) or lookup(document, BASE_URL) is not None
+
+
+def _set(current: Any, path: tuple[str, ...], value: Any) -> list[Edit]:
+    # Nothing when the value is already there, so a second `use` leaves the file's bytes alone.
+    return [] if same(lookup(current, path), value) else [Set(path, value)]
 
 
 TOOL = ClaudeCode()

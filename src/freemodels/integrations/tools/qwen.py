@@ -6,15 +6,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from freemodels.integrations.base import (
+    MARK,
     ROUTER_PLACEHOLDER_KEY,
     Integration,
     Selection,
     Target,
     home,
+    is_marked,
     restore_or_delete,
 )
 from freemodels.integrations.formats.edits import Delete, Edit, Insert, Set, lookup
-from freemodels.integrations.tools.continue_dev import MARK, ours
 
 _LIST = ("modelProviders", "openai")
 
@@ -44,7 +45,7 @@ class Qwen(Integration):
             entry["envKey"] = selection.key_var
         edits: list[Edit] = []
         items = lookup(current, _LIST)
-        mine = [i for i, item in enumerate(items or []) if ours(item)]
+        mine = [i for i, item in enumerate(items or []) if is_marked(item)]
         # The router's entry moves with the router; a catalog model's stays beside other URLs.
         same_model = [
             i
@@ -73,7 +74,7 @@ class Qwen(Integration):
         items = lookup(current, _LIST)
         if not isinstance(items, list):
             return []
-        mine = [i for i, item in enumerate(items) if ours(item)]
+        mine = [i for i, item in enumerate(items) if is_marked(item)]
         if not mine:
             return []
         ids = {items[i].get("id") for i in mine}
