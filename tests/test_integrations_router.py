@@ -403,3 +403,15 @@ def test_launch_on_the_router(tmp_path: Path) -> None:
         registry.launch_router("continue", LOCAL, env=env)
     with pytest.raises(UsageError, match="npm install -g @kilocode/cli"):
         registry.launch_router("kilo", LOCAL, env=env)
+
+
+def test_cli_works_from_a_deleted_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The shell's folder was removed under it: no project check, no traceback, the write done."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    assert main(["use", "opencode", "router"]) == 0
+    assert "opencode model: freemodels/auto:tools" in capsys.readouterr().out

@@ -146,9 +146,40 @@ async def stub() -> AsyncIterator[Stub]:
         await runner.cleanup()
 
 
-def _claude_env(home: Path) -> dict[str, str]:
+class ProxyRecorder:
+    """A stand-in HTTP(S) proxy on loopback: every connection Claude Code tries beyond loopback
+    comes here (HTTPS_PROXY), is recorded by its first line, and is refused."""
+
+    def __init__(self) -> None:
+        self.tried: list[str] = []
+        self.url = ""
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Record `CONNECT host:443 HTTP/1.1` (or a plain request line) and hang up."""
+        line = await reader.readline()
+        self.tried.append(line.decode(errors="replace").strip())
+        writer.close()
+
+
+@pytest.fixture
+async def proxy() -> AsyncIterator[ProxyRecorder]:
+    """The recorder, listening on a free loopback port for the test's duration."""
+    found = ProxyRecorder()
+    server = await asyncio.start_server(found.handle, "127.0.0.1", 0)
+    found.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    try:
+        yield found
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def _claude_env(home: Path, proxy: ProxyRecorder) -> dict[str, str]:
     """No ANTHROPIC_* variables: the settings file alone must point Claude Code at the stub."""
     return {
+        "HTTPS_PROXY": proxy.url,
+        "HTTP_PROXY": proxy.url,
+        "NO_PROXY": "127.0.0.1,localhost",
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
         "XDG_CONFIG_HOME": str(home / ".config"),
@@ -162,8 +193,12 @@ def _claude_env(home: Path) -> dict[str, str]:
     }
 
 
-async def test_claude_code_talks_to_the_router_we_wrote(stub: Stub, tmp_path: Path) -> None:
-    """`use claude router --url STUB`, then `claude -p hi`: the answer comes from the stub."""
+async def test_claude_code_talks_to_the_router_we_wrote(
+    stub: Stub, proxy: ProxyRecorder, tmp_path: Path
+) -> None:
+    """`use claude router --url STUB`, then `claude -p hi`: the answer comes from the stub, and
+    nothing beyond loopback is tried (without the variables that turn off telemetry and other
+    non-essential traffic it tries api.anthropic.com:443, and still answers)."""
     binary = tool_binary("claude")
     _write("claude", tmp_path, RouterAddress(stub.url, "given"), existing=True)
     process = await asyncio.create_subprocess_exec(
@@ -171,7 +206,7 @@ async def test_claude_code_talks_to_the_router_we_wrote(stub: Stub, tmp_path: Pa
         "-p",
         "hi",
         cwd=tmp_path,
-        env=_claude_env(tmp_path),
+        env=_claude_env(tmp_path, proxy),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -191,3 +226,4 @@ async def test_claude_code_talks_to_the_router_we_wrote(stub: Stub, tmp_path: Pa
     assert "Origin" not in request["headers"]  # the router refuses cross-origin requests
     assert str(request["body"]["model"]).startswith("claude")  # the router maps it to auto:tools
     assert request["body"]["max_tokens"] <= 8192  # what free models give; Claude asks 128000
+    assert proxy.tried == []

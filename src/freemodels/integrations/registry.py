@@ -160,7 +160,7 @@ def apply(
         notes += _env_file(spec, selection.key_var, key.value, source, dry_run=dry_run)
     elif env_file:
         notes.append(f"--env-file: no key for {provider.id} to write")
-    notes += project_overrides(spec, cwd or Path.cwd())
+    notes += project_overrides(spec, cwd)
     if not dry_run:
         for change in changes:
             writer.commit(change)
@@ -186,7 +186,7 @@ def apply_router(
     spec = integration(tool)
     chosen = router.selections(spec, where, source)
     changes = _plan(spec, chosen, source)
-    notes = router.notes(spec, where, source) + project_overrides(spec, cwd or Path.cwd())
+    notes = router.notes(spec, where, source) + project_overrides(spec, cwd)
     if not dry_run:
         for change in changes:
             writer.commit(change)
@@ -339,8 +339,14 @@ def _env_file(
     return [f"{'set' if written else 'kept'} {var} in {path} (mode 0600)"]
 
 
-def project_overrides(spec: Integration, cwd: Path) -> list[str]:
-    """Warnings for project-level configs in `cwd` that override the user config."""
+def project_overrides(spec: Integration, cwd: Path | None = None) -> list[str]:
+    """Warnings for project-level configs in `cwd` (default: the current folder) that override
+    the user config."""
+    if cwd is None:
+        try:
+            cwd = Path.cwd()
+        except FileNotFoundError:
+            return []  # the shell's folder was deleted: no project config can be in it
     warnings = []
     for name in spec.project_files:
         path = cwd / name
