@@ -208,6 +208,25 @@ def test_claude_settings_keep_unrelated_keys_and_honour_the_config_dir(tmp_path:
     }
 
 
+def test_claude_settings_behind_a_dotfiles_link(tmp_path: Path) -> None:
+    """~/.claude/settings.json linked into a dotfiles repo: the link stays, its target changes,
+    its mode is kept; undo gives the target its old meaning."""
+    target = tmp_path / "dotfiles" / "claude-settings.json"
+    target.parent.mkdir()
+    shutil.copyfile(GOLDEN / "claude" / "settings.json", target)
+    target.chmod(0o640)
+    link = tmp_path / ".claude" / "settings.json"
+    link.parent.mkdir()
+    link.symlink_to(target)
+    registry.apply_router("claude", LOCAL, env=home_env(tmp_path), cwd=tmp_path)
+    assert link.is_symlink() and link.resolve() == target
+    assert jsonc_value(target)["env"]["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:8766"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert (tmp_path / ".claude" / "settings.json.freemodels.bak").is_file()
+    registry.undo("claude", env=home_env(tmp_path))
+    assert link.is_symlink() and meaning(target) == meaning(GOLDEN / "claude" / "settings.json")
+
+
 def test_claude_undo_leaves_a_file_that_is_not_ours_alone(tmp_path: Path) -> None:
     """No backup and no placeholder: the user's own gateway setting is not ours to remove."""
     path = put_existing("claude", tmp_path)
