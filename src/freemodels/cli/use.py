@@ -7,6 +7,7 @@ always gets the best model of the moment; Claude Code takes only that.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from typing import TYPE_CHECKING, Any
@@ -119,8 +120,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _use_router(args: argparse.Namespace) -> int:
     """Write the local router into the tool; with --launch start it (no key to pass)."""
-    import os
-
     from freemodels import paths
     from freemodels.integrations import registry, router
 
@@ -128,6 +127,7 @@ def _use_router(args: argparse.Namespace) -> int:
         raise UsageError(
             "the router takes no provider key", "drop --inline-key/--env-file; keys stay with us"
         )
+    # A `--demo` monitor beats in its own history (see cli/context.py), so does its router.
     history = paths.data_dir() / "history-demo.sqlite3" if args.demo else paths.history_path()
     where = router.address(args.url, history)
     result = registry.apply_router(args.tool, where, dry_run=args.dry_run)
