@@ -434,3 +434,18 @@ def test_cli_works_from_a_deleted_folder(
     gone.rmdir()
     assert main(["use", "opencode", "router"]) == 0
     assert "opencode model: freemodels/auto:tools" in capsys.readouterr().out
+
+
+def test_cli_demo_reads_the_demo_monitors_heartbeat(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`use --demo TOOL router` looks for the router of a `serve --demo` (its own history)."""
+    from freemodels import paths
+
+    History(paths.data_dir() / "history-demo.sqlite3").close()
+    beat = SimpleNamespace(pid=1, role="serve", at=0.0, started=0.0, router="http://127.0.0.1:9200")
+    monkeypatch.setattr(History, "live_monitor", lambda self, now=None: beat)
+    assert main(["use", "--demo", "claude", "router"]) == 0
+    assert "no running router" not in capsys.readouterr().err
+    settings = jsonc_value(Path(os.environ["HOME"]) / ".claude" / "settings.json")
+    assert settings["env"]["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:9200"
