@@ -71,7 +71,20 @@ def run_tool(
     argv: list[str], home: Path, *, extra: dict[str, str] | None = None, timeout: float = 90
 ) -> subprocess.CompletedProcess[str]:
     """Run a real tool offline with HOME/XDG inside `home`; never hangs past `timeout`."""
-    env = {
+    return subprocess.run(
+        argv,
+        env=tool_env(home, extra),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def tool_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment a real tool runs offline in: HOME/XDG inside `home`, updates off."""
+    return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
         "XDG_CONFIG_HOME": str(home / ".config"),
@@ -86,15 +99,6 @@ def run_tool(
         "KILO_TELEMETRY_DISABLED": "1",
         **(extra or {}),
     }
-    return subprocess.run(
-        argv,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
 
 
 # Where each tool's sample existing config goes, relative to HOME (tests/data/integrations/<tool>/).

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from freemodels.integrations import registry
 from freemodels.integrations.router import RouterAddress
-from integrations_fixtures import EXISTING, GOLDEN, home_env, run_tool, tool_binary
+from integrations_fixtures import EXISTING, GOLDEN, home_env, run_tool, tool_binary, tool_env
 
 pytestmark = pytest.mark.e2e
 
@@ -75,6 +75,91 @@ def test_openclaw_validates_and_defaults_to_the_router(existing: bool, tmp_path:
     rows = {line.split()[0]: line for line in listed.stdout.splitlines() if line.strip()}
     assert "freemodels/auto" in rows
     assert "default" in rows["freemodels/auto:tools"]
+
+
+# -- OpenCode and Kilo answer through what we wrote ------------------------------------------
+
+
+class ChatStub:
+    """An OpenAI chat-completions stub on a free loopback port, streaming one short answer."""
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.seen: list[dict[str, Any]] = []
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        """Record the request; stream `STUB_TEXT` as chat.completion.chunk events."""
+        body = await request.json()
+        self.seen.append({"headers": dict(request.headers), "body": body})
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for delta, finish in (({"role": "assistant", "content": STUB_TEXT}, None), ({}, "stop")):
+            chunk = {
+                "id": "chatcmpl-stub",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": body.get("model"),
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+
+@pytest.fixture
+async def chat_stub() -> AsyncIterator[ChatStub]:
+    """The chat stub, serving on 127.0.0.1 for the test's duration."""
+    found = ChatStub()
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", found.chat)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    found.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        yield found
+    finally:
+        await runner.cleanup()
+
+
+async def _run(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str]:
+    """Run a tool without blocking the stub's event loop; its exit code and output."""
+    process = await asyncio.create_subprocess_exec(
+        *argv,
+        cwd=cwd,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        out, _ = await asyncio.wait_for(process.communicate(), timeout=180)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    assert process.returncode is not None
+    return process.returncode, out.decode(errors="replace")
+
+
+@pytest.mark.parametrize("tool", ["opencode", "kilo"])
+async def test_opencode_and_kilo_answer_through_the_router_entry(
+    tool: str, chat_stub: ChatStub, tmp_path: Path
+) -> None:
+    """`use TOOL router --url STUB`, then `TOOL run hi`: the default model is `auto:tools`, the
+    placeholder key is sent, and the output limit we wrote is the `max_tokens` asked for."""
+    binary = tool_binary(tool)
+    _write(tool, tmp_path, RouterAddress(chat_stub.url, "given"))
+    code, out = await _run([binary, "run", "hi"], tmp_path, tool_env(tmp_path))
+    assert code == 0, out[-2000:]
+    assert STUB_TEXT in out
+    assert any(request["body"].get("tools") for request in chat_stub.seen)  # the agent's turn
+    for request in chat_stub.seen:  # the title request too
+        assert request["body"]["model"] == "auto:tools"
+        assert request["headers"]["Authorization"] == "Bearer freemodels"
+        assert request["body"]["max_tokens"] <= 8192
 
 
 # -- Claude Code -------------------------------------------------------------------------------
