@@ -47,7 +47,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "model",
         metavar="PROVIDER/MODEL|router",
         nargs="?",
-        help="e.g. groq/llama-3.3-70b-versatile, or `router`",
+        help="e.g. groq/openai/gpt-oss-120b, or `router`",
     )
     parser.add_argument(
         "--url",
