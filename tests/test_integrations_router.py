@@ -335,6 +335,14 @@ def test_bad_address_is_a_usage_error(given: str) -> None:
         router.normalize_url(given)
 
 
+def pretend_router(monkeypatch: pytest.MonkeyPatch, url: str | None) -> None:
+    """A live monitor whose heartbeat names `url` as its router (None: it serves none), both as
+    `Heartbeat.router` and through the router's own `History.live_router()`."""
+    beat = SimpleNamespace(pid=1, role="serve", at=0.0, started=0.0, router=url)
+    monkeypatch.setattr(History, "live_monitor", lambda self, now=None: beat)
+    monkeypatch.setattr(History, "live_router", lambda self, now=None: url, raising=False)
+
+
 def test_address_comes_from_the_running_router(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -344,11 +352,10 @@ def test_address_comes_from_the_running_router(
     assert not history_path.exists()  # looking did not create the database
     History(history_path).close()
     assert router.address(None, history_path).source == "default"  # no live monitor
-    beat = SimpleNamespace(pid=1, role="serve", at=0.0, started=0.0, router="http://0.0.0.0:9100")
-    monkeypatch.setattr(History, "live_monitor", lambda self, now=None: beat)
+    pretend_router(monkeypatch, "http://0.0.0.0:9100")
     assert router.address(None, history_path) == RouterAddress("http://127.0.0.1:9100", "running")
     assert router.address("127.0.0.1:1234", history_path).url == "http://127.0.0.1:1234"
-    beat.router = None  # a monitor without a router
+    pretend_router(monkeypatch, None)  # a monitor without a router
     assert router.address(None, history_path).source == "default"
 
 
@@ -443,8 +450,7 @@ def test_cli_demo_reads_the_demo_monitors_heartbeat(
     from freemodels import paths
 
     History(paths.data_dir() / "history-demo.sqlite3").close()
-    beat = SimpleNamespace(pid=1, role="serve", at=0.0, started=0.0, router="http://127.0.0.1:9200")
-    monkeypatch.setattr(History, "live_monitor", lambda self, now=None: beat)
+    pretend_router(monkeypatch, "http://127.0.0.1:9200")
     assert main(["use", "--demo", "claude", "router"]) == 0
     assert "no running router" not in capsys.readouterr().err
     settings = jsonc_value(Path(os.environ["HOME"]) / ".claude" / "settings.json")

@@ -94,11 +94,12 @@ def running_url(history_path: Path) -> str | None:
     except StoreError:
         return None  # a broken history must not stop a config write; `serve` reports it
     try:
-        beat = history.live_monitor()
+        # The router's `History.live_router()` finds a router any live process serves (a
+        # router-only one too); without it, the monitor's heartbeat may name one (`router`).
+        finder = getattr(history, "live_router", None)
+        url = finder() if callable(finder) else getattr(history.live_monitor(), "router", None)
     finally:
         history.close()
-    # `Heartbeat.router` arrives with the router itself; older monitors have no such field.
-    url = getattr(beat, "router", None)
     return normalize_url(url) if isinstance(url, str) and url else None
 
 
