@@ -117,5 +117,5 @@ def _reference_for(tool: str) -> Callable[[str, str], str]:
     """The function that turns provider/model into TOOL's reference (checked before sweeping)."""
     from freemodels.integrations import registry
 
-    registry.integration(tool)  # an unknown tool is a usage error before anything is sent
+    registry.direct(tool)  # an unknown or router-only tool is a usage error before any request
     return functools.partial(registry.reference, tool)

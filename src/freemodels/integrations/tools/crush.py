@@ -52,8 +52,8 @@ class Crush(Integration):
             "type": "openai-compat",
             "base_url": selection.base_url,
         }
-        if selection.inline_key is not None:
-            entry["api_key"] = selection.inline_key
+        if selection.literal_key is not None:
+            entry["api_key"] = selection.literal_key
         elif selection.key_var is not None:
             entry["api_key"] = "$" + selection.key_var
         entry["models"] = upsert_model(lookup(current, ("providers", pid, "models")), listed)
