@@ -14,7 +14,7 @@ from collections.abc import Collection, Sequence
 from typing import NoReturn
 
 from freemodels import __version__
-from freemodels.errors import FreemodelsError
+from freemodels.errors import FreemodelsError, UsageError
 
 # Subcommand name → module; the module registers its own arguments.
 COMMANDS = {
@@ -57,6 +57,8 @@ class _Parser(argparse.ArgumentParser):
     See docs/architecture.md, "Command line".
     """
 
+    commands: dict[str, argparse.ArgumentParser]
+
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"freemodels: {message} (see '{self.prog} --help')\n")
 
@@ -79,13 +81,16 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
 
 
-def build_parser(*, commands: bool | Collection[str] = True) -> argparse.ArgumentParser:
+def build_parser(*, commands: bool | Collection[str] = True) -> _Parser:
     """The argument parser: every subcommand registered in full (True), none (False), or only
     the named ones in full and the rest by name and summary."""
     parser = _Parser(
         prog="freemodels",
         description="Find the fastest working free LLM endpoint and put it into your coding tool.",
+        epilog="Run `freemodels` with no command to open the live dashboard; every command "
+        "above runs headless and none of them opens it. `freemodels COMMAND --help` says more.",
     )
+    parser.commands = {}
     parser.add_argument("--version", action="version", version=f"freemodels {__version__}")
     _global_options(parser, suppress=False)
     if commands is False:
@@ -97,6 +102,7 @@ def build_parser(*, commands: bool | Collection[str] = True) -> argparse.Argumen
             command_parser = importlib.import_module(module_name).add_parser(sub)
         else:
             command_parser = sub.add_parser(name, help=SUMMARIES[name])
+        parser.commands[name] = command_parser
         _global_options(command_parser, suppress=True)
         command_parser.set_defaults(_module=module_name)
     return parser
@@ -125,11 +131,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         args, rest = build_parser(commands=False).parse_known_args(argv)
         args = None if rest else args
     if args is None:
-        args = build_parser(commands=_named_command(argv)).parse_args(argv)
+        parser = build_parser(commands=_named_command(argv))
+        args, rest = parser.parse_known_args(argv)
+        if rest:
+            # An unknown option after a command is that command's misuse: point to its help.
+            owner = parser.commands.get(args.command or "", parser)
+            owner.error(f"unrecognized arguments: {' '.join(rest)}")
     from freemodels.debuglog import configure as configure_debug_log
     from freemodels.runtime import install_event_loop
 
     try:
+        if getattr(args, "demo", False) and getattr(args, "catalog", None):
+            raise UsageError(
+                "--demo runs on the simulated fleet's own catalog; --catalog cannot replace it",
+                "drop one of --demo and --catalog",
+            )
         configure_debug_log(args.debug)
         if args.command in _LOOP_COMMANDS:
             install_event_loop()
@@ -146,6 +162,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `freemodels check | head`: the reader left; say nothing more (Python's docs' recipe).
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
 
 
 def entry() -> NoReturn:

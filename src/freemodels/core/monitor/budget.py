@@ -94,21 +94,23 @@ class Ledger:
             raise
         return waits
 
+    def wait(self, provider: Provider, model: Model | None) -> float:
+        """Seconds until one more request to `model` would fit (0: now); records nothing."""
+        mid = self._model_ids.get(ModelRef(provider.id, model.id)) if model is not None else None
+        batch = _Batch(self._db, self._clock())
+        wait = batch.paused_for(provider.budget_id)
+        for column, value, cap, span in self._windows(provider, model, mid):
+            wait = max(wait, batch.window_wait(column, value, cap, span))
+        return max(0.0, wait)
+
     def _grant(
         self, batch: _Batch, provider: Provider, model: Model | None, kind: ProbeKind
     ) -> float:
         budget = provider.budget_id
-        caps = self.limits(budget)
         mid = (
             model_id(self._db, self._model_ids, ModelRef(provider.id, model.id)) if model else None
         )
-        windows: list[tuple[str, str | int, int, float]] = []
-        if caps.rpm is not None:
-            windows.append(("budget", budget, caps.rpm, MINUTE))
-        if caps.rpd is not None:
-            windows.append(("budget", budget, caps.rpd, DAY))
-        if model is not None and model.rpd is not None and mid is not None:
-            windows.append(("model_id", mid, model.rpd, DAY))
+        windows = self._windows(provider, model, mid)
         wait = batch.paused_for(budget)
         for column, value, cap, span in windows:
             wait = max(wait, batch.window_wait(column, value, cap, span))
@@ -118,6 +120,21 @@ class Ledger:
         for column, value, _, span in windows:
             batch.counted(column, value, span)
         return 0.0
+
+    def _windows(
+        self, provider: Provider, model: Model | None, mid: int | None
+    ) -> list[tuple[str, str | int, int, float]]:
+        """The sliding windows a request counts in: (column, value, cap, span)."""
+        budget = provider.budget_id
+        caps = self.limits(budget)
+        windows: list[tuple[str, str | int, int, float]] = []
+        if caps.rpm is not None:
+            windows.append(("budget", budget, caps.rpm, MINUTE))
+        if caps.rpd is not None:
+            windows.append(("budget", budget, caps.rpd, DAY))
+        if model is not None and model.rpd is not None and mid is not None:
+            windows.append(("model_id", mid, model.rpd, DAY))
+        return windows
 
     def pause(self, budget: str, until: float, reason: str) -> None:
         """Pause a budget for every process until the wall-clock time `until`."""
