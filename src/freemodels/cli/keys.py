@@ -8,7 +8,6 @@ carries the result; notices and warnings go to stderr; no key value is printed, 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import json
 import sys
@@ -126,7 +125,7 @@ def _interactive() -> bool:
 def _keyring(*, announce: bool) -> Any:
     from freemodels.core.keys.os_keyring import default_keyring, say_once
 
-    keyring = default_keyring(interactive=_interactive())
+    keyring = default_keyring(interactive=_interactive(), fallback_notice="always")
     if announce:
         first = keyring.stores[0] if keyring.stores else None
         if first is not None and first.name == "keyring":
@@ -241,6 +240,8 @@ def _test(catalog: Catalog, provider_id: str | None, *, as_json: bool) -> int:
         async def main() -> list[Any]:
             async with ClientPool() as pool:
                 return await verify_keys(keyed, pool=pool, gate=gate, env=keyring.env)
+
+        import asyncio
 
         results = asyncio.run(main())
     finally:

@@ -213,6 +213,6 @@ def _unfit(
             return "its tool calls failed", None
     if needs_tools and model.tool_calls is False:
         return "no tool calls", None
-    if model.context > 0 and tokens > model.context:
+    if model.context is not None and tokens > model.context:
         return f"context {model.context} < ~{tokens} tokens", None
     return None, None

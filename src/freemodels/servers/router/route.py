@@ -164,7 +164,8 @@ class Router:
             provider, model = candidate.provider, candidate.model
             if provider.id in dead_providers:
                 continue
-            if min_context and model.context <= min_context:
+            # A model of unknown context stays a candidate: it may well be larger.
+            if min_context and model.context is not None and model.context <= min_context:
                 tried.append(Skip(candidate.ref, f"context {model.context} too small"))
                 continue
             unready = await self.upstream.unready(provider)
@@ -194,7 +195,7 @@ class Router:
             if result.status in CLIENT_FAULTS:
                 if not plan.pinned and _CONTEXT_LENGTH.search(result.error):
                     # The request is too long for this model: a larger one may take it.
-                    min_context = max(min_context, model.context)
+                    min_context = max(min_context, model.context or 0)
                     tried.append(Skip(candidate.ref, result.error))
                     continue
                 return _refused(candidate, result, attempts)
