@@ -40,11 +40,12 @@ SUMMARIES = {
     "providers": "list the catalog's providers and models, or refresh them from the live lists",
     "keys": "list, set, remove, test or import API keys",
     "use": "write a model into a coding tool's config",
-    "serve": "run the monitor headless, with Prometheus metrics and an optional web dashboard",
+    "serve": "run the monitor headless, with Prometheus metrics, a web dashboard, a router",
+    "router": "run the monitor with only the router: one local OpenAI and Anthropic endpoint",
 }
 # Commands whose event loop carries many sockets at once get uvloop (freemodels.runtime); the
 # others would only pay for importing it.
-_LOOP_COMMANDS = {None, "check", "best", "watch", "serve"}
+_LOOP_COMMANDS = {None, "check", "best", "watch", "serve", "router"}
 # Global options that take a value: the word after them is not the command.
 _VALUED = {"--catalog", "--debug"}
 

@@ -68,7 +68,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Register `serve`."""
     parser: argparse.ArgumentParser = sub.add_parser(
         "serve",
-        help="run the monitor headless, with Prometheus metrics and an optional web dashboard",
+        help="run the monitor headless, with Prometheus metrics, a web dashboard, a router",
         description="Run the monitor until SIGINT/SIGTERM. Metrics are on by default; "
         "the web dashboard only with --web.",
     )
