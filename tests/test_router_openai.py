@@ -281,7 +281,7 @@ async def test_a_refused_key_skips_the_provider_and_a_stall_times_out_to_the_nex
         Spec("beta", "b1", Behaviour(shape="keepalive_forever")),
         Spec("gamma", "c1"),
     ]
-    async with router_rig(specs, timeouts=Timeouts(first_token_s=1.0)) as rig:
+    async with router_rig(specs, timeouts=Timeouts(first_token_s=3.0)) as rig:
         api = client(rig.url)
         raw = await api.chat.completions.with_raw_response.create(model="auto", messages=ASK)
         assert raw.parse().model == "gamma/c1"
