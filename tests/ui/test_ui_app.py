@@ -17,12 +17,12 @@ from freemodels.core.keys.os_keyring import SecretsFileStore
 from freemodels.core.records import Outcome
 from freemodels.ui import format as fmt
 from freemodels.ui.app import DashboardApp
+from freemodels.ui.columns import CELL_PADDING
 from freemodels.ui.preferences import Preferences, PreferencesError
 from freemodels.ui.screens.help import HelpScreen
 from freemodels.ui.screens.keys import KeysScreen
 from freemodels.ui.screens.use import UseScreen
 from freemodels.ui.source import ManualSource
-from freemodels.ui.view import CELL_PADDING
 from freemodels.ui.widgets.banner import KeyBanner
 from freemodels.ui.widgets.detail import DetailPane
 from freemodels.ui.widgets.ranking import RankingTable

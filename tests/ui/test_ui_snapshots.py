@@ -1,4 +1,4 @@
-"""How the dashboard looks, at 80x24 and 160x48, on canned Snapshots (fixed clock and theme).
+"""How the dashboard looks at 80x24, 120x40 and 160x48, on canned Snapshots (fixed clock, theme).
 
 Update after an intended change with `pytest tests/ui --snapshot-update`, then review the SVGs.
 """
@@ -15,7 +15,9 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 NARROW = (80, 24)
+MIDDLE = (120, 40)
 WIDE = (160, 48)
+SIZES = pytest.mark.parametrize("size", [NARROW, MIDDLE, WIDE], ids=["80x24", "120x40", "160x48"])
 
 SnapCompare = Callable[..., bool]
 
@@ -26,12 +28,12 @@ async def _settled(pilot: Pilot[Any]) -> None:
     await pilot.pause()
 
 
-@pytest.mark.parametrize("size", [NARROW, WIDE], ids=["80x24", "160x48"])
+@SIZES
 def test_dashboard(snap_compare: SnapCompare, tmp_path: Path, size: tuple[int, int]) -> None:
     assert snap_compare(make_app(tmp_path), terminal_size=size, run_before=_settled)
 
 
-@pytest.mark.parametrize("size", [NARROW, WIDE], ids=["80x24", "160x48"])
+@SIZES
 def test_first_run_banner(snap_compare: SnapCompare, tmp_path: Path, size: tuple[int, int]) -> None:
     assert snap_compare(make_app(tmp_path, env={}), terminal_size=size, run_before=_settled)
 

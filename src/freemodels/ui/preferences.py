@@ -26,6 +26,7 @@ SORTS: tuple[str, ...] = (
     "context",
     "model",
     "provider",
+    "samples",
 )
 DEFAULT_TOOL = "opencode"
 THEMES = ("textual-dark", "textual-light")
