@@ -45,7 +45,7 @@ ACTIONS: tuple[tuple[str, str, str], ...] = (
     ("↑/↓ j/k", "move the cursor", ""),
     ("enter", "use the selected model in the target tool (shows the change; w, l launch)", "use"),
     ("t", "cycle the target tool", "cycle_tool"),
-    ("s", "cycle the sort column", "cycle_sort"),
+    ("s", "cycle the sort column (its header shows ↑ or ↓)", "cycle_sort"),
     ("S", "reverse the sort", "reverse_sort"),
     ("/", "filter by text (Enter keeps it, Escape clears it)", "filter"),
     ("o", "cycle the provider filter", "cycle_provider"),
