@@ -9,7 +9,7 @@ import pytest
 from canned import make_app, rows, samples, snapshot
 from textual.widgets import Static
 
-from freemodels.core.records import Health, ModelStats, Outcome
+from freemodels.core.records import Health, ModelRef, ModelStats, Outcome
 from freemodels.ui.reasons import rank_reason
 from freemodels.ui.screens.help import LEGEND, HelpScreen
 from freemodels.ui.source import ManualSource
@@ -75,10 +75,8 @@ def one_sample_snapshot() -> tuple[ModelStats, ...]:
 
 async def test_the_detail_pane_says_why_and_n_shows_the_ok_samples(tmp_path: Path) -> None:
     ranked = one_sample_snapshot()
-    fresh_samples = {
-        **samples(),
-        ("cerebras", "zai-glm-4.7"): samples()[("cerebras", "zai-glm-4.7")][-1:],
-    }
+    glm = ModelRef("cerebras", "zai-glm-4.7")
+    fresh_samples = {**samples(), glm: samples()[glm][-1:]}
     app = make_app(tmp_path, source=ManualSource(snapshot(rows=ranked, samples=fresh_samples)))
     async with app.run_test(size=WIDE) as pilot:
         await pilot.pause()

@@ -46,7 +46,7 @@ class DetailPane(Vertical):
             spark.data = []
             return
         stats = row.stats
-        samples = snapshot.samples.get((stats.provider, stats.model), ())
+        samples = snapshot.samples.get(stats.ref, ())
         ttfts = [s.ttft_ms for s in samples if s.outcome is Outcome.OK and s.ttft_ms is not None]
         # One value would fill the whole strip (a flat max): show a trend from two samples on,
         # one column per sample until they fill the pane (stretched, 2 samples look like 2 bars).

@@ -91,6 +91,6 @@ class StatusBar(Static):
     """One line of fleet-wide state."""
 
     def show(self, text: Text) -> None:
-        """Show the line made by `status_text`."""
+        """Show the line `status_text` made."""
         # One line, always: no need to lay the screen out again.
         self.update(text, layout=False)
