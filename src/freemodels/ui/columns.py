@@ -75,13 +75,21 @@ def sort_arrow(sort: str, reverse: bool) -> str:
 
 def content_widths(rows: Iterable[tuple[tuple[str, str], ...]]) -> dict[str, int]:
     """The widest cell text of each column over `rows` (cells in COLUMNS order)."""
-    widest = [0] * len(COLUMNS)
-    for cells in rows:
-        for index, (text, _) in enumerate(cells):
-            length = len(text) if text.isascii() else cell_len(text)
-            if length > widest[index]:
-                widest[index] = length
-    return {column.key: widest[i] for i, column in enumerate(COLUMNS)}
+    columns = list(zip(*rows, strict=True))
+    if not columns:
+        return {}
+    widths = {}
+    for column, cells in zip(COLUMNS, columns, strict=True):
+        texts = [text for text, _ in cells]
+        # Numbers (the right-aligned columns) are ASCII: len is their width. Names and words
+        # may hold wide characters.
+        measure = len if column.right else _text_width
+        widths[column.key] = max(map(measure, texts))
+    return widths
+
+
+def _text_width(text: str) -> int:
+    return len(text) if text.isascii() else cell_len(text)
 
 
 def visible_columns(
