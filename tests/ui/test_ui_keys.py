@@ -67,3 +67,28 @@ async def test_a_replaced_key_shows_masked_old_and_new(tmp_path: Path) -> None:
         assert "key gsk_…2222 stored in" in saved[0]
         assert "replacing gsk_…1111" in saved[0]
         assert "newnewnew" not in saved[0] and "oldoldold" not in saved[0]
+
+
+async def test_a_replaced_key_loses_the_old_keys_test_verdict(tmp_path: Path) -> None:
+    from freemodels.core.keys.verify import KeyTestResult, KeyVerdict
+
+    store = SecretsFileStore(tmp_path / "secrets.toml")
+    store.set("groq", "gsk_oldoldold1111")
+    app = make_app(tmp_path, env={})
+
+    class Services(type(app.services)):  # type: ignore[misc]
+        def test_key(self, provider_id: str) -> KeyTestResult:
+            return KeyTestResult(provider_id, KeyVerdict.REJECTED, "HTTP 401", 401)
+
+    app.services = Services(app.catalog, KeyRing([store], env=dict(os.environ)), tmp_path / "h")
+    async with app.run_test(size=WIDE) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("p")
+        await pilot.pause()
+        await pilot.press("t")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = app.screen.query_one("#keys-table", DataTable)
+        assert str(table.get_cell("groq", "test")) == "rejected"
+        await type_key(app, pilot, "gsk_newnewnew2222")
+        assert str(table.get_cell("groq", "test")) == ""  # the verdict was about the old key

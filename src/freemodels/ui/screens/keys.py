@@ -141,12 +141,14 @@ class KeysScreen(ModalScreen[None]):
         provider, value = self._editing, event.value
         self._stop_editing()
         if provider is not None:
+            self._tests.pop(provider, None)  # a verdict about the key it replaces
             self._run(lambda: self._store(provider, value))
 
     def action_remove(self) -> None:
         """Delete the selected provider's stored key."""
         provider = self._selected()
         if provider is not None:
+            self._tests.pop(provider, None)
             self._run(lambda: self._remove(provider))
 
     def action_test(self) -> None:
