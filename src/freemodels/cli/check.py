@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
                 timeout_s=args.timeout, speed=args.speed, tools=args.tools,
             )
         )  # fmt: skip
+    _say_gone(rows)
     if args.json:
         print_json(to_records(rows, speed=args.speed, tools=args.tools))
     else:
@@ -98,6 +99,17 @@ def run(args: argparse.Namespace) -> int:
             tools=args.tools,
         )
     return 0
+
+
+def _say_gone(rows: list[ModelStats]) -> None:
+    # One line for all of them, on stderr: a retired model is news once, not a row of errors.
+    gone = [f"{r.provider}/{r.model}" for r in rows if r.outcome is Outcome.NOT_FOUND]
+    if gone:
+        print(
+            f"freemodels: gone: {', '.join(gone)} answered 404/410 (no longer served); "
+            "`freemodels providers refresh` lists what the providers serve now",
+            file=sys.stderr,
+        )
 
 
 async def sweep_and_rank(

@@ -26,7 +26,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("tool", metavar="TOOL", help=f"one of: {', '.join(TOOL_NAMES)}")
     parser.add_argument(
-        "model", metavar="PROVIDER/MODEL", nargs="?", help="e.g. groq/llama-3.3-70b-versatile"
+        "model", metavar="PROVIDER/MODEL", nargs="?", help="e.g. groq/openai/gpt-oss-120b"
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="print a unified diff, write nothing"

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 DEFAULT_MAX_OUTPUT = 32768
+# What kind of "free" a provider is (docs/catalog.md): a renewing free tier, a one-time trial
+# credit, or anonymous keyless access.
+FREE_KINDS = ("tier", "trial", "keyless")
 _ENV_REF = re.compile(r"\{([A-Z_][A-Z0-9_]*)\}")
 
 
@@ -97,6 +100,19 @@ class Provider:
     budget: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
     models: tuple[Model, ...] = ()
+    free: str = "tier"  # one of FREE_KINDS
+    until: dt.date | None = None  # the service's end: hidden from this date on
+    verified: dt.date | None = None  # when the catalog's facts about it were last checked
+
+    @property
+    def trial(self) -> bool:
+        """Whether the free use is a one-time trial credit rather than a renewing tier."""
+        return self.free == "trial"
+
+    @property
+    def keyless(self) -> bool:
+        """Whether the free use is anonymous: no key at all."""
+        return self.free == "keyless"
 
     @property
     def budget_id(self) -> str:

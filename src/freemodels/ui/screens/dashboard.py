@@ -207,7 +207,8 @@ class DashboardScreen(Screen[None]):
     def render_snapshot(self) -> None:
         """Bring every widget to the current Snapshot and preferences."""
         snapshot = self.snapshot
-        if snapshot is None or not self.is_mounted:
+        # A countdown tick may land while the app exits and the widgets are already gone.
+        if snapshot is None or not self.is_mounted or not self.query(RankingTable):
             return
         now = self.now()
         configured = {pid for pid, s in self.keys.items() if s.configured} if self.keys else None

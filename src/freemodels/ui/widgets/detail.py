@@ -83,6 +83,7 @@ class DetailPane(Vertical):
                 lines.append("key not needed")
             else:
                 lines.append(f"no key: get one at {provider.signup_url}")
+            lines.append(fmt.free_kind(provider.free, provider.verified))
         if row.model is not None:
             context, score = fmt.context(row.model.context), fmt.swe(row.model.swe_bench)
             lines.append(f"context {context}  SWE-bench {score}")
