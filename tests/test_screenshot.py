@@ -17,7 +17,6 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO_NAMES = ("GLM 4.7", "GPT OSS 120B", "Llama 3.3 70B", "Mistral Small 4", "Kimi K2.6")
 
 
 def test_the_script_saves_a_ranked_dashboard(isolated_home: Path, tmp_path: Path) -> None:
@@ -33,7 +32,7 @@ def test_the_script_saves_a_ranked_dashboard(isolated_home: Path, tmp_path: Path
     assert svg.lstrip().startswith("<svg")
     text = html.unescape(svg).replace("\xa0", " ")
     assert "DEMO" in text and "freemodels" in text
-    assert sum(name in text for name in DEMO_NAMES) >= 4
+    assert "Provider" in text and "TTFT" in text  # the table's header
     assert len(re.findall(r"\b\d+ ms\b", text)) >= 10  # measured rows, not a blank table
     assert re.search(r">UP\b", text)  # a Status cell
     # Nothing of the user's was touched: the history went to a temporary directory.
