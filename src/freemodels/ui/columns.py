@@ -115,10 +115,6 @@ def visible_columns(
     least = {c.key: min(full[c.key], c.min_width or full[c.key]) for c in COLUMNS}
     chosen: dict[str, int] = {}
     used = 0
-
-    def cost(key: str, size: dict[str, int]) -> int:
-        return size[key] + 2 * CELL_PADDING
-
     steps = sorted(
         [(0.0 if c.key == sort_key else float(c.priority), i) for i, c in enumerate(COLUMNS)]
         + [(_GROW_PRIORITY, -1)]
@@ -128,14 +124,14 @@ def visible_columns(
             used = _grow(chosen, full, least, width - used) + used
             continue
         column = COLUMNS[index]
-        stand_in = next((c for c in COLUMNS if c.instead_of == column.key), None)
         if column.instead_of is not None:
             continue  # considered with the column it stands in for
         # A column with a stand-in starts as the stand-in; it may grow into itself later.
-        candidate = column if stand_in is None else stand_in
-        if priority == 0 or used + cost(candidate.key, least) <= width:
-            chosen[candidate.key] = least[candidate.key]
-            used += cost(candidate.key, least)
+        key = next((c.key for c in COLUMNS if c.instead_of == column.key), column.key)
+        cost = least[key] + 2 * CELL_PADDING
+        if priority == 0 or used + cost <= width:
+            chosen[key] = least[key]
+            used += cost
     return tuple(
         replace(c, width=chosen[c.key], label=labels[c.key]) for c in COLUMNS if c.key in chosen
     )
