@@ -10,6 +10,7 @@ from canned import make_app, rows, samples, snapshot
 from textual.widgets import Static
 
 from freemodels.core.records import Health, ModelRef, ModelStats, Outcome
+from freemodels.ui import format as fmt
 from freemodels.ui.reasons import rank_reason
 from freemodels.ui.screens.help import LEGEND, HelpScreen
 from freemodels.ui.source import ManualSource
@@ -128,3 +129,11 @@ async def test_help_names_the_shortcuts_and_explains_the_words(tmp_path: Path) -
             assert word in words
         meaning = dict(LEGEND)
         assert "↑ smallest values first" in meaning["↑ ↓"]
+
+
+def test_the_legend_explains_every_status_word() -> None:
+    status = dict(LEGEND)["Status"]
+    base = replace(rows()[0], health=Health.UNKNOWN)
+    for outcome in Outcome:
+        word = fmt.verdict(replace(base, outcome=outcome), None, 0.0, probing=False)
+        assert word in status, f"the help screen does not explain {word!r}"

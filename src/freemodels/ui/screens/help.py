@@ -25,8 +25,9 @@ LEGEND: tuple[tuple[str, str], ...] = (
     ("Stab", "stability 0-100: steady TTFT, few spikes, high availability"),
     ("Status", "UP: the latest probe answered. DOWN: 3 server-side failures in a row. "
      "rate limited 42s: the provider said 429, paused until then. no key / auth failed: "
-     "add or fix the key with p. gone: the provider no longer has the model (404). waiting: "
-     "not measured yet"),
+     "add or fix the key with p. gone: the provider no longer has the model (404). "
+     "server error, timeout, unreachable, bad response, rejected: how the latest probe failed "
+     "(the detail pane shows the error). waiting: not measured yet"),
     ("Ctx SWE", "context window; SWE-bench Verified score"),
     ("↑ ↓", "sort direction: ↑ smallest values first (fastest, rank 1, A to Z), ↓ largest "
      "first (most available, best tier); S reverses; unmeasured rows stay last"),
