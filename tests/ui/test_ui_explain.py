@@ -16,6 +16,7 @@ from freemodels.ui.screens.help import LEGEND, HelpScreen
 from freemodels.ui.source import ManualSource
 from freemodels.ui.widgets.detail import DetailPane
 from freemodels.ui.widgets.status import StatusBar
+from waiting import async_wait_until
 
 WIDE = (160, 48)
 BASE = rows()[0]
@@ -95,7 +96,8 @@ async def test_the_detail_pane_says_why_and_n_shows_the_ok_samples(tmp_path: Pat
         await pilot.pause()
         spark = pane.query_one("#detail-spark")
         assert len(spark.data) == 6  # type: ignore[attr-defined]
-        assert spark.size.width == 6  # one column per sample until they fill the pane
+        # One column per sample until they fill the pane (once the layout caught up).
+        await async_wait_until(lambda: spark.size.width == 6, what="a 6-column sparkline")
 
 
 async def test_the_up_count_agrees_with_the_status_column(tmp_path: Path) -> None:
