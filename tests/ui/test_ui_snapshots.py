@@ -14,6 +14,8 @@ from canned import make_app
 from textual.pilot import Pilot
 from textual.widgets import Input
 
+from freemodels.ui.preferences import Preferences
+
 NARROW = (80, 24)
 MIDDLE = (120, 40)
 WIDE = (160, 48)
@@ -66,3 +68,9 @@ def test_keys_screen(snap_compare: SnapCompare, tmp_path: Path) -> None:
         await pilot.pause()
 
     assert snap_compare(make_app(tmp_path), terminal_size=WIDE, run_before=run_before)
+
+
+def test_sorted_by_a_column_narrow_screens_hide(snap_compare: SnapCompare, tmp_path: Path) -> None:
+    # SWE is the first column to go at 80 columns; sorted by it, it stays (with its arrow).
+    app = make_app(tmp_path, prefs=Preferences(sort="swe"))
+    assert snap_compare(app, terminal_size=NARROW, run_before=_settled)
