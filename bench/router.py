@@ -2,10 +2,11 @@
 
     python bench/router.py [--rounds 60] [--ttft-ms 50] [--tokens 20] [--token-interval-ms 20]
 
-Three processes, so none measures itself: the fake fleet, the router (a `RouterServer` with a
+Three processes, so none measures itself: the fake fleet; the router (a `RouterServer` with a
 fixed ranking: quota/m, which answers real requests with 429, then second/m, then fast/m; a
-real ledger in a scratch history file), and the client (bare aiohttp, TTFT = first SSE event
-with non-empty content). Figures, each beside its control measured in the same run:
+real ledger in a scratch history file), both on the loop `serve` uses (uvloop where installed);
+and the client (bare aiohttp on plain asyncio, TTFT = first SSE event with non-empty content).
+Figures, each beside its control measured in the same run:
 
 - TTFT overhead: requests pinned to fast/m through the router, interleaved with the same
   requests sent straight to the fleet; p50 and p95 of each, and their difference; with 1 and 50
@@ -31,6 +32,9 @@ from typing import Any
 FLEET = r"""
 import asyncio, sys
 from freemodels.fleet.server import Behaviour, Fleet
+from freemodels.runtime import install_event_loop
+
+install_event_loop()
 
 async def main(ttft_s, tokens, interval_s):
     fleet = Fleet()
@@ -52,6 +56,9 @@ from freemodels.core.keys.lookup import KeyRing
 from freemodels.core.records import Model, ModelStats, Provider, Snapshot
 from freemodels.servers.address import Address
 from freemodels.servers.router.app import RouterServer
+from freemodels.runtime import install_event_loop
+
+install_event_loop()  # as `freemodels serve --router` runs it: uvloop where installed
 
 async def main(fleet_url, history):
     names = ("quota", "second", "fast")
