@@ -68,6 +68,12 @@ def test_check_ranks_by_ttft_and_writes_history(fleet_catalog: tuple[Fleet, Path
     ]  # fmt: skip
     assert records[0]["samples"] == 2 and records[0]["ok"] == 2
     assert records[-1]["outcome"] == "not_found" and records[-1]["ttft_ms"] is None
+    # A model answering 404/410 is news once: one stderr line, however many rounds it failed.
+    gone = [line for line in proc.stderr.splitlines() if "gone:" in line]
+    assert gone == [
+        "freemodels: gone: slow/dead answered 404/410 (no longer served); "
+        "`freemodels providers refresh` lists what the providers serve now"
+    ]
     assert 15 <= records[0]["ttft_ms"] <= 60
     assert len([r for r in fleet.requests if r.path == "chat/completions"]) == 8
     stats = freemodels("--catalog", str(catalog), "stats", "--json")
@@ -81,6 +87,20 @@ def test_check_provider_filter_and_unknown_provider(fleet_catalog: tuple[Fleet, 
     bad = freemodels("check", "--catalog", str(catalog), "--provider", "nope")
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.count("\n") == 1 and "fast" in bad.stderr and "slow" in bad.stderr
+
+
+def test_an_unknown_transport_is_a_clear_error(
+    fleet_catalog: tuple[Fleet, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FREEMODELS_TRANSPORT names the valid choices instead of quietly using the default."""
+    fleet, catalog = fleet_catalog
+    monkeypatch.setenv("FREEMODELS_TRANSPORT", "curl")
+    proc = freemodels("check", "--catalog", str(catalog))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+    assert "FREEMODELS_TRANSPORT 'curl'" in proc.stderr
+    assert "httpcore" in proc.stderr and "aiohttp" in proc.stderr
+    assert not [r for r in fleet.requests if r.path == "chat/completions"], "nothing was sent"
 
 
 @pytest.mark.parametrize(

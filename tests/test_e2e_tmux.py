@@ -107,17 +107,17 @@ def test_demo_dashboard_rows_sort_filter_help_quit(dashboard: Tmux) -> None:
     dashboard.wait(lambda s: "sort ttft" in s, "the sort to change")
 
     dashboard.keys("/")
-    dashboard.keys("-l", "Llama")
+    dashboard.keys("-l", "GPT")
     dashboard.wait(
         lambda s: (
-            "'Llama'" in s
+            "'GPT'" in s
             and bool(_model_rows(s))
-            and all("Llama" in r and "GLM" not in r for r in _model_rows(s))
+            and all("GPT" in r and "Kimi" not in r for r in _model_rows(s))
         ),
-        "only Llama rows",
+        "only GPT rows",
     )
     dashboard.keys("Escape")
-    dashboard.wait(lambda s: "GLM" in s, "the filter to clear")
+    dashboard.wait(lambda s: "Kimi" in s, "the filter to clear")
 
     dashboard.keys("?")
     dashboard.wait(lambda s: "freemodels: keys" in s and "re-probe" in s, "the help screen")

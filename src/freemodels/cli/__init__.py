@@ -28,8 +28,6 @@ COMMANDS = {
     "serve": "freemodels.cli.serve",
 }
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_NOTHING_USABLE = 3
 

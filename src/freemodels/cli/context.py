@@ -8,8 +8,8 @@ a real key is never sent to the simulator and demo numbers never mix with real o
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,10 +37,19 @@ class Context:
 
 
 def load_catalog_for(args: argparse.Namespace) -> Catalog:
-    """The catalog `--catalog` names, else the bundled one with the user overlay merged in."""
+    """The catalog `--catalog` names, else the bundled one with the user overlay merged in.
+
+    Providers and models whose end date has come are left out; a retired provider and a stale
+    bundled catalog are each said once on stderr (diagnostics, never the result on stdout).
+    """
+    from freemodels.core.catalog.notices import catalog_notices, catalog_today
+
     path = getattr(args, "catalog", None)
     catalog = load_catalog(Path(path) if path else None, overlay=paths.overlay_catalog_path())
-    return catalog.without_expired(dt.date.today())
+    today = catalog_today()
+    for line in catalog_notices(catalog, today, bundled=path is None):
+        print(f"freemodels: note: {line}", file=sys.stderr)
+    return catalog.without_expired(today)
 
 
 def make_keyring(env: Mapping[str, str] | None = None, *, interactive: bool = False) -> KeyRing:
@@ -73,7 +82,7 @@ def open_context(args: argparse.Namespace, *, interactive: bool = False) -> Iter
         yield Context(
             catalog,
             KeyRing(env=env),
-            paths.data_dir() / "history-demo.sqlite3",
+            paths.history_path(demo=True),
             demo=True,
         )
 

@@ -67,6 +67,8 @@ def ranking_table(
         table.add_column("tools")
     for index, row in enumerate(rows, 1):
         outcome = row.outcome.value if row.outcome else "–"
+        if row.outcome is Outcome.NOT_FOUND:
+            outcome = "gone"  # 404/410: the provider no longer serves it
         style = _OUTCOME_STYLE.get(row.outcome, "red") if row.outcome else "dim"
         cells = [
             str(index),

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 DEFAULT_MAX_OUTPUT = 32768
+# What kind of "free" a provider is (docs/catalog.md): a renewing free tier, a one-time trial
+# credit, or anonymous keyless access.
+FREE_KINDS = ("tier", "trial", "keyless")
 _ENV_REF = re.compile(r"\{([A-Z_][A-Z0-9_]*)\}")
 
 
@@ -97,6 +100,19 @@ class Provider:
     budget: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
     models: tuple[Model, ...] = ()
+    free: str = "tier"  # one of FREE_KINDS
+    until: dt.date | None = None  # the service's end: hidden from this date on
+    verified: dt.date | None = None  # when the catalog's facts about it were last checked
+
+    @property
+    def trial(self) -> bool:
+        """Whether the free use is a one-time trial credit rather than a renewing tier."""
+        return self.free == "trial"
+
+    @property
+    def keyless(self) -> bool:
+        """Whether the free use is anonymous: no key at all."""
+        return self.free == "keyless"
 
     @property
     def budget_id(self) -> str:
@@ -126,9 +142,13 @@ class Provider:
         return None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, order=True)
 class ModelRef:
-    """A `provider/model` reference; splits at the first `/` (model ids may contain `/`)."""
+    """The one name of a model everywhere in freemodels: a provider id and a model id.
+
+    Written `provider/model`; it splits at the first `/` (provider ids never contain one, model
+    ids may). Tuples and strings name models only at the edges (JSON, SQL, Prometheus labels).
+    """
 
     provider: str
     model: str
@@ -201,7 +221,6 @@ class ModelStats:
     usable: bool
     health: Health = Health.UNKNOWN
     availability_low: float | None = None  # Wilson 95 % lower bound
-    usable_rate: float | None = None
     rate_limited_ratio: float | None = None
     last_ok_at: float | None = None
     last_at: float | None = None
@@ -248,14 +267,14 @@ class Snapshot:
     window_s: float
     rows: tuple[ModelStats, ...]
     budgets: Mapping[str, BudgetState] = field(default_factory=dict)
-    in_flight: frozenset[tuple[str, str]] = frozenset()
+    in_flight: frozenset[ModelRef] = frozenset()
     attached: bool = False  # True when reading another process's monitor
-    samples: Mapping[tuple[str, str], tuple[ProbeResult, ...]] = field(default_factory=dict)
+    samples: Mapping[ModelRef, tuple[ProbeResult, ...]] = field(default_factory=dict)
     """Each model's samples in the window, oldest first (sparklines, detail views)."""
 
-    def row(self, provider: str, model: str) -> ModelStats | None:
+    def row(self, ref: ModelRef) -> ModelStats | None:
         """The stats row of one model, if present."""
         for row in self.rows:
-            if row.provider == provider and row.model == model:
+            if row.provider == ref.provider and row.model == ref.model:
                 return row
         return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from freemodels.core.monitor.stats import is_gone
 from freemodels.core.records import BudgetState, Health, ModelStats, Outcome
 
@@ -10,7 +12,7 @@ _VERDICTS = {
     Outcome.NO_KEY: "no key",
     Outcome.AUTH_FAILED: "auth failed",
     Outcome.RATE_LIMITED: "rate limited",
-    Outcome.NOT_FOUND: "not found",
+    Outcome.NOT_FOUND: "gone",  # 404/410 once is enough: "gone?" after a day of them
     Outcome.SERVER_ERROR: "server error",
     Outcome.TIMEOUT: "timeout",
     Outcome.NETWORK_ERROR: "unreachable",
@@ -98,3 +100,16 @@ def budget_left(state: BudgetState | None) -> str:
     if state.rpd is not None:
         parts.append(f"{state.remaining_day}/{state.rpd} a day")
     return ", ".join(parts) if parts else f"no cap ({state.used_minute} in the last minute)"
+
+
+FREE_KINDS = {
+    "tier": "free tier (renews)",
+    "trial": "TRIAL credit: one-time, it runs out",
+    "keyless": "keyless: free without a key",
+}
+
+
+def free_kind(kind: str, verified: dt.date | None) -> str:
+    """`free tier (renews), verified 2026-11-30`: what kind of free the provider is."""
+    text = FREE_KINDS.get(kind, kind)
+    return f"{text}, verified {verified.isoformat()}" if verified else text

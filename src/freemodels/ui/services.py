@@ -123,11 +123,7 @@ class Services:
 
     def pick(self, ref: ModelRef) -> tuple[Provider, Model]:
         """The catalog's provider and model for a reference; UsageError when unknown."""
-        provider = self.provider(ref.provider)
-        model = provider.model(ref.model)
-        if model is None:
-            raise UsageError(f"{provider.id} has no model {ref.model!r}")
-        return provider, model
+        return self.catalog.find(ref)
 
 
 def tools() -> tuple[str, ...]:

@@ -1,8 +1,8 @@
 """The provider catalog: `providers.toml` parsed strictly into Provider and Model records.
 
 Strict because every unknown key is a typo that would otherwise be silently ignored; the format
-grows only through docs/architecture.md ("The catalog"). Errors name the file, the provider/model
-and the key.
+grows only through docs/catalog.md (see also docs/architecture.md, "The catalog"). Errors name
+the file, the provider/model and the key.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import datetime as dt
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from freemodels.core.records import Model, Provider
-from freemodels.errors import CatalogError
+from freemodels.core.records import FREE_KINDS, Model, ModelRef, Provider
+from freemodels.errors import CatalogError, UsageError
 
 SCHEMA_VERSION = 1
 TIERS = ("S+", "S", "A+", "A", "A-", "B+", "B", "C")
@@ -35,6 +35,9 @@ _PROVIDER_KEYS = {
     "budget": str,
     "headers": dict,
     "models": list,
+    "free": str,
+    "until": dt.date,
+    "verified": dt.date,
 }
 _PROVIDER_REQUIRED = ("name", "base_url", "api_key_env", "signup_url")
 _MODEL_KEYS = {
@@ -67,13 +70,44 @@ class Catalog:
 
     providers: tuple[Provider, ...]
     sources: tuple[str, ...] = ()
+    # Built once: views look every ranked row up on each render.
+    _index: dict[str, Provider] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", {p.id: p for p in reversed(self.providers)})
 
     def provider(self, provider_id: str) -> Provider | None:
         """The provider with this id, if any."""
-        for provider in self.providers:
-            if provider.id == provider_id:
-                return provider
-        return None
+        return self._index.get(provider_id)
+
+    def get(self, ref: ModelRef) -> tuple[Provider, Model] | None:
+        """The catalog's provider and model that `ref` names, or None when it names neither."""
+        provider = self._index.get(ref.provider)
+        model = provider.model(ref.model) if provider is not None else None
+        return (provider, model) if provider is not None and model is not None else None
+
+    def find(self, ref: ModelRef) -> tuple[Provider, Model]:
+        """The catalog's provider and model that `ref` names; UsageError listing the choices."""
+        found = self.get(ref)
+        if found is not None:
+            return found
+        provider = self._index.get(ref.provider)
+        if provider is None:
+            choices = ", ".join(p.id for p in self.providers)
+            raise UsageError(
+                f"unknown provider {ref.provider!r}; choose one of: {choices}",
+                "'freemodels providers' lists the catalog",
+            )
+        choices = ", ".join(m.id for m in provider.models)
+        raise UsageError(
+            f"{provider.id} has no model {ref.model!r}; choose one of: {choices}",
+            "'freemodels providers' lists the catalog",
+        )
+
+    def refs(self) -> Iterator[ModelRef]:
+        """Every model's reference, in catalog order."""
+        for provider, model in self.models():
+            yield ModelRef(provider.id, model.id)
 
     def models(self) -> Iterator[tuple[Provider, Model]]:
         """Every (provider, model) pair, in catalog order."""
@@ -87,12 +121,22 @@ class Catalog:
         return Catalog(tuple(p for p in self.providers if p.id in wanted), self.sources)
 
     def without_expired(self, today: dt.date) -> Catalog:
-        """The catalog minus models whose announced shutdown date has passed."""
+        """The catalog minus the providers and models whose end date has come (`until`)."""
         providers = tuple(
-            _replace_models(p, tuple(m for m in p.models if m.until is None or m.until >= today))
+            _replace_models(p, tuple(m for m in p.models if not ended(m.until, today)))
             for p in self.providers
+            if not ended(p.until, today)
         )
         return Catalog(providers, self.sources)
+
+    def ended(self, today: dt.date) -> tuple[Provider, ...]:
+        """The providers whose end date has come: hidden, with a one-line notice each."""
+        return tuple(p for p in self.providers if ended(p.until, today))
+
+
+def ended(until: dt.date | None, today: dt.date) -> bool:
+    """Whether a service with this end date no longer answers today (it stops on the date)."""
+    return until is not None and until <= today
 
 
 def bundled_catalog_text() -> str:
@@ -209,6 +253,15 @@ def _parse_provider(pid: str, table: Any, source: str, *, allow_http: bool) -> P
     for key in ("rpm", "rpd"):
         if key in table and table[key] <= 0:
             raise CatalogError(f"{where}: key {key!r} must be positive")
+    free = table.get("free", "tier")
+    if free not in FREE_KINDS:
+        raise CatalogError(f"{where}: key 'free' must be one of {', '.join(FREE_KINDS)}")
+    # Anonymous access needs no key by definition; saying otherwise is a contradiction.
+    if free == "keyless" and table.get("key_required") is True:
+        raise CatalogError(
+            f'{where}: free = "keyless" contradicts key_required = true',
+            "a keyless provider answers without a key: drop key_required or set it to false",
+        )
     models = tuple(_parse_models(table.get("models", []), where))
     return Provider(
         id=pid,
@@ -216,12 +269,15 @@ def _parse_provider(pid: str, table: Any, source: str, *, allow_http: bool) -> P
         base_url=base_url,
         api_key_env=tuple(env),
         signup_url=table["signup_url"],
-        key_required=table.get("key_required", True),
+        key_required=table.get("key_required", free != "keyless"),
         rpm=table.get("rpm"),
         rpd=table.get("rpd"),
         budget=table.get("budget"),
         headers=tuple(headers.items()),
         models=models,
+        free=free,
+        until=_date(table.get("until")),
+        verified=_date(table.get("verified")),
     )
 
 
@@ -259,9 +315,7 @@ def _parse_model(item: Mapping[str, Any], where: str) -> Model:
     swe = item.get("swe_bench")
     if swe is not None and not 0 <= swe <= 100:
         raise CatalogError(f"{where}: key 'swe_bench' is a percentage (0 to 100)")
-    until = item.get("until")
-    if isinstance(until, dt.datetime):
-        until = until.date()
+    until = _date(item.get("until"))
     return Model(
         id=item["id"],
         name=item["name"],
@@ -274,6 +328,11 @@ def _parse_model(item: Mapping[str, Any], where: str) -> Model:
         rpd=item.get("rpd"),
         until=until,
     )
+
+
+def _date(value: dt.date | None) -> dt.date | None:
+    # TOML has datetimes too, and a datetime is a date to isinstance: keep the day only.
+    return value.date() if isinstance(value, dt.datetime) else value
 
 
 def _merge(base: Catalog, raw: Mapping[str, Any], source: str) -> Catalog:
@@ -307,8 +366,9 @@ def _provider_as_table(provider: Provider) -> dict[str, Any]:
         "signup_url": provider.signup_url,
         "key_required": provider.key_required,
         "headers": dict(provider.headers),
+        "free": provider.free,
     }
-    for key in ("rpm", "rpd", "budget"):
+    for key in ("rpm", "rpd", "budget", "until", "verified"):
         value = getattr(provider, key)
         if value is not None:
             table[key] = value

@@ -42,7 +42,7 @@ class DetailPane(Vertical):
             spark.data = []
             return
         stats = row.stats
-        samples = snapshot.samples.get((stats.provider, stats.model), ())
+        samples = snapshot.samples.get(stats.ref, ())
         ttfts = [s.ttft_ms for s in samples if s.outcome is Outcome.OK and s.ttft_ms is not None]
         spark.data = ttfts[-60:]
         heading = Text.assemble((stats.name, "bold"), "\n", (row.key, "dim"))
@@ -74,6 +74,7 @@ class DetailPane(Vertical):
                 lines.append("key not needed")
             else:
                 lines.append(f"no key: get one at {provider.signup_url}")
+            lines.append(fmt.free_kind(provider.free, provider.verified))
         if row.model is not None:
             context, score = fmt.context(row.model.context), fmt.swe(row.model.swe_bench)
             lines.append(f"context {context}  SWE-bench {score}")
