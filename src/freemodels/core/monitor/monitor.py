@@ -26,7 +26,8 @@ from typing import Any
 from freemodels.core.catalog.parse import Catalog
 from freemodels.core.keys.lookup import KeyRing
 from freemodels.core.monitor.broadcast import Subscriber, Subscribers
-from freemodels.core.monitor.budget import Ledger, RequestGate, budget_limits
+from freemodels.core.monitor.budget import BudgetLedger, RequestGate, budget_limits
+from freemodels.core.monitor.ledger_select import open_ledger
 from freemodels.core.monitor.scheduler import Cadence, Scheduler
 from freemodels.core.monitor.stats import WINDOWS, ModelInfo
 from freemodels.core.monitor.windows import EARLIER_S, SampleWindows
@@ -115,7 +116,7 @@ class Monitor:
         self._favourites: tuple[ModelRef, ...] = ()
         self._attached = False
         self._history: History | None = None
-        self._ledger: Ledger | None = None
+        self._ledger: BudgetLedger | None = None
         self.probes_sent = 0
         self.first_probe = threading.Event()
         """Set once the first answer's headers arrived (the dashboard loads its UI after that)."""
@@ -176,7 +177,7 @@ class Monitor:
         self._stop = asyncio.Event()
         history = History(self.history_path)
         self._history = history
-        self._ledger = Ledger(history.db, self._limits, clock=self._clock)
+        self._ledger = open_ledger(history.db, self.catalog.providers, self.keys, clock=self._clock)
         started = self._clock()
         self._warm_start(history)
         try:

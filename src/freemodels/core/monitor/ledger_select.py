@@ -1,0 +1,46 @@
+"""Picks the request ledger in one place: the local SQLite one, or Redis when configured.
+
+Every command and the monitor build their ledger here, so `FREEMODELS_LEDGER` (or the user
+config's `[ledger] url`) moves all of them at once (docs/architecture.md, "Rate budgets").
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Mapping
+
+from freemodels.core.keys.lookup import KeyRing
+from freemodels.core.monitor.budget import BudgetLedger, Ledger, budget_limits
+from freemodels.core.monitor.ledger_config import LedgerSettings, ledger_settings
+from freemodels.core.records import Provider
+
+
+def open_ledger(
+    db: sqlite3.Connection,
+    providers: Iterable[Provider],
+    keys: KeyRing | None,
+    *,
+    clock: Callable[[], float] = time.time,
+    env: Mapping[str, str] | None = None,
+    settings: LedgerSettings | None = None,
+) -> BudgetLedger:
+    """The ledger the settings name, over these providers' budgets; `keys` names each budget's
+    key in Redis (by fingerprint), so only machines on the same key share a budget."""
+    providers = list(providers)
+    limits = budget_limits(providers)
+    settings = ledger_settings(env) if settings is None else settings
+    if settings.url is None:
+        return Ledger(db, limits, clock=clock)
+    # Imported here: the redis client is needed only by those who configured it.
+    from freemodels.core.monitor.ledger_redis import RedisLedger, local_limits
+
+    local = Ledger(db, local_limits(limits, settings.fallback_share), clock=clock)
+
+    def key_of(provider: Provider) -> str | None:
+        resolved = keys.resolve(provider) if keys is not None else None
+        return resolved.value if resolved is not None else None
+
+    ledger = RedisLedger(settings, limits, local, key_of, clock=clock)
+    ledger.add_providers(providers)
+    return ledger
