@@ -26,6 +26,7 @@ COMMANDS = {
     "keys": "freemodels.cli.keys",
     "use": "freemodels.cli.use",
     "serve": "freemodels.cli.serve",
+    "ledger": "freemodels.cli.ledger",
 }
 
 EXIT_USAGE = 2

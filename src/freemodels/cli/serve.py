@@ -117,7 +117,7 @@ async def _serve(ctx: Context, args: argparse.Namespace) -> int:
                 metrics_app,
             )
 
-            collector = SnapshotCollector()
+            collector = SnapshotCollector(ledger=monitor.ledger_status)
             monitor.subscribe(collector.observe)
             runner, bound = await start_site(
                 metrics_app(build_registry(collector)), args.metrics, "--metrics"

@@ -353,7 +353,7 @@ class RedisLedger:
                     continue
                 self._offset = server_now - self._clock()
                 self._down.clear()
-                log.warning("the shared ledger at %s is back", self.settings.shown_url)
+                self._warn(f"the shared ledger at {self.settings.shown_url} is back")
                 return
         finally:
             client.close()

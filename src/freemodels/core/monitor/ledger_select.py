@@ -6,6 +6,7 @@ config's `[ledger] url`) moves all of them at once (docs/architecture.md, "Rate 
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -44,3 +45,32 @@ def open_ledger(
     ledger = RedisLedger(settings, limits, local, key_of, clock=clock)
     ledger.add_providers(providers)
     return ledger
+
+
+def ledger_health(ledger: BudgetLedger) -> tuple[str, str, bool, str]:
+    """(backend, masked URL, healthy, detail) of a ledger, for `freemodels ledger` and metrics."""
+    from freemodels.core.monitor.ledger_redis import RedisLedger
+
+    if isinstance(ledger, RedisLedger):
+        health = ledger.health()
+        return health.backend, health.url, health.healthy, health.detail
+    return "sqlite", "local history database", True, "shared by the processes of this machine"
+
+
+def spenders(ledger: BudgetLedger, budget: str) -> dict[str, int]:
+    """Requests per host name in the budget's last day (never a key)."""
+    from freemodels.core.monitor.ledger_redis import RedisLedger
+
+    if isinstance(ledger, RedisLedger):
+        return ledger.spenders(budget)
+    used = ledger.state(budget).used_day
+    return {socket.gethostname(): used} if used else {}
+
+
+def ledger_status(ledger: BudgetLedger | None) -> tuple[str, bool]:
+    """(backend, healthy) as of the last exchange, without a round trip (for metrics)."""
+    from freemodels.core.monitor.ledger_redis import RedisLedger
+
+    if isinstance(ledger, RedisLedger):
+        return "redis", ledger.healthy
+    return "sqlite", True

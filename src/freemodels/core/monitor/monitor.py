@@ -27,7 +27,7 @@ from freemodels.core.catalog.parse import Catalog
 from freemodels.core.keys.lookup import KeyRing
 from freemodels.core.monitor.broadcast import Subscriber, Subscribers
 from freemodels.core.monitor.budget import BudgetLedger, RequestGate, budget_limits
-from freemodels.core.monitor.ledger_select import open_ledger
+from freemodels.core.monitor.ledger_select import ledger_status, open_ledger
 from freemodels.core.monitor.scheduler import Cadence, Scheduler
 from freemodels.core.monitor.stats import WINDOWS, ModelInfo
 from freemodels.core.monitor.windows import EARLIER_S, SampleWindows
@@ -356,6 +356,10 @@ class Monitor:
                 task.cancel()
 
     # -- snapshots -----------------------------------------------------------------------------
+
+    def ledger_status(self) -> tuple[str, bool]:
+        """The request ledger's backend (`sqlite` or `redis`) and whether it answers."""
+        return ledger_status(self._ledger)
 
     def publish(self) -> Snapshot:
         """Build a Snapshot from the current samples and hand it to every subscriber."""
