@@ -353,7 +353,7 @@ class RedisLedger:
                     continue
                 self._offset = server_now - self._clock()
                 self._down.clear()
-                self._warn(f"the shared ledger at {self.settings.shown_url} is back")
+                self._warn(f"reconnected to the shared ledger at {self.settings.shown_url}")
                 return
         finally:
             client.close()
