@@ -74,7 +74,8 @@ class Machine:
     def ledger_report(self) -> dict[str, object]:
         """`freemodels ledger --json` as this machine sees it."""
         done = subprocess.run(
-            [sys.executable, "-m", "freemodels", "--catalog", str(self.catalog), "ledger", "--json"],
+            [sys.executable, "-m", "freemodels", "--catalog", str(self.catalog),
+             "ledger", "--json"],
             env=self.env, capture_output=True, text=True, timeout=60, check=True,
         )  # fmt: skip
         report: dict[str, object] = json.loads(done.stdout)
