@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from freemodels.core.monitor import ledger_lua
-from freemodels.core.monitor.ledger_redis import fingerprint
+from freemodels.core.monitor.ledger_lua import fingerprint
 from freemodels.fleet.server import Behaviour, Fleet, FleetThread
 from freemodels.fleet.synthetic import catalog_toml
 from redis_server import RedisServer

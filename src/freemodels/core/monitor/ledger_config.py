@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from freemodels import paths
 from freemodels.errors import UsageError
@@ -139,3 +139,19 @@ def _float(value: object) -> float | None:
             hint="FREEMODELS_LEDGER_TIMEOUT_MS=50",
         )
     return number
+
+
+def scrub(exc: BaseException, settings: LedgerSettings) -> str:
+    """The error in a few words, with no password in it."""
+    text = str(exc) or type(exc).__name__
+    for secret in (settings.password, _url_password(settings.url)):
+        if secret:
+            text = text.replace(secret, "***")
+    return text.splitlines()[0][:160] if text else type(exc).__name__
+
+
+def _url_password(url: str | None) -> str | None:
+    if not url:
+        return None
+    password = urlsplit(url).password
+    return unquote(password) if password else None

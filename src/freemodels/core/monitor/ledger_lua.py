@@ -10,7 +10,23 @@ time it ends.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 PREFIX = "freemodels:v1"
+APP_SALT = b"freemodels request ledger v1"
+"""Fixed, public salt: a fingerprint identifies a key to whoever holds that key, and no one else
+can recover the key from it (HMAC-SHA256 of a secret with at least a hundred bits)."""
+
+
+def fingerprint(budget: str, key: str | None) -> str:
+    """What names a key in Redis: never the key, nor any part of it."""
+    if not key:
+        return "keyless"
+    digest = hmac.new(APP_SALT, f"{budget}\0{key}".encode(), hashlib.sha256)
+    return digest.hexdigest()[:24]
+
+
 KEEP_UNCAPPED = 10_000
 """An uncapped budget keeps only this many newest grants (enough to say who spent them)."""
 

@@ -15,8 +15,7 @@ still counts them.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import contextlib
 import logging
 import math
 import os
@@ -27,7 +26,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from urllib.parse import unquote, urlsplit
 
 import redis
 from redis.backoff import NoBackoff
@@ -35,14 +33,10 @@ from redis.retry import Retry
 
 from freemodels.core.monitor import ledger_lua as lua
 from freemodels.core.monitor.budget import DAY, Ledger, Limits
-from freemodels.core.monitor.ledger_config import LedgerSettings
+from freemodels.core.monitor.ledger_config import LedgerSettings, scrub
 from freemodels.core.records import BudgetState, Model, ProbeKind, Provider
 
 log = logging.getLogger("freemodels.ledger")
-
-APP_SALT = b"freemodels request ledger v1"
-"""Fixed, public salt: a fingerprint identifies a key to whoever holds that key, and no one else
-can recover the key from it (HMAC-SHA256 of a secret with at least a hundred bits)."""
 
 RECONNECT_S = 1.0
 KEEP_OWN = 20_000
@@ -52,14 +46,6 @@ KeyOf = Callable[[Provider], str | None]
 """The API key a provider's requests carry (None when keyless)."""
 
 Request = tuple[Provider, Model | None, ProbeKind]
-
-
-def fingerprint(budget: str, key: str | None) -> str:
-    """What names a key in Redis: never the key, nor any part of it."""
-    if not key:
-        return "keyless"
-    digest = hmac.new(APP_SALT, f"{budget}\0{key}".encode(), hashlib.sha256)
-    return digest.hexdigest()[:24]
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,7 +261,7 @@ class RedisLedger:
     def _fingerprint(self, provider: Provider) -> str:
         fp = self._fingerprints.get(provider.id)
         if fp is None:
-            fp = self._fingerprints[provider.id] = fingerprint(
+            fp = self._fingerprints[provider.id] = lua.fingerprint(
                 provider.budget_id, self._key_of(provider)
             )
             self._budget_providers.setdefault(provider.budget_id, provider)
@@ -291,7 +277,9 @@ class RedisLedger:
 
     def _budget_fingerprint(self, budget: str) -> str:
         provider = self._budget_providers.get(budget)
-        return self._fingerprint(provider) if provider is not None else fingerprint(budget, None)
+        return (
+            self._fingerprint(provider) if provider is not None else lua.fingerprint(budget, None)
+        )
 
     def _grants_key(self, budget: str) -> str:
         return lua.budget_key(budget, self._budget_fingerprint(budget))
@@ -325,10 +313,11 @@ class RedisLedger:
 
     def _lost(self, exc: BaseException) -> None:
         with self._lock:
-            self._last_error = _describe(exc, self.settings)
+            self._last_error = scrub(exc, self.settings)
             if self._down.is_set():
                 return
             self._down.set()
+        log.info("ledger: %s unreachable: %s", self.settings.shown_url, self._last_error)
         if not self._warned:
             self._warned = True
             self._warn(
@@ -340,7 +329,8 @@ class RedisLedger:
 
     def _reconnect(self) -> None:
         """Until Redis answers: then write back this process's own grants and resume."""
-        client = self._client(max(1.0, self.settings.timeout_s))
+        # Twice the grant deadline: a Redis too slow for grants stays on the fallback.
+        client = self._client(2 * self.settings.timeout_s)
         try:
             while True:
                 time.sleep(RECONNECT_S)
@@ -349,10 +339,14 @@ class RedisLedger:
                     server_now = seconds + micros / 1e6
                     self._replay(client, server_now)
                 except REDIS_ERRORS as exc:
-                    self._last_error = _describe(exc, self.settings)
+                    self._last_error = scrub(exc, self.settings)
                     continue
                 self._offset = server_now - self._clock()
                 self._down.clear()
+                # Again, for grants made locally while the first write-back ran; should Redis
+                # go away meanwhile, the next grant notices it and falls back again.
+                with contextlib.suppress(*REDIS_ERRORS):
+                    self._replay(client, server_now)
                 self._warn(f"reconnected to the shared ledger at {self.settings.shown_url}")
                 return
         finally:
@@ -361,7 +355,7 @@ class RedisLedger:
     def _replay(self, client: redis.Redis, server_now: float) -> None:
         """Write back own grants of the last day (ZADD NX: ones Redis still has are kept)."""
         pipe = client.pipeline(transaction=False)
-        for grant in list(self._own):
+        for grant in self._own.copy():
             if grant.at <= server_now - DAY:
                 continue
             for key in grant.keys:
@@ -385,22 +379,6 @@ def local_limits(limits: Mapping[str, Limits], share: int) -> dict[str, Limits]:
         )
         for budget, caps in limits.items()
     }
-
-
-def _describe(exc: BaseException, settings: LedgerSettings) -> str:
-    """The error in a few words, with no password in it."""
-    text = str(exc) or type(exc).__name__
-    for secret in (settings.password, _url_password(settings.url)):
-        if secret:
-            text = text.replace(secret, "***")
-    return text.splitlines()[0][:160] if text else type(exc).__name__
-
-
-def _url_password(url: str | None) -> str | None:
-    if not url:
-        return None
-    password = urlsplit(url).password
-    return unquote(password) if password else None
 
 
 def _stderr(message: str) -> None:

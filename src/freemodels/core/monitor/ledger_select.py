@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from freemodels.core.keys.lookup import KeyRing
 from freemodels.core.monitor.budget import BudgetLedger, Ledger, budget_limits
 from freemodels.core.monitor.ledger_config import LedgerSettings, ledger_settings
-from freemodels.core.records import Provider
+from freemodels.core.records import BudgetState, Provider
 
 
 def open_ledger(
@@ -74,3 +74,13 @@ def ledger_status(ledger: BudgetLedger | None) -> tuple[str, bool]:
     if isinstance(ledger, RedisLedger):
         return "redis", ledger.healthy
     return "sqlite", True
+
+
+def budget_states(ledger: BudgetLedger, budgets: Iterable[str]) -> dict[str, BudgetState]:
+    """Several budgets' states; Redis answers them in one round trip."""
+    from freemodels.core.monitor.ledger_redis import RedisLedger
+
+    names = list(budgets)
+    if isinstance(ledger, RedisLedger):
+        return dict(zip(names, ledger.states(names), strict=True))
+    return {budget: ledger.state(budget) for budget in names}

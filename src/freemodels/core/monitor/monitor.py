@@ -27,7 +27,7 @@ from freemodels.core.catalog.parse import Catalog
 from freemodels.core.keys.lookup import KeyRing
 from freemodels.core.monitor.broadcast import Subscriber, Subscribers
 from freemodels.core.monitor.budget import BudgetLedger, RequestGate, budget_limits
-from freemodels.core.monitor.ledger_select import ledger_status, open_ledger
+from freemodels.core.monitor.ledger_select import budget_states, ledger_status, open_ledger
 from freemodels.core.monitor.scheduler import Cadence, Scheduler
 from freemodels.core.monitor.stats import WINDOWS, ModelInfo
 from freemodels.core.monitor.windows import EARLIER_S, SampleWindows
@@ -367,7 +367,7 @@ class Monitor:
         rows = self._windows.refresh(now)
         budgets: dict[str, BudgetState] = {}
         if self._ledger is not None:
-            budgets = {b: self._ledger.state(b) for b in self.scheduler.budgets()}
+            budgets = budget_states(self._ledger, self.scheduler.budgets())
         snapshot = Snapshot(
             at=now,
             window_s=self.config.window_s,
