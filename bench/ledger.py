@@ -10,10 +10,11 @@ with a temp dir and no persistence.
 2. A sweep: `freemodels check` over a fleet of providers × models (400 endpoints by default, the
    fleet in its own process), with FREEMODELS_LEDGER set and without. The CPU of the whole
    process (user + system, from wait4) and its marginal cost per probe (full sweep minus a sweep
-   of one model per provider, which cancels start-up), median of `--repeat` interleaved runs, as
+   of one provider's models, which cancels start-up), median of `--repeat` interleaved runs, as
    a ratio Redis / SQLite. The process figure includes importing redis-py (~50-150 ms); the
    marginal one is the ledger's cost per request. A grant that misses the 50 ms deadline is
-   decided locally (the fallback's warning then shows on stderr). The machine is shared: the load average is printed beside the figures.
+   decided locally (the fallback warning then shows on stderr). The machine is shared: the
+   load average is printed beside the figures.
 """
 
 from __future__ import annotations
