@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from freemodels.core.records import Model, ProbeKind, Provider
 from freemodels.core.store.history import History
 from freemodels.errors import UsageError
 from redis_server import RedisServer, free_port
+from waiting import wait_until
 
 MODEL = Model("m", "M", 8192)
 KEY = "gsk_secretsecretsecret1234"
@@ -141,10 +141,7 @@ def test_a_restarted_redis_gets_the_grants_back(tmp_path: Path) -> None:
         assert lg.try_acquire(p, MODEL, ProbeKind.PROBE) == 0, "the local share: 1 of 4"
         assert lg.try_acquire(p, MODEL, ProbeKind.PROBE) > 0
         srv.start()
-        deadline = time.monotonic() + 30
-        while not lg.healthy and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert lg.healthy, "the ledger reconnects in the background"
+        wait_until(lambda: lg.healthy, what="the ledger reconnects in the background")
         assert lg.state("back").used_minute == 3, "own grants, shared and local, written back"
         assert lg.try_acquire(p, MODEL, ProbeKind.PROBE) == 0
         assert lg.try_acquire(p, MODEL, ProbeKind.PROBE) > 0

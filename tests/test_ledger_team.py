@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from freemodels.core.monitor.ledger_lua import fingerprint
 from freemodels.fleet.server import Behaviour, Fleet, FleetThread
 from freemodels.fleet.synthetic import catalog_toml
 from redis_server import RedisServer
+from waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -82,12 +82,9 @@ class Machine:
         return report
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting until {what}")
-        time.sleep(0.2)
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    # A sliding minute must pass for some conditions: two minutes is the generous deadline.
+    wait_until(condition, timeout=120, interval=0.2, what=what)
 
 
 def arrivals(fleet: Fleet, key: str) -> list[float]:
