@@ -55,10 +55,11 @@ class RedisServer:
         deadline = time.monotonic() + 30
         while True:
             try:
-                if self.client().ping():
-                    return
+                with self.client() as client:
+                    if client.ping():
+                        return
             except redis.RedisError:
-                pass
+                pass  # not listening yet
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 raise RuntimeError("redis-server did not start")
             time.sleep(0.05)

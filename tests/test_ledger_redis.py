@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,6 +42,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     srv.stop()
 
 
+OPENED: list[RedisLedger] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_ledgers() -> Iterator[None]:
+    yield
+    while OPENED:
+        OPENED.pop().close()
+
+
 def ledger(
     tmp_path: Path, url: str, providers: list[Provider], key: str | None = KEY, **kw: object
 ) -> RedisLedger:
@@ -46,6 +60,7 @@ def ledger(
     history = History(tmp_path / f"h{len(list(tmp_path.iterdir()))}.sqlite3")
     made = open_ledger(history.db, providers, KeyRing(env=env), settings=settings)
     assert isinstance(made, RedisLedger)
+    OPENED.append(made)
     return made
 
 
@@ -84,7 +99,8 @@ def test_one_key_shares_one_sliding_minute_across_machines(
     assert other.try_acquire(p, MODEL, ProbeKind.PROBE) == 0, "another key has its own budget"
     keyless = ledger(tmp_path, server.url, [p], key=None)
     assert keyless.try_acquire(p, MODEL, ProbeKind.PROBE) == 0
-    names = server.client().keys("*")
+    with server.client() as client:
+        names = client.keys("*")
     assert names and not any(KEY[:6] in n or KEY[-4:] in n for n in names)
     assert any(":keyless:" in n for n in names)
     assert a.spenders("p") == {a._host: 3}
@@ -120,6 +136,7 @@ def test_unreachable_redis_falls_back_to_a_share_and_warns_once(tmp_path: Path) 
         history.db, [p], KeyRing(env={}), settings=LedgerSettings(url=url, fallback_share=4)
     )
     assert isinstance(made, RedisLedger)
+    OPENED.append(made)
     made._warn = said.append
     waits = [made.try_acquire(p, MODEL, ProbeKind.PROBE) for _ in range(4)]
     assert waits[:2] == [0, 0] and all(w > 0 for w in waits[2:]), "8 rpm / 4 = 2 locally"
@@ -155,3 +172,36 @@ def test_fingerprints_never_carry_the_key() -> None:
     assert KEY not in fp and KEY[:4] not in fp and KEY[-4:] not in fp
     assert fp == fingerprint("groq", KEY) != fingerprint("groq", KEY + "x")
     assert fingerprint("groq", None) == "keyless"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"FREEMODELS_LEDGER": "redis://h/0", "FREEMODELS_LEDGER_FALLBACK_SHARE": "0"}, "share"),
+        ({"FREEMODELS_LEDGER": "redis://h/0", "FREEMODELS_LEDGER_TIMEOUT_MS": "fast"}, "timeout"),
+    ],
+)
+def test_bad_ledger_settings_are_usage_errors(env: dict[str, str], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        ledger_settings(env)
+
+
+def test_the_command_reports_a_bad_url_in_one_line_and_an_unreachable_redis(
+    tmp_path: Path,
+) -> None:
+    env = {**os.environ, "FREEMODELS_LEDGER": "memcached://u:topsecret@h/0"}
+    bad = subprocess.run(
+        [sys.executable, "-m", "freemodels", "ledger"], env=env, capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    assert "topsecret" not in bad.stderr and "Traceback" not in bad.stderr
+    env["FREEMODELS_LEDGER"] = f"redis://:topsecret@127.0.0.1:{free_port()}/0"
+    down = subprocess.run(
+        [sys.executable, "-m", "freemodels", "ledger", "--json"],
+        env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert down.returncode == 0, down.stderr
+    report = json.loads(down.stdout)
+    assert (report["backend"], report["healthy"]) == ("redis", False)
+    assert report["url"].endswith("/0") and "topsecret" not in down.stdout + down.stderr
+    assert sum("unreachable" in line for line in down.stderr.splitlines()) == 1

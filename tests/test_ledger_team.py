@@ -94,6 +94,11 @@ def arrivals(fleet: Fleet, key: str) -> list[float]:
     ]  # fmt: skip
 
 
+def zcard(server: RedisServer, key: str) -> int:
+    with server.client() as client:
+        return int(client.zcard(key))
+
+
 def busiest_window(times: list[float], span: float) -> int:
     times = sorted(times)
     return max((sum(t <= x < t + span for x in times) for t in times), default=0)
@@ -152,7 +157,7 @@ def test_redis_killed_mid_run_then_restarted(tmp_path: Path, fleet: Fleet) -> No
         for machine in team:
             machine.start()
         wait_for(
-            lambda: server.client().zcard(grants) == rpm and len(arrivals(fleet, KEY_A)) == rpm,
+            lambda: zcard(server, grants) == rpm and len(arrivals(fleet, KEY_A)) == rpm,
             "the shared minute is spent",
         )
         server.stop()
@@ -167,7 +172,8 @@ def test_redis_killed_mid_run_then_restarted(tmp_path: Path, fleet: Fleet) -> No
         during = len(arrivals(fleet, KEY_A)) - before
         server.start()
         wait_for(lambda: all(m.said("reconnected") for m in team), "every machine reconnected")
-        shared = server.client().zrange(grants, 0, -1)
+        with server.client() as client:
+            shared = client.zrange(grants, 0, -1)
     finally:
         for machine in team:
             machine.stop()

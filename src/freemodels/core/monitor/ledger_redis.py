@@ -95,6 +95,7 @@ class RedisLedger:
         self._own: deque[_Grant] = deque(maxlen=KEEP_OWN)
         self._offset = 0.0  # server clock - local clock, from the last answer
         self._down = threading.Event()
+        self._closed = threading.Event()
         self._lock = threading.Lock()
         self._last_error = ""
         timeout = settings.timeout_s
@@ -253,7 +254,8 @@ class RedisLedger:
         return not self._down.is_set()
 
     def close(self) -> None:
-        """Close the connections (the reconnect thread ends on its own)."""
+        """Close the connections and end the reconnect thread."""
+        self._closed.set()
         self._redis.close()
 
     # -- keys -------------------------------------------------------------------------------
@@ -332,8 +334,7 @@ class RedisLedger:
         # Twice the grant deadline: a Redis too slow for grants stays on the fallback.
         client = self._client(2 * self.settings.timeout_s)
         try:
-            while True:
-                time.sleep(RECONNECT_S)
+            while not self._closed.wait(RECONNECT_S):
                 try:
                     seconds, micros = client.time()
                     server_now = seconds + micros / 1e6
