@@ -49,6 +49,8 @@ class RedisServer:
         ]  # fmt: skip
         if self.password:
             args += ["--requirepass", self.password]
+        # DEBUG SLEEP stands for a stalled server (a test of the grant deadline).
+        args += ["--enable-debug-command", "local"]
         self.proc = subprocess.Popen(
             args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.workdir
         )

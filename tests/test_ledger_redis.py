@@ -6,10 +6,14 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from freemodels.core.keys.lookup import KeyRing
 from freemodels.core.monitor.budget import Ledger
@@ -205,3 +209,40 @@ def test_the_command_reports_a_bad_url_in_one_line_and_an_unreachable_redis(
     assert (report["backend"], report["healthy"]) == ("redis", False)
     assert report["url"].endswith("/0") and "topsecret" not in down.stdout + down.stderr
     assert sum("unreachable" in line for line in down.stderr.splitlines()) == 1
+
+
+def test_a_stalled_redis_never_holds_a_grant_past_its_deadline(
+    tmp_path: Path, server: RedisServer
+) -> None:
+    p = provider("stall", rpm=40)
+    lg = ledger(tmp_path, server.url, [p], timeout_s=0.05)
+    said: list[str] = []
+    lg._warn = said.append
+    assert lg.try_acquire(p, MODEL, ProbeKind.PROBE) == 0 and lg.healthy
+
+    def stall() -> None:
+        with server.client() as client:
+            client.execute_command("DEBUG", "SLEEP", "3")
+
+    sleeper = threading.Thread(target=stall)
+    sleeper.start()
+    try:
+        wait_until(lambda: not answers(server), what="the server stalls")
+        assert lg.try_acquire(p, MODEL, ProbeKind.PROBE) == 0, "decided by the local share"
+        assert not lg.healthy and len(said) == 1
+    finally:
+        sleeper.join()
+    wait_until(lambda: lg.healthy, what="the ledger is back once the server answers")
+
+
+def answers(server: RedisServer) -> bool:
+    """Whether the server answers a PING within 0.2 s (no retry)."""
+    quick = redis.Redis(
+        host="127.0.0.1", port=server.port, password=server.password,
+        socket_timeout=0.2, retry=Retry(NoBackoff(), 0),
+    )  # fmt: skip
+    with quick:
+        try:
+            return bool(quick.ping())
+        except redis.TimeoutError:
+            return False
