@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from freemodels import paths
+from freemodels.core.monitor.budget import Limits
 from freemodels.errors import UsageError
 
 DEFAULT_FALLBACK_SHARE = 4
@@ -155,3 +156,19 @@ def _url_password(url: str | None) -> str | None:
         return None
     password = urlsplit(url).password
     return unquote(password) if password else None
+
+
+def fallback_cap(cap: int, share: int) -> int:
+    """This machine's part of a cap while Redis is down: at least one request."""
+    return max(1, cap // share)
+
+
+def local_limits(limits: Mapping[str, Limits], share: int) -> dict[str, Limits]:
+    """The caps the local fallback counts against: 1/`share` of each."""
+    return {
+        budget: Limits(
+            rpm=None if caps.rpm is None else fallback_cap(caps.rpm, share),
+            rpd=None if caps.rpd is None else fallback_cap(caps.rpd, share),
+        )
+        for budget, caps in limits.items()
+    }

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import math
 import os
 import socket
 import sys
@@ -34,7 +33,7 @@ from redis.retry import Retry
 
 from freemodels.core.monitor import ledger_lua as lua
 from freemodels.core.monitor.budget import DAY, Ledger, Limits
-from freemodels.core.monitor.ledger_config import LedgerSettings, scrub
+from freemodels.core.monitor.ledger_config import LedgerSettings, fallback_cap, scrub
 from freemodels.core.records import BudgetState, Model, ProbeKind, Provider
 
 log = logging.getLogger("freemodels.ledger")
@@ -324,7 +323,7 @@ class RedisLedger:
             share = self.settings.fallback_share
             local_model = model
             if model is not None and model.rpd:
-                local_model = replace(model, rpd=_share(model.rpd, share))
+                local_model = replace(model, rpd=fallback_cap(model.rpd, share))
             wait = self._local.try_acquire(provider, local_model, kind)
             if wait <= 0:
                 budget, fp = provider.budget_id, self._fingerprint(provider)
@@ -390,22 +389,6 @@ class RedisLedger:
                     pipe.zadd(key, {grant.member: grant.at}, nx=True)
                     pipe.expire(key, int(DAY) + 60)
         pipe.execute()
-
-
-def _share(cap: int, share: int) -> int:
-    """This machine's part of a cap while Redis is down: at least one request."""
-    return max(1, math.floor(cap / share))
-
-
-def local_limits(limits: Mapping[str, Limits], share: int) -> dict[str, Limits]:
-    """The caps the local fallback counts against: 1/`share` of each."""
-    return {
-        budget: Limits(
-            rpm=None if caps.rpm is None else _share(caps.rpm, share),
-            rpd=None if caps.rpd is None else _share(caps.rpd, share),
-        )
-        for budget, caps in limits.items()
-    }
 
 
 def _stderr(message: str) -> None:

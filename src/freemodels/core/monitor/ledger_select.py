@@ -34,7 +34,8 @@ def open_ledger(
     if settings.url is None:
         return Ledger(db, limits, clock=clock)
     # Imported here: the redis client is needed only by those who configured it.
-    from freemodels.core.monitor.ledger_redis import RedisLedger, local_limits
+    from freemodels.core.monitor.ledger_config import local_limits
+    from freemodels.core.monitor.ledger_redis import RedisLedger
 
     local = Ledger(db, local_limits(limits, settings.fallback_share), clock=clock)
 
