@@ -246,3 +246,15 @@ def answers(server: RedisServer) -> bool:
             return bool(quick.ping())
         except redis.TimeoutError:
             return False
+
+
+def test_a_wrong_password_falls_back_and_is_never_shown(
+    tmp_path: Path, server: RedisServer
+) -> None:
+    p = provider("auth", rpm=4)
+    lg = ledger(tmp_path, f"redis://:wrong-pw-123@127.0.0.1:{server.port}/0", [p])
+    said: list[str] = []
+    lg._warn = said.append
+    assert lg.try_acquire(p, MODEL, ProbeKind.PROBE) == 0, "the local share decides"
+    assert len(said) == 1 and "wrong-pw-123" not in said[0]
+    assert "wrong-pw-123" not in lg.health().detail + lg.health().url

@@ -40,7 +40,9 @@ log = logging.getLogger("freemodels.ledger")
 
 RECONNECT_S = 1.0
 KEEP_OWN = 20_000
-REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
+# Any error of Redis's (unreachable, a timeout, a wrong password, a server that refuses scripts)
+# hands the decision to the local fallback: probing must never stop on the shared ledger.
+REDIS_ERRORS = (redis.RedisError, OSError)
 
 KeyOf = Callable[[Provider], str | None]
 """The API key a provider's requests carry (None when keyless)."""
