@@ -43,6 +43,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     # `freemodels providers refresh --catalog X` works like every other command.
     for option, kwargs in _GLOBALS.items():
         refresh.add_argument(option, default=argparse.SUPPRESS, **kwargs)
+    from freemodels.cli import providers_add
+
+    providers_add.add_parser(actions, _GLOBALS)
     return parser
 
 
@@ -57,6 +60,10 @@ def run(args: argparse.Namespace) -> int:
     """List the catalog, or refresh it from the providers' live model lists."""
     from freemodels.cli.context import load_catalog_for, open_context
 
+    if getattr(args, "providers_action", None) == "add":
+        from freemodels.cli import providers_add
+
+        return providers_add.run(args)
     if getattr(args, "providers_action", None) == "refresh":
         with open_context(args) as ctx:
             return _refresh(ctx, args.provider, add_new=args.add_new)
