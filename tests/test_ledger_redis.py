@@ -99,6 +99,9 @@ def test_one_key_shares_one_sliding_minute_across_machines(
     assert waits[:3] == [0, 0, 0]
     assert 58 < waits[3] <= 60.01, "the fourth waits for the first to age out"
     assert a.state("p").used_minute == 3 and b.state("p").remaining_minute == 0
+    assert 58 < b.wait(p, MODEL) <= 60.01 and a.state("p").used_minute == 3, (
+        "a look records nothing"
+    )
     other = ledger(tmp_path, server.url, [p], key="gsk_another_key_entirely99")
     assert other.try_acquire(p, MODEL, ProbeKind.PROBE) == 0, "another key has its own budget"
     keyless = ledger(tmp_path, server.url, [p], key=None)

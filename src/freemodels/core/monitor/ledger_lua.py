@@ -46,8 +46,9 @@ def pause_key(budget: str, fingerprint: str) -> str:
     return f"{PREFIX}:{budget}:{fingerprint}:pause"
 
 
-# KEYS: per request, its budget set, its model set (or "" when the model has no own cap), its
-# pause key. ARGV: per request, rpm, rpd, model rpd (0 = uncapped) and the member's tag.
+# KEYS: per request, its budget set, its model set (the budget set again when the model has no
+# own cap), its pause key. ARGV: how many grants an uncapped budget keeps, "1" to only look
+# (record nothing), then per request rpm, rpd, model rpd (0 = uncapped) and the member's tag.
 # Returns the server time, then per request the seconds to wait (0: granted and recorded).
 # Numbers go back as strings: Redis would truncate Lua floats to integers.
 GRANT = """
@@ -55,6 +56,7 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local day = 86400
 local keep = tonumber(ARGV[1])
+local look = ARGV[2] == '1'
 local function room(key, cap, span)
   if cap <= 0 then return 0 end
   local from = '(' .. string.format('%.6f', now - span)
@@ -68,9 +70,9 @@ local out = {string.format('%.6f', now)}
 local n = (#KEYS) / 3
 for i = 1, n do
   local grants, model, pause = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
-  local rpm, rpd = tonumber(ARGV[4 * i - 2]), tonumber(ARGV[4 * i - 1])
-  local mrpd = tonumber(ARGV[4 * i])
-  local tag = ARGV[4 * i + 1]
+  local rpm, rpd = tonumber(ARGV[4 * i - 1]), tonumber(ARGV[4 * i])
+  local mrpd = tonumber(ARGV[4 * i + 1])
+  local tag = ARGV[4 * i + 2]
   redis.call('ZREMRANGEBYSCORE', grants, '-inf', now - day)
   local wait = 0
   local untilv = tonumber(redis.call('GET', pause) or '0')
@@ -80,7 +82,9 @@ for i = 1, n do
     redis.call('ZREMRANGEBYSCORE', model, '-inf', now - day)
     wait = math.max(wait, room(model, mrpd, day))
   end
-  if wait <= 0 then
+  if wait <= 0 and look then
+    table.insert(out, '0')
+  elseif wait <= 0 then
     local member = string.format('%.6f', now) .. '|' .. tag
     redis.call('ZADD', grants, now, member)
     redis.call('EXPIRE', grants, day + 60)

@@ -133,10 +133,19 @@ class RedisLedger:
 
     def try_acquire_many(self, requests: Sequence[Request]) -> list[float]:
         """Check and record requests in order, in one round trip: 0 for each one recorded."""
+        return self._grant_many(requests, look=False)
+
+    def wait(self, provider: Provider, model: Model | None) -> float:
+        """Seconds until one more request to `model` would fit (0: now); records nothing."""
+        return self._grant_many([(provider, model, ProbeKind.PROBE)], look=True)[0]
+
+    def _grant_many(self, requests: Sequence[Request], *, look: bool) -> list[float]:
         if self._down.is_set():
+            if look:
+                return [self._local.wait(p, self._local_model(m)) for p, m, _ in requests]
             return self._local_many(requests)
         keys: list[str] = []
-        args: list[str | int | float] = [lua.KEEP_UNCAPPED]
+        args: list[str | int | float] = [lua.KEEP_UNCAPPED, "1" if look else "0"]
         plan: list[tuple[str, str | None, str]] = []
         for provider, model, kind in requests:
             budget = provider.budget_id
@@ -158,10 +167,12 @@ class RedisLedger:
             reply = self._eval_grant(keys, args)
         except REDIS_ERRORS as exc:
             self._lost(exc)
-            return self._local_many(requests)
+            return self._grant_many(requests, look=look)
         server_now = float(reply[0])
         self._offset = server_now - sent
         waits = [float(wait) for wait in reply[1:]]
+        if look:
+            return waits
         for (grants, per_model, tag), wait in zip(plan, waits, strict=True):
             if wait <= 0:
                 member = f"{reply[0]}|{tag}"
@@ -322,11 +333,7 @@ class RedisLedger:
         """The local SQLite ledger decides, at this machine's share of each budget."""
         waits: list[float] = []
         for provider, model, kind in requests:
-            share = self.settings.fallback_share
-            local_model = model
-            if model is not None and model.rpd:
-                local_model = replace(model, rpd=fallback_cap(model.rpd, share))
-            wait = self._local.try_acquire(provider, local_model, kind)
+            wait = self._local.try_acquire(provider, self._local_model(model), kind)
             if wait <= 0:
                 budget, fp = provider.budget_id, self._fingerprint(provider)
                 per_model = None
@@ -339,6 +346,12 @@ class RedisLedger:
                 self._own.append(_Grant((lua.budget_key(budget, fp), per_model), at, member))
             waits.append(wait)
         return waits
+
+    def _local_model(self, model: Model | None) -> Model | None:
+        """The model as the fallback counts it: its own daily cap at this machine's share."""
+        if model is None or not model.rpd:
+            return model
+        return replace(model, rpd=fallback_cap(model.rpd, self.settings.fallback_share))
 
     def _lost(self, exc: BaseException) -> None:
         with self._lock:
