@@ -261,3 +261,15 @@ def test_a_wrong_password_falls_back_and_is_never_shown(
     assert lg.try_acquire(p, MODEL, ProbeKind.PROBE) == 0, "the local share decides"
     assert len(said) == 1 and "wrong-pw-123" not in said[0]
     assert "wrong-pw-123" not in lg.health().detail + lg.health().url
+
+
+def test_a_batch_is_granted_in_order_up_to_the_cap(tmp_path: Path, server: RedisServer) -> None:
+    p = provider("batch", rpm=4)
+    capped = Model("c", "C", 8192, rpd=2)
+    lg = ledger(tmp_path, server.url, [p])
+    waits = lg.try_acquire_many([(p, MODEL, ProbeKind.PROBE)] * 6)
+    assert waits[:4] == [0, 0, 0, 0] and all(w > 50 for w in waits[4:])
+    other = provider("batch2")
+    waits = lg.try_acquire_many([(other, capped, ProbeKind.PROBE)] * 3)
+    assert waits[:2] == [0, 0] and waits[2] > 3600, "the model's own day, within one batch"
+    assert lg.state("batch").used_minute == 4 and lg.state("batch2").used_minute == 2

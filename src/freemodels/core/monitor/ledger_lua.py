@@ -57,6 +57,13 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local day = 86400
 local keep = tonumber(ARGV[1])
 local look = ARGV[2] == '1'
+local trimmed, paused, added = {}, {}, {}
+local function trim(key)
+  if not trimmed[key] then
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - day)
+    trimmed[key] = true
+  end
+end
 local function room(key, cap, span)
   if cap <= 0 then return 0 end
   local from = '(' .. string.format('%.6f', now - span)
@@ -67,19 +74,19 @@ local function room(key, cap, span)
   return tonumber(oldest[2]) + span - now + 0.001
 end
 local out = {string.format('%.6f', now)}
-local n = (#KEYS) / 3
-for i = 1, n do
+for i = 1, (#KEYS) / 3 do
   local grants, model, pause = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
   local rpm, rpd = tonumber(ARGV[4 * i - 1]), tonumber(ARGV[4 * i])
   local mrpd = tonumber(ARGV[4 * i + 1])
   local tag = ARGV[4 * i + 2]
-  redis.call('ZREMRANGEBYSCORE', grants, '-inf', now - day)
-  local wait = 0
-  local untilv = tonumber(redis.call('GET', pause) or '0')
-  if untilv > now then wait = untilv - now end
+  trim(grants)
+  if paused[pause] == nil then
+    paused[pause] = tonumber(redis.call('GET', pause) or '0')
+  end
+  local wait = math.max(0, paused[pause] - now)
   wait = math.max(wait, room(grants, rpm, 60), room(grants, rpd, day))
   if mrpd > 0 then
-    redis.call('ZREMRANGEBYSCORE', model, '-inf', now - day)
+    trim(model)
     wait = math.max(wait, room(model, mrpd, day))
   end
   if wait <= 0 and look then
@@ -87,16 +94,21 @@ for i = 1, n do
   elseif wait <= 0 then
     local member = string.format('%.6f', now) .. '|' .. tag
     redis.call('ZADD', grants, now, member)
-    redis.call('EXPIRE', grants, day + 60)
-    if rpd <= 0 then redis.call('ZREMRANGEBYRANK', grants, 0, -keep - 1) end
+    added[grants] = added[grants] or (rpd <= 0)
     if mrpd > 0 then
       redis.call('ZADD', model, now, member)
-      redis.call('EXPIRE', model, day + 60)
+      added[model] = added[model] or false
     end
     table.insert(out, '0')
   else
     table.insert(out, string.format('%.6f', wait))
   end
+end
+-- Once per key and batch: the sets expire a day after their last grant, and a budget without a
+-- daily cap keeps only its newest grants.
+for key, uncapped in pairs(added) do
+  redis.call('EXPIRE', key, day + 60)
+  if uncapped then redis.call('ZREMRANGEBYRANK', key, 0, -keep - 1) end
 end
 return out
 """
