@@ -80,6 +80,18 @@ def cpu_per_grant(ledger: BudgetLedger, provider: Provider, model: Model, n: int
     return (time.process_time() - started) / n * 1e6
 
 
+def batch_cost(ledger: BudgetLedger, providers: list[Provider], rounds: int) -> tuple[float, float]:
+    """(CPU, wall) microseconds per request when a sweep's grants come in one batch, as the
+    gate sends them (every model of every provider in one `try_acquire_many`)."""
+    requests = [(p, m, ProbeKind.PROBE) for p in providers for m in p.models]
+    ledger.try_acquire_many(requests)
+    cpu, wall = time.process_time(), time.perf_counter()
+    for _ in range(rounds):
+        ledger.try_acquire_many(requests)
+    n = rounds * len(requests)
+    return (time.process_time() - cpu) / n * 1e6, (time.perf_counter() - wall) / n * 1e6
+
+
 def pct(values: list[float], q: float) -> float:
     """The q-th percentile (nearest rank)."""
     ordered = sorted(values)
@@ -143,6 +155,32 @@ def main() -> int:
                 f"  (client CPU {cpu_us:.0f} us/grant)"
             )
 
+        sweep = [
+            Provider(
+                f"b{i}",
+                "b",
+                "https://x.invalid/v1",
+                ("B_API_KEY",),
+                "https://x.invalid",
+                models=tuple(Model(f"m{j}", "M", 8192) for j in range(args.models)),
+            )
+            for i in range(args.providers)
+        ]
+        batched: dict[str, BudgetLedger] = {
+            "sqlite": Ledger(History(tmp / "batch.sqlite3").db, budget_limits(sweep)),
+            "redis": open_ledger(
+                History(tmp / "batch-redis.sqlite3").db,
+                sweep,
+                keys,
+                settings=LedgerSettings(url=url),
+            ),
+        }
+        n = args.providers * args.models
+        print(f"one batch of {n} grants (a sweep's, as the gate sends it), per request:")
+        for name, ledger in batched.items():
+            cpu_us, wall_us = batch_cost(ledger, sweep, 20)
+            print(f"  {name:<7} client CPU {cpu_us:.1f} us, wall {wall_us:.1f} us")
+
         catalog = tmp / "fleet.toml"
         fleet = subprocess.Popen(
             [sys.executable, "-m", "freemodels.fleet", "--providers", str(args.providers),
@@ -152,7 +190,6 @@ def main() -> int:
         )  # fmt: skip
         assert fleet.stdout is not None
         fleet.stdout.readline()
-        n = args.providers * args.models
         base = {k: v for k, v in os.environ.items() if not k.startswith("FREEMODELS_")}
         envs = {"sqlite": base, "redis": {**base, "FREEMODELS_LEDGER": url}}
         cpu: dict[str, list[float]] = {name: [] for name in envs}
