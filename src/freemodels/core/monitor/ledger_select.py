@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from freemodels.core.keys.lookup import KeyRing
 from freemodels.core.monitor.budget import BudgetLedger, Ledger, budget_limits
-from freemodels.core.monitor.ledger_config import LedgerSettings, ledger_settings
+from freemodels.core.monitor.ledger_config import LedgerSettings, ledger_settings, local_limits
 from freemodels.core.records import BudgetState, Provider
 
 
@@ -34,7 +34,6 @@ def open_ledger(
     if settings.url is None:
         return Ledger(db, limits, clock=clock)
     # Imported here: the redis client is needed only by those who configured it.
-    from freemodels.core.monitor.ledger_config import local_limits
     from freemodels.core.monitor.ledger_redis import RedisLedger
 
     local = Ledger(db, local_limits(limits, settings.fallback_share), clock=clock)
