@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import functools
 import sys
 import time
@@ -12,11 +11,9 @@ from dataclasses import replace
 from typing import Any
 
 from freemodels.cli import EXIT_NOTHING_USABLE
-from freemodels.cli.check import probing, rank_results, sweep_and_rank
 from freemodels.cli.context import Context, open_context
 from freemodels.cli.render import print_json
-from freemodels.core.monitor.stats import WINDOWS
-from freemodels.core.probe.probe import ProbeSpec
+from freemodels.core.monitor.stats import WINDOWS, rank_results
 from freemodels.core.records import ModelStats, ProbeKind
 from freemodels.core.report import to_record
 from freemodels.core.store.history import History
@@ -28,7 +25,12 @@ MAX_TOOL_TESTS = 5
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Register `best`."""
     parser: argparse.ArgumentParser = sub.add_parser(
-        "best", help="print provider/model of the top usable model"
+        "best",
+        help="print provider/model of the top usable model",
+        description="Print provider/model of the top usable model, for scripts: from the "
+        "history when it has samples under 5 minutes old, else after one sweep. Exit 3 (and "
+        "nothing on stdout) when no model is usable. Example: "
+        'freemodels use opencode "$(freemodels best)".',
     )
     parser.add_argument("--fresh", action="store_true", help="sweep now instead of using history")
     parser.add_argument(
@@ -48,9 +50,16 @@ def run(args: argparse.Namespace) -> int:
     with open_context(args) as ctx:
         rows = None if args.fresh else _from_history(ctx)
         if rows is None:
+            # Only a sweep needs the probe machinery (and an event loop): history does not.
+            import asyncio
+
+            from freemodels.cli.check import sweep_and_rank
+
             rows = asyncio.run(sweep_and_rank(ctx, ctx.catalog))
         usable = [row for row in rows if row.usable]
         if args.tools:
+            import asyncio
+
             found = asyncio.run(_first_with_tools(ctx, usable))
             usable = [found] if found is not None else []
     if not usable:
@@ -70,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
 
 async def _first_with_tools(ctx: Context, usable: list[ModelStats]) -> ModelStats | None:
     """The best usable model with working tool calls, testing up to a few unknown ones."""
+    from freemodels.cli.check import probing
+    from freemodels.core.probe.probe import ProbeSpec
+
     async with probing(ctx) as (prober, history):
         tested = 0
         for row in usable:
@@ -112,5 +124,5 @@ def _reference_for(tool: str) -> Callable[[str, str], str]:
     """The function that turns provider/model into TOOL's reference (checked before sweeping)."""
     from freemodels.integrations import registry
 
-    registry.integration(tool)  # an unknown tool is a usage error before anything is sent
+    registry.direct(tool)  # an unknown or router-only tool is a usage error before any request
     return functools.partial(registry.reference, tool)

@@ -8,7 +8,6 @@ carries the result; notices and warnings go to stderr; no key value is printed, 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import json
 import sys
@@ -126,7 +125,7 @@ def _interactive() -> bool:
 def _keyring(*, announce: bool) -> Any:
     from freemodels.core.keys.os_keyring import default_keyring, say_once
 
-    keyring = default_keyring(interactive=_interactive())
+    keyring = default_keyring(interactive=_interactive(), fallback_notice="always")
     if announce:
         first = keyring.stores[0] if keyring.stores else None
         if first is not None and first.name == "keyring":
@@ -224,7 +223,8 @@ def _rm(catalog: Catalog, provider_id: str) -> int:
 def _test(catalog: Catalog, provider_id: str | None, *, as_json: bool) -> int:
     from freemodels import paths
     from freemodels.core.keys.verify import verify_keys
-    from freemodels.core.monitor.budget import Ledger, RequestGate, budget_limits
+    from freemodels.core.monitor.budget import RequestGate
+    from freemodels.core.monitor.ledger_select import open_ledger
     from freemodels.core.probe.clients import ClientPool
     from freemodels.core.store.history import History
 
@@ -236,11 +236,13 @@ def _test(catalog: Catalog, provider_id: str | None, *, as_json: bool) -> int:
     try:
         # Key tests count against the same shared budgets as probes
         # (docs/architecture.md, "Rate budgets").
-        gate = RequestGate(Ledger(history.db, budget_limits(catalog.providers)))
+        gate = RequestGate(open_ledger(history.db, catalog.providers, keyring))
 
         async def main() -> list[Any]:
             async with ClientPool() as pool:
                 return await verify_keys(keyed, pool=pool, gate=gate, env=keyring.env)
+
+        import asyncio
 
         results = asyncio.run(main())
     finally:

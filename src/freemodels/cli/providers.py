@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -43,6 +42,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     # `freemodels providers refresh --catalog X` works like every other command.
     for option, kwargs in _GLOBALS.items():
         refresh.add_argument(option, default=argparse.SUPPRESS, **kwargs)
+    from freemodels.cli import providers_add
+
+    providers_add.add_parser(actions, _GLOBALS)
     return parser
 
 
@@ -57,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
     """List the catalog, or refresh it from the providers' live model lists."""
     from freemodels.cli.context import load_catalog_for, open_context
 
+    if getattr(args, "providers_action", None) == "add":
+        from freemodels.cli import providers_add
+
+        return providers_add.run(args)
     if getattr(args, "providers_action", None) == "refresh":
         with open_context(args) as ctx:
             return _refresh(ctx, args.provider, add_new=args.add_new)
@@ -173,6 +179,8 @@ def _refresh(ctx: Context, provider_id: str | None, *, add_new: bool) -> int:
             known = ", ".join(p.id for p in providers)
             raise UsageError(f"unknown provider {provider_id!r}", f"known providers: {known}")
         providers = [chosen]
+    import asyncio  # only here: listing the catalog needs no event loop
+
     results = asyncio.run(_refresh_all(ctx, providers, add_new=add_new))
     return _report(results)
 
@@ -180,15 +188,18 @@ def _refresh(ctx: Context, provider_id: str | None, *, add_new: bool) -> int:
 async def _refresh_all(
     ctx: Context, providers: Sequence[Provider], *, add_new: bool
 ) -> list[RefreshResult]:
+    import asyncio
+
     from freemodels import paths
     from freemodels.core.catalog.refresh import refresh_provider, write_overlay
-    from freemodels.core.monitor.budget import Ledger, RequestGate, budget_limits
+    from freemodels.core.monitor.budget import RequestGate
+    from freemodels.core.monitor.ledger_select import open_ledger
     from freemodels.core.probe.clients import ClientPool
     from freemodels.core.store.history import History
 
     history = History(ctx.history_path)
     try:
-        gate = RequestGate(Ledger(history.db, budget_limits(ctx.catalog.providers)))
+        gate = RequestGate(open_ledger(history.db, ctx.catalog.providers, ctx.keys))
         async with ClientPool() as pool:
             results = await asyncio.gather(
                 *(

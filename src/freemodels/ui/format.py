@@ -5,27 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 from freemodels.core.monitor.stats import is_gone
-from freemodels.core.records import BudgetState, Health, ModelStats, Outcome
-
-# Verdicts by outcome, as a person reads them; UP/DOWN come from the health state instead.
-_VERDICTS = {
-    Outcome.NO_KEY: "no key",
-    Outcome.AUTH_FAILED: "auth failed",
-    Outcome.RATE_LIMITED: "rate limited",
-    Outcome.NOT_FOUND: "gone",  # 404/410 once is enough: "gone?" after a day of them
-    Outcome.SERVER_ERROR: "server error",
-    Outcome.TIMEOUT: "timeout",
-    Outcome.NETWORK_ERROR: "unreachable",
-    Outcome.BAD_RESPONSE: "bad response",
-    Outcome.REJECTED: "rejected",
-}
+from freemodels.core.records import BudgetState, Health, ModelStats, Outcome, format_ms
 
 
 def ms(value: float | None) -> str:
-    """`123 ms` (docs/architecture.md, "Screens and servers"), `-` when unmeasured."""
-    if value is None:
-        return "-"
-    return f"{value:,.0f} ms".replace(",", " ") if value >= 10000 else f"{value:.0f} ms"
+    """`1,174 ms` (the one format every screen uses), `-` when unmeasured."""
+    return "-" if value is None else format_ms(value)
 
 
 def count(n: int, noun: str) -> str:
@@ -39,9 +24,9 @@ def percent(value: float | None) -> str:
 
 
 def context(tokens: int | None) -> str:
-    """`128k`, `1M`: a context window at a glance."""
+    """`128k`, `1M`: a context window at a glance; `?` when the catalog does not say."""
     if tokens is None:
-        return "-"
+        return "?"
     if tokens >= 1_000_000:
         return f"{tokens / 1_048_576:.0f}M" if tokens % 1_048_576 == 0 else f"{tokens / 1e6:.1f}M"
     return f"{round(tokens / 1024)}k"
@@ -75,8 +60,8 @@ def verdict(row: ModelStats, paused_until: float | None, now: float, probing: bo
     if is_gone(row, now):
         return "gone?"
     if row.health is Health.DOWN and row.outcome.server_side:
-        return f"DOWN {_VERDICTS[row.outcome]}"
-    return _VERDICTS[row.outcome]
+        return f"DOWN {row.outcome.label}"
+    return row.outcome.label
 
 
 def verdict_style(text: str) -> str:

@@ -63,7 +63,8 @@ class Services:
     def test_key(self, provider_id: str) -> KeyTestResult:
         """One cheap authenticated request, counted against the provider's shared budget."""
         from freemodels.core.keys.verify import verify_key
-        from freemodels.core.monitor.budget import Ledger, RequestGate, budget_limits
+        from freemodels.core.monitor.budget import RequestGate
+        from freemodels.core.monitor.ledger_select import open_ledger
         from freemodels.core.probe.clients import ClientPool
         from freemodels.core.store.history import History
 
@@ -71,7 +72,7 @@ class Services:
         key = self.keys.resolve(provider)
         history = History(self.history_path)
         try:
-            gate = RequestGate(Ledger(history.db, budget_limits(self.catalog.providers)))
+            gate = RequestGate(open_ledger(history.db, self.catalog.providers, self.keys))
 
             async def main() -> KeyTestResult:
                 async with ClientPool() as pool:
@@ -98,6 +99,21 @@ class Services:
         provider, model = self.pick(ref)
         key = self.keys.resolve(provider)
         return registry.launch_command(tool, provider, model, key, env=self.env)
+
+    def use_router(self, tool: str, *, dry_run: bool) -> UseResult:
+        """Write (or diff) the local router into the tool: the running one's address, else the
+        default."""
+        from freemodels.integrations import registry, router
+
+        where = router.address(None, self.history_path)
+        return registry.apply_router(tool, where, dry_run=dry_run, env=self.env)
+
+    def launch_router(self, tool: str) -> tuple[list[str], dict[str, str]]:
+        """The argv that starts the tool on the router (no key: the router holds them)."""
+        from freemodels.integrations import registry, router
+
+        where = router.address(None, self.history_path)
+        return registry.launch_router(tool, where, env=self.env), {}
 
     def reference(self, tool: str, ref: ModelRef) -> str:
         """The model name the tool expects after `use`."""
@@ -126,8 +142,17 @@ class Services:
         return self.catalog.find(ref)
 
 
-def tools() -> tuple[str, ...]:
-    """The coding tools `enter` can write to, in cycle order."""
-    from freemodels.integrations.registry import TOOLS
+VIA_ROUTER = " via router"
 
-    return TOOLS
+
+def tools() -> tuple[str, ...]:
+    """The targets `enter` can write to, in cycle order: each tool, then each via the router."""
+    from freemodels.integrations.registry import ROUTER_TOOLS, TOOLS
+
+    return (*TOOLS, *(tool + VIA_ROUTER for tool in ROUTER_TOOLS))
+
+
+def split_target(target: str) -> tuple[str, bool]:
+    """`opencode via router` → (`opencode`, True); `opencode` → (`opencode`, False)."""
+    tool = target.removesuffix(VIA_ROUTER)
+    return tool, tool != target

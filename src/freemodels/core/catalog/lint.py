@@ -79,7 +79,7 @@ def validate_catalog(
             if ref in seen:
                 problems.append(f"{ref}: listed twice")
             seen.add(ref)
-            problems.extend(f"{ref}: {p}" for p in _model_problems(model))
+            problems.extend(f"{ref}: {p}" for p in _model_problems(model, bundled=bundled))
     return problems
 
 
@@ -120,8 +120,11 @@ def _provider_problems(provider: Provider, *, bundled: bool) -> list[str]:
     schemes = ("https://",) if bundled else ("https://", "http://")
     if not provider.base_url.startswith(schemes):
         problems.append(f"{where}: base_url {provider.base_url!r} is not {' or '.join(schemes)}")
-    if not provider.signup_url.startswith("https://"):
+    # The parser lets a user's own server leave these out; the shipped catalog fills them all.
+    if (bundled or provider.signup_url) and not provider.signup_url.startswith("https://"):
         problems.append(f"{where}: signup_url {provider.signup_url!r} is not https://")
+    if bundled and not provider.api_key_env:
+        problems.append(f"{where}: api_key_env is empty")
     for name in provider.api_key_env:
         if not _ENV_NAME.match(name):
             problems.append(f"{where}: api_key_env {name!r} is not an environment variable name")
@@ -140,11 +143,14 @@ def _provider_problems(provider: Provider, *, bundled: bool) -> list[str]:
     return problems
 
 
-def _model_problems(model: Model) -> list[str]:
+def _model_problems(model: Model, *, bundled: bool) -> list[str]:
     problems: list[str] = []
-    if model.context <= 0:
+    if model.context is None:
+        if bundled:
+            problems.append("context is missing")
+    elif model.context <= 0:
         problems.append(f"context {model.context} is not a positive number of tokens")
-    if model.max_output is not None and model.max_output > model.context:
+    if model.max_output is not None and model.context and model.max_output > model.context:
         problems.append(f"max_output {model.max_output} exceeds context {model.context}")
     if NOT_CHAT.search(model.id) or NOT_CHAT.search(model.name):
         problems.append("looks like an embedding/rerank/guard model, which cannot answer a chat")

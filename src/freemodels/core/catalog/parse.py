@@ -39,7 +39,9 @@ _PROVIDER_KEYS = {
     "until": dt.date,
     "verified": dt.date,
 }
-_PROVIDER_REQUIRED = ("name", "base_url", "api_key_env", "signup_url")
+# A user's own server needs only these; `api_key_env` too when a key is required (the bundled
+# catalog's lint asks for every field).
+_PROVIDER_REQUIRED = ("name", "base_url")
 _MODEL_KEYS = {
     "id": str,
     "name": str,
@@ -52,7 +54,7 @@ _MODEL_KEYS = {
     "rpd": int,
     "until": dt.date,
 }
-_MODEL_REQUIRED = ("id", "name", "context")
+_MODEL_REQUIRED = ("id",)
 _TYPE_NAMES: dict[Any, str] = {
     str: "a string",
     int: 'an integer: token counts are plain numbers like 131072, not "128k"',
@@ -244,9 +246,6 @@ def _parse_provider(pid: str, table: Any, source: str, *, allow_http: bool) -> P
             f"{where}: key 'base_url' must be an https:// URL",
             "only a --catalog file or a user overlay may use http",
         )
-    env = table["api_key_env"]
-    if not env or not all(isinstance(v, str) and _ENV_NAME.match(v) for v in env):
-        raise CatalogError(f"{where}: key 'api_key_env' must list environment variable names")
     headers = table.get("headers", {})
     if not all(isinstance(v, str) for v in headers.values()):
         raise CatalogError(f"{where}: key 'headers' values must be strings")
@@ -262,14 +261,23 @@ def _parse_provider(pid: str, table: Any, source: str, *, allow_http: bool) -> P
             f'{where}: free = "keyless" contradicts key_required = true',
             "a keyless provider answers without a key: drop key_required or set it to false",
         )
+    env = table.get("api_key_env", [])
+    key_required = table.get("key_required", free != "keyless")
+    if key_required and not env:
+        raise CatalogError(
+            f"{where}: missing required key 'api_key_env'",
+            "list the key's variable, or set key_required = false for a server without keys",
+        )
+    if not all(isinstance(v, str) and _ENV_NAME.match(v) for v in env):
+        raise CatalogError(f"{where}: key 'api_key_env' must list environment variable names")
     models = tuple(_parse_models(table.get("models", []), where))
     return Provider(
         id=pid,
         name=table["name"],
         base_url=base_url,
         api_key_env=tuple(env),
-        signup_url=table["signup_url"],
-        key_required=table.get("key_required", free != "keyless"),
+        signup_url=table.get("signup_url", ""),
+        key_required=key_required,
         rpm=table.get("rpm"),
         rpd=table.get("rpd"),
         budget=table.get("budget"),
@@ -303,7 +311,7 @@ def _parse_model(item: Mapping[str, Any], where: str) -> Model:
             raise CatalogError(f"{where}: missing required key {key!r}")
     if not item["id"].strip():
         raise CatalogError(f"{where}: key 'id' is empty")
-    if item["context"] <= 0:
+    if item.get("context", 1) <= 0:
         raise CatalogError(f"{where}: key 'context' must be a positive number of tokens")
     if item.get("max_output", 1) <= 0:
         raise CatalogError(f"{where}: key 'max_output' must be positive")
@@ -318,8 +326,8 @@ def _parse_model(item: Mapping[str, Any], where: str) -> Model:
     until = _date(item.get("until"))
     return Model(
         id=item["id"],
-        name=item["name"],
-        context=item["context"],
+        name=item.get("name", item["id"]),
+        context=item.get("context"),
         max_output=item.get("max_output"),
         tier=tier,
         swe_bench=float(swe) if swe is not None else None,

@@ -26,7 +26,8 @@ from typing import Any
 from freemodels.core.catalog.parse import Catalog
 from freemodels.core.keys.lookup import KeyRing
 from freemodels.core.monitor.broadcast import Subscriber, Subscribers
-from freemodels.core.monitor.budget import Ledger, RequestGate, budget_limits
+from freemodels.core.monitor.budget import BudgetLedger, RequestGate, budget_limits
+from freemodels.core.monitor.ledger_select import budget_states, ledger_status, open_ledger
 from freemodels.core.monitor.scheduler import Cadence, Scheduler
 from freemodels.core.monitor.stats import WINDOWS, ModelInfo
 from freemodels.core.monitor.windows import EARLIER_S, SampleWindows
@@ -115,7 +116,7 @@ class Monitor:
         self._favourites: tuple[ModelRef, ...] = ()
         self._attached = False
         self._history: History | None = None
-        self._ledger: Ledger | None = None
+        self._ledger: BudgetLedger | None = None
         self.probes_sent = 0
         self.first_probe = threading.Event()
         """Set once the first answer's headers arrived (the dashboard loads its UI after that)."""
@@ -176,7 +177,7 @@ class Monitor:
         self._stop = asyncio.Event()
         history = History(self.history_path)
         self._history = history
-        self._ledger = Ledger(history.db, self._limits, clock=self._clock)
+        self._ledger = open_ledger(history.db, self.catalog.providers, self.keys, clock=self._clock)
         started = self._clock()
         self._warm_start(history)
         try:
@@ -184,10 +185,7 @@ class Monitor:
                 prober = Prober(pool, self.keys, RequestGate(self._ledger), wall=self._clock)
                 # Keys resolve in threads (a key store may load for a while) while the clients
                 # are made and the transport imported, all before the first probe's timer starts.
-                for provider in self.catalog.providers:
-                    prober.prefetch(provider)
-                for provider in self.catalog.providers:
-                    pool.client(provider.base_url, provider.id)
+                prober.warm(self.catalog.providers)
                 async with asyncio.TaskGroup() as group:
                     tasks = [
                         group.create_task(self._publisher()),
@@ -356,13 +354,17 @@ class Monitor:
 
     # -- snapshots -----------------------------------------------------------------------------
 
+    def ledger_status(self) -> tuple[str, bool]:
+        """The request ledger's backend (`sqlite` or `redis`) and whether it answers."""
+        return ledger_status(self._ledger)
+
     def publish(self) -> Snapshot:
         """Build a Snapshot from the current samples and hand it to every subscriber."""
         now = self._clock()
         rows = self._windows.refresh(now)
         budgets: dict[str, BudgetState] = {}
         if self._ledger is not None:
-            budgets = {b: self._ledger.state(b) for b in self.scheduler.budgets()}
+            budgets = budget_states(self._ledger, self.scheduler.budgets())
         snapshot = Snapshot(
             at=now,
             window_s=self.config.window_s,
