@@ -70,9 +70,26 @@ def snapshot_at(
         ttft = last[ref]
         rows.append(
             ModelStats(
-                provider.id, model.id, model.name, Outcome.OK, 200, 10 + second, 10 + second,
-                1.0, ttft, ttft, ttft * 1.1, ttft * 1.2, ttft + 20, 10.0, 90, None, True,
-                health=Health.UP, availability_low=0.9, last_ok_at=1e9 + second,
+                provider.id,
+                model.id,
+                model.name,
+                Outcome.OK,
+                200,
+                10 + second,
+                10 + second,
+                1.0,
+                ttft,
+                ttft,
+                ttft * 1.1,
+                ttft * 1.2,
+                ttft + 20,
+                10.0,
+                90,
+                None,
+                True,
+                health=Health.UP,
+                availability_low=0.9,
+                last_ok_at=1e9 + second,
             )
         )
     return Snapshot(at=1e9 + second, window_s=1800.0, rows=tuple(rank(rows)))
@@ -188,7 +205,11 @@ def launch_bench(runs: int) -> list[float]:
                 started = time.perf_counter()
                 proc = subprocess.Popen(
                     [sys.executable, "-m", "freemodels", "--catalog", str(catalog)],
-                    stdin=child, stdout=child, stderr=child, env=env, close_fds=True,
+                    stdin=child,
+                    stdout=child,
+                    stderr=child,
+                    env=env,
+                    close_fds=True,
                 )
                 os.close(child)
                 seen = _wait_for(main, re.compile(rb"\d ms"), 10.0)
@@ -242,7 +263,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=60, help="render run length (default 60)")
     parser.add_argument("--runs", type=int, default=3, help="launches to time (default 3)")
     parser.add_argument(
-        "--changed", type=float, default=1.0,
+        "--changed",
+        type=float,
+        default=1.0,
         help="share of the rows whose TTFT changes each second (default 1: every row)",
     )
     parser.add_argument("--profile", type=Path, help="write cProfile stats of the render run")

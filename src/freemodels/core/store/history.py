@@ -2,8 +2,9 @@
 
 One SQLite file (`paths.history_path()`), shared by every freemodels process on the machine: WAL
 mode and a busy timeout let the dashboard, a `serve` and a `check` use it at once. Raw samples
-are kept 48 h, hourly rollups 30 days; `prune()` keeps the file bounded. Writes are small
-transactions, so a `kill -9` loses at most the samples not yet flushed and never corrupts the file.
+are kept 48 h, hourly rollups (made as each hour finishes, see `rollups`) 30 days; `prune()`
+keeps the file bounded. Writes are small transactions, so a `kill -9` loses at most the samples
+not yet flushed and never corrupts the file.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from freemodels.core.monitor.stats import percentile
 from freemodels.core.records import Outcome, ProbeKind, ProbeResult
+from freemodels.core.store.rollups import roll_up
 from freemodels.errors import StoreError
 
 SCHEMA_VERSION = 1
@@ -229,12 +230,15 @@ class History:
         ).fetchall()
 
     def prune(self, now: float | None = None) -> None:
-        """Roll finished hours of old raw samples up, then drop what is past retention."""
+        """Roll finished hours up, then drop what is past retention (raw samples only once their
+        hour is rolled up, so a wall clock that jumps ahead never loses a sample's hour)."""
         now = time.time() if now is None else now
         cutoff = now - RAW_RETENTION_S
         with transaction(self._db):
-            self._rollup_before(cutoff)
-            self._db.execute("DELETE FROM samples WHERE started_at <= ?", (cutoff,))
+            done = roll_up(self._db, now)
+            self._db.execute(
+                "DELETE FROM samples WHERE started_at <= ? AND id <= ?", (cutoff, done)
+            )
             self._db.execute(
                 "DELETE FROM rollups WHERE hour < ?", (int((now - ROLLUP_RETENTION_S) // 3600),)
             )
@@ -243,31 +247,6 @@ class History:
             self._db.execute(
                 "DELETE FROM heartbeats WHERE at <= ?", (now - HEARTBEAT_STALE_S * 20,)
             )
-
-    def _rollup_before(self, cutoff: float) -> None:
-        rows = self._db.execute(
-            "SELECT CAST(started_at / 3600 AS INTEGER), provider, model, outcome, ttft_ms "
-            "FROM sample_rows WHERE started_at <= ? ORDER BY started_at",
-            (cutoff,),
-        ).fetchall()
-        groups: dict[tuple[int, str, str], list[tuple[str, float | None]]] = {}
-        for hour, provider, model, outcome, ttft in rows:
-            groups.setdefault((hour, provider, model), []).append((outcome, ttft))
-        for (hour, provider, model), items in groups.items():
-            outcomes = [Outcome(o) for o, _ in items]
-            ttfts = sorted(t for o, t in items if o == Outcome.OK.value and t is not None)
-            self._db.execute(
-                "INSERT OR REPLACE INTO rollups VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (
-                    hour, provider, model, len(items),
-                    sum(1 for o in outcomes if o is Outcome.OK),
-                    sum(1 for o in outcomes if o.server_side),
-                    sum(1 for o in outcomes if o is Outcome.RATE_LIMITED),
-                    sum(ttfts) / len(ttfts) if ttfts else None,
-                    percentile(ttfts, 50) if ttfts else None,
-                    percentile(ttfts, 95) if ttfts else None,
-                ),
-            )  # fmt: skip
 
     # -- heartbeats ----------------------------------------------------------------------------
 
