@@ -24,7 +24,13 @@ from freemodels.core.catalog.parse import Catalog
 from freemodels.core.keys.lookup import KeyStatus
 from freemodels.core.records import ModelRef, Snapshot
 from freemodels.errors import FreemodelsError
-from freemodels.ui.messages import KeysLoaded, MonitorFailed, SnapshotReady
+from freemodels.ui.messages import (
+    HistoryRequested,
+    KeysLoaded,
+    MonitorFailed,
+    RhythmsLoaded,
+    SnapshotReady,
+)
 from freemodels.ui.preferences import THEMES, Preferences
 from freemodels.ui.screens.dashboard import ACTIONS, DashboardScreen
 from freemodels.ui.screens.help import HelpScreen
@@ -36,6 +42,8 @@ from freemodels.ui.source import SnapshotSource
 REFRESH_S = 0.5  # at most ~2 updates a second
 TICK_S = 1.0  # countdowns (rate-limit pauses) advance between Snapshots
 KEYS_DELAY_S = 1.0  # the key statuses load after the first measured row, or after this
+RHYTHMS_DELAY_S = 2.0  # trends and fastest hours: once the first rows are drawn
+RHYTHMS_EVERY_S = 600.0  # then as often as the rollups change (the monitor prunes every 10 min)
 
 log = logging.getLogger("freemodels.ui")
 
@@ -113,6 +121,8 @@ class DashboardApp(App[None]):
             self._load_keys_once()  # rows from history or another monitor: nothing to wait for
         if self.tick_s:
             self.set_interval(self.tick_s, self._tick)
+        self.set_timer(RHYTHMS_DELAY_S, self.load_rhythms)
+        self.set_interval(RHYTHMS_EVERY_S, self.load_rhythms)
         if self.notice:
             self.notify(self.notice, severity="warning", timeout=10)
 
@@ -188,6 +198,31 @@ class DashboardApp(App[None]):
 
     def _keys_closed(self, _: None) -> None:
         self.load_keys()
+
+    # -- history -------------------------------------------------------------------------------
+
+    def on_history_requested(self, message: HistoryRequested) -> None:
+        """Push the model's history screen (its module, and plotext, load on first use)."""
+        from freemodels.ui.screens.history import HistoryScreen
+
+        found = self.catalog.provider(message.ref.provider)
+        model = found.model(message.ref.model) if found else None
+        name = model.name if model else message.ref.model
+        self.push_screen(
+            HistoryScreen(
+                message.ref,
+                name,
+                lambda: self.services.model_history(message.ref, self.clock()),
+            )
+        )
+
+    @work(thread=True, exit_on_error=False, group="rhythms", exclusive=True)
+    def load_rhythms(self) -> None:
+        """Read every model's trend and fastest hours off the UI thread."""
+        self.post_message(RhythmsLoaded(self.services.rhythms(self.clock())))
+
+    def on_rhythms_loaded(self, message: RhythmsLoaded) -> None:
+        self.dashboard.set_rhythms(message.rhythms)
 
     # -- tool configs --------------------------------------------------------------------------
 

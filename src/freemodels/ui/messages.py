@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from textual.message import Message
 
 from freemodels.core.keys.lookup import KeyStatus
-from freemodels.core.records import Snapshot
+from freemodels.core.records import ModelRef, Snapshot
+from freemodels.core.store.insights import ModelRhythm
 
 
 @dataclass
@@ -33,3 +35,17 @@ class MonitorFailed(Message):
     """The monitor thread stopped with an error."""
 
     text: str
+
+
+@dataclass
+class HistoryRequested(Message):
+    """The user asked for a model's history screen (`h`)."""
+
+    ref: ModelRef
+
+
+@dataclass
+class RhythmsLoaded(Message):
+    """Every model's trend and usual fastest hours were read from the history."""
+
+    rhythms: Mapping[tuple[str, str], ModelRhythm]

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from freemodels.core.catalog.parse import Catalog
 from freemodels.core.records import Model, ModelStats, Provider, Snapshot
+from freemodels.core.store.insights import ModelRhythm
 from freemodels.ui import format as fmt
 from freemodels.ui.preferences import Preferences
 
@@ -19,6 +20,7 @@ TIERS = ("S+", "S", "A+", "A", "A-", "B+", "B", "C")
 _TIER_RANK = {tier: index for index, tier in enumerate(TIERS)}
 # Tier colours: the strongest coding models stand out, the weakest fade.
 TIER_STYLES = {"S+": "bold magenta", "S": "magenta", "A+": "cyan", "A": "cyan", "A-": "cyan"}
+TREND_STYLES = {"▲": "red", "▼": "green"}
 VERDICT_STYLES = {"good": "green", "warn": "yellow", "bad": "red", "muted": "dim"}
 
 
@@ -43,6 +45,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("ttft", "TTFT", 8, 0, "ttft", right=True),
     Column("p50", "p50", 8, 2, "p50", right=True),
     Column("p95", "p95", 8, 6, "p95", right=True),
+    # ▲ slower / ▼ faster than at the same hours last week (blank without enough history).
+    Column("trend", "Δ", 1, 4, "p50"),
     Column("availability", "Avail", 5, 5, "availability", right=True),
     Column("stability", "Stab", 4, 7, "stability", right=True),
     Column("status", "Status", 14, 0, "rank", min_width=12),
@@ -81,6 +85,7 @@ class RowView:
     rank: int
     favourite: bool
     configured: bool
+    rhythm: ModelRhythm | None = None  # trend and usual fastest hours, from the history
 
 
 Cell = tuple[str, str]  # (text, rich style)
@@ -110,6 +115,7 @@ class _Shown(NamedTuple):
     ttft_ms: float | None
     p50_ms: float | None
     p95_ms: float | None
+    trend: str
     availability: float | None
     stability: int | None
     status: str  # `now` enters the cells only through it (countdowns)
@@ -121,7 +127,9 @@ class _Shown(NamedTuple):
 
 def _shown(row: RowView, status: str) -> _Shown:
     s = row.stats
-    return _Shown(s.name, s.provider, s.usable, s.ttft_ms, s.ttft_p50_ms, s.ttft_p95_ms,
+    trend = row.rhythm.trend if row.rhythm is not None else None
+    arrow = "" if trend is None or trend.arrow == "=" else trend.arrow
+    return _Shown(s.name, s.provider, s.usable, s.ttft_ms, s.ttft_p50_ms, s.ttft_p95_ms, arrow,
                   s.availability, s.stability, status, row.favourite, row.configured,
                   row.provider, row.model)  # fmt: skip
 
@@ -143,6 +151,7 @@ def _format(shown: _Shown) -> Cells:
         (fmt.ms(shown.ttft_ms), dim),
         (fmt.ms(shown.p50_ms), dim),
         (fmt.ms(shown.p95_ms), dim),
+        (shown.trend, dim or TREND_STYLES.get(shown.trend, "")),
         (fmt.percent(shown.availability), dim),
         ("-" if shown.stability is None else str(shown.stability), dim),
         (status, dim or VERDICT_STYLES[fmt.verdict_style(status)]),
@@ -186,8 +195,10 @@ def build_rows(
     catalog: Catalog,
     prefs: Preferences,
     configured: Collection[str] | None,
+    rhythms: Mapping[tuple[str, str], ModelRhythm] | None = None,
 ) -> list[RowView]:
-    """The rows to show, filtered and in display order; `configured`: providers with a key."""
+    """The rows to show, filtered and in display order; `configured`: providers with a key;
+    `rhythms`: each model's trend and fastest hours, when the history has been read."""
     rows = []
     for index, stats in enumerate(snapshot.rows, start=1):
         provider = catalog.provider(stats.provider)
@@ -196,7 +207,10 @@ def build_rows(
         has_key = configured is None or stats.provider in configured
         if provider is not None and not provider.key_required:
             has_key = True
-        rows.append(RowView(key, stats, provider, model, index, key in prefs.favourites, has_key))
+        rhythm = rhythms.get((stats.provider, stats.model)) if rhythms else None
+        rows.append(
+            RowView(key, stats, provider, model, index, key in prefs.favourites, has_key, rhythm)
+        )
     return sort_rows(filter_rows(rows, prefs), prefs)
 
 

@@ -21,6 +21,8 @@ from textual.widgets import Footer, Input
 from freemodels.core.catalog.parse import Catalog
 from freemodels.core.keys.lookup import KeyStatus
 from freemodels.core.records import ModelRef, Snapshot
+from freemodels.core.store.insights import ModelRhythm
+from freemodels.ui.messages import HistoryRequested
 from freemodels.ui.preferences import SORTS, Preferences
 from freemodels.ui.view import (
     COLUMNS,
@@ -60,6 +62,7 @@ ACTIONS: tuple[tuple[str, str, str], ...] = (
     ("F", "pin favourites on top", "toggle_pin"),
     ("x", "speed test the selected model (decode tok/s)", "speed_test"),
     ("T", "tool-call test the selected model", "tool_test"),
+    ("h", "history of the selected model: TTFT 24 h / 7 days, uptime, busy hours", "history"),
     ("p / P", "provider keys: add, replace, remove, test", "keys"),
     ("r", "re-probe every model now (within budgets)", "reprobe"),
     ("?", "this help", "help"),
@@ -91,6 +94,7 @@ class DashboardScreen(Screen[None]):
         Binding("p", "keys", "Keys"),
         Binding("P", "keys", "Keys", show=False),
         Binding("r", "reprobe", "Re-probe", show=False),
+        Binding("h", "history", "History", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
@@ -101,6 +105,7 @@ class DashboardScreen(Screen[None]):
         self.demo = demo
         self.snapshot: Snapshot | None = None
         self.keys: Mapping[str, KeyStatus] = {}
+        self.rhythms: Mapping[tuple[str, str], ModelRhythm] = {}
         self.rows: dict[str, RowView] = {}
         self.now: Callable[[], float] = lambda: 0.0
         self.env: Mapping[str, str] = {}
@@ -161,6 +166,11 @@ class DashboardScreen(Screen[None]):
         self.keys = {s.provider_id: s for s in statuses}
         self.render_snapshot()
 
+    def set_rhythms(self, rhythms: Mapping[tuple[str, str], ModelRhythm]) -> None:
+        """Each model's trend and usual fastest hours (read from the history now and then)."""
+        self.rhythms = rhythms
+        self.render_snapshot()
+
     def render_snapshot(self) -> None:
         """Bring every widget to the current Snapshot and preferences."""
         snapshot = self.snapshot
@@ -168,7 +178,7 @@ class DashboardScreen(Screen[None]):
             return
         now = self.now()
         configured = {pid for pid, s in self.keys.items() if s.configured} if self.keys else None
-        rows = build_rows(snapshot, self.catalog, self.prefs, configured)
+        rows = build_rows(snapshot, self.catalog, self.prefs, configured, self.rhythms)
         self.rows = {row.key: row for row in rows}
         texts = self._cells.texts(rows, snapshot, now)
         self.table.show([row.key for row in rows], texts, self._columns())
@@ -334,3 +344,11 @@ class DashboardScreen(Screen[None]):
         """Re-probe every model as soon as each budget allows."""
         self.dashboard_app.source.probe_now(None)
         self.notify("re-probing every model (within budgets)", timeout=3)
+
+    def action_history(self) -> None:
+        """Open the selected model's history screen."""
+        ref = self.selected_ref()
+        if ref is None:
+            self.notify("no model selected", severity="warning")
+            return
+        self.post_message(HistoryRequested(ref))
