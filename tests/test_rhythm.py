@@ -39,7 +39,7 @@ def test_buckets_count_outcomes_and_percentiles_per_model_and_hour() -> None:
 def test_weighted_median() -> None:
     assert weighted_median([]) is None
     assert weighted_median([(1.0, 1), (9.0, 3)]) == 9.0
-    assert weighted_median([(1.0, 1), (3.0, 1)]) == 2.0
+    assert weighted_median([(3.0, 1), (1.0, 1)]) == 1.0, "the lower median"
     assert weighted_median([(5.0, 0)]) is None
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from freemodels.cli.by_hour import load_buckets
 from freemodels.core.catalog.parse import Catalog
-from freemodels.core.monitor.rhythm import Bucket, LocalClock, stats_of_buckets
+from freemodels.core.monitor.rhythm import HOUR, Bucket, LocalClock, stats_of_buckets
 from freemodels.core.monitor.stats import ModelInfo, rank
 from freemodels.core.records import ModelStats
 from freemodels.errors import UsageError
@@ -36,11 +36,13 @@ def ranked_at(catalog: Catalog, history_path: Path, hour: int) -> list[ModelStat
     """Every model with samples at that local hour in the last 14 days, best first."""
     now = time.time()
     clock = LocalClock()
-    buckets = load_buckets(history_path, catalog, now - LOOKBACK_DAYS * 86400, now)
+    since = now - LOOKBACK_DAYS * 86400
+    # The hour indexes at that local hour (a time zone's DST change moves them: ask the clock).
+    first = int(since // HOUR)
+    at_hour = [h for h in range(first, int(now // HOUR) + 1) if clock.slot(h * HOUR)[1] == hour]
     groups: dict[tuple[str, str], list[Bucket]] = {}
-    for b in buckets:
-        if clock.slot(b.start)[1] == hour:
-            groups.setdefault((b.provider, b.model), []).append(b)
+    for b in load_buckets(history_path, catalog, since, now, at_hour):
+        groups.setdefault((b.provider, b.model), []).append(b)
     names = {(p.id, m.id): m.name for p, m in catalog.models()}
     rows = [
         stats_of_buckets(ModelInfo(provider, model, names[(provider, model)]), items)

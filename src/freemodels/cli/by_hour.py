@@ -11,23 +11,17 @@ import csv
 import datetime as dt
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from freemodels.cli.render import print_json, stdout_console
 from freemodels.core.catalog.parse import Catalog
-from freemodels.core.monitor.rhythm import (
-    Bucket,
-    HourOfDay,
-    LocalClock,
-    by_hour_of_day,
-    fastest_hours,
-    hours_label,
-)
+from freemodels.core.monitor.rhythm import Bucket, HourOfDay, LocalClock, fastest_hours, hours_label
 from freemodels.core.store.history import History, transaction
-from freemodels.core.store.rollups import hourly, roll_up
+from freemodels.core.store.rhythm_queries import pooled
+from freemodels.core.store.rollups import hourly, model_names, roll_up
 from freemodels.errors import UsageError
 
 MAX_DAYS = 30
@@ -50,7 +44,13 @@ def check_days(days: int) -> int:
     return days
 
 
-def load_buckets(history_path: Path, catalog: Catalog, since: float, now: float) -> list[Bucket]:
+def load_buckets(
+    history_path: Path,
+    catalog: Catalog,
+    since: float,
+    now: float,
+    hours: Collection[int] | None = None,
+) -> list[Bucket]:
     """The catalog's hourly buckets since `since` (finished hours rolled up first)."""
     if not history_path.exists():
         return []
@@ -58,24 +58,40 @@ def load_buckets(history_path: Path, catalog: Catalog, since: float, now: float)
     try:
         with transaction(history.db):
             roll_up(history.db, now)
-        buckets = hourly(history.db, since, providers=[p.id for p in catalog.providers])
+        providers = [p.id for p in catalog.providers]
+        buckets = hourly(history.db, since, providers=providers, hours=hours)
     finally:
         history.close()
     known = {(p.id, m.id) for p, m in catalog.models()}
     return [b for b in buckets if (b.provider, b.model) in known]
 
 
-def profiles(buckets: Iterable[Bucket], clock: LocalClock, *, per_model: bool) -> list[Profile]:
-    """Each provider's (or model's) profile, in name order."""
-    groups: dict[tuple[str, str | None], list[Bucket]] = {}
-    for b in buckets:
-        groups.setdefault((b.provider, b.model if per_model else None), []).append(b)
+def load_profiles(
+    history_path: Path, catalog: Catalog, since: float, now: float, *, per_model: bool
+) -> list[Profile]:
+    """Each provider's (or model's) hours of the day, in name order, aggregated in SQLite."""
+    if not history_path.exists():
+        return []
+    history = History(history_path)
+    try:
+        with transaction(history.db):
+            roll_up(history.db, now)
+        known = {(p.id, m.id) for p, m in catalog.models()}
+        groups = {
+            mid: f"{provider}/{model}" if per_model else provider
+            for mid, (provider, model) in model_names(history.db).items()
+            if (provider, model) in known
+        }
+        slots = pooled(history.db, since, now, groups, LocalClock(), by_weekday=False)
+    finally:
+        history.close()
+    by_key: dict[str, dict[int, HourOfDay]] = {}
+    for (key, _, hour), found in sorted(slots.items()):
+        by_key.setdefault(key, {})[hour] = found
     made = []
-    for (provider, model), items in sorted(
-        groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")
-    ):
-        hours = by_hour_of_day(items, clock)
-        made.append(Profile(provider, model, hours, fastest_hours(hours)))
+    for key, hours in sorted(by_key.items()):
+        provider, _, model = key.partition("/")
+        made.append(Profile(provider, model if per_model else None, hours, fastest_hours(hours)))
     return made
 
 
@@ -84,19 +100,14 @@ def run(args: argparse.Namespace, catalog: Catalog, history_path: Path) -> int:
     days = check_days(args.days)
     now = time.time()
     since = now - days * 86400
-    buckets = load_buckets(history_path, catalog, since, now)
-    clock = LocalClock()
-    if not buckets:
-        print(
-            f"freemodels: no finished hour in the last {days} days; "
-            "leave 'freemodels serve' (or the dashboard) running to build a history",
-            file=sys.stderr,
-        )
     if args.csv and not args.by_hour:
-        write_hourly_csv(buckets, clock)
+        buckets = load_buckets(history_path, catalog, since, now)
+        _say_if_empty(bool(buckets), days)
+        write_hourly_csv(buckets, LocalClock())
         return 0
     per_model = bool(args.model) or args.csv
-    found = profiles(buckets, clock, per_model=per_model)
+    found = load_profiles(history_path, catalog, since, now, per_model=per_model)
+    _say_if_empty(bool(found), days)
     if args.csv:
         write_by_hour_csv(found)
     elif args.json:
@@ -104,6 +115,15 @@ def run(args: argparse.Namespace, catalog: Catalog, history_path: Path) -> int:
     else:
         print_table(found, days, per_model=per_model)
     return 0
+
+
+def _say_if_empty(found: bool, days: int) -> None:
+    if not found:
+        print(
+            f"freemodels: no finished hour in the last {days} days; "
+            "leave 'freemodels serve' (or the dashboard) running to build a history",
+            file=sys.stderr,
+        )
 
 
 def _offset() -> str:

@@ -120,9 +120,7 @@ class Services:
         from freemodels.core.monitor.rhythm import LocalClock
         from freemodels.core.store.insights import load_model_history
 
-        return load_model_history(
-            self.history_path, ref.provider, ref.model, now, LocalClock()
-        )
+        return load_model_history(self.history_path, ref.provider, ref.model, now, LocalClock())
 
     def rhythms(self, now: float) -> dict[tuple[str, str], ModelRhythm]:
         """Every model's trend and usual fastest hours (reads the database: from a worker)."""

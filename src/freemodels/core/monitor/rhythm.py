@@ -92,20 +92,17 @@ def _bucket(
 
 
 def weighted_median(pairs: Iterable[tuple[float, int]]) -> float | None:
-    """The median of values each counted `weight` times (None without any weight)."""
+    """The lower weighted median: the smallest value whose cumulative weight reaches half the
+    total (None without any weight). The store computes the same in SQL (`rollups.pooled`)."""
     ordered = sorted((value, weight) for value, weight in pairs if weight > 0)
     total = sum(weight for _, weight in ordered)
     if total == 0:
         return None
-    half = total / 2
     seen = 0
-    for index, (value, weight) in enumerate(ordered):
+    for value, weight in ordered:
         seen += weight
-        if seen > half:
+        if 2 * seen >= total:
             return value
-        if seen == half:
-            # An even split between two values: their midpoint, as a plain median would.
-            return (value + ordered[index + 1][0]) / 2
     return ordered[-1][0]
 
 

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from freemodels.core.records import Outcome, ProbeKind, ProbeResult
-from freemodels.core.store.rollups import roll_up
+from freemodels.core.store.rollups import migrate_rollups_v2, roll_up
 from freemodels.errors import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RAW_RETENTION_S = 48 * 3600.0
 ROLLUP_RETENTION_S = 30 * 86400.0
 LEDGER_RETENTION_S = 86400.0 + 3600.0
@@ -47,11 +47,11 @@ CREATE VIEW IF NOT EXISTS sample_rows AS
            s.tool_calls
     FROM samples s JOIN models m ON m.id = s.model_id;
 CREATE TABLE IF NOT EXISTS rollups (
-    hour INTEGER NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL,
+    model_id INTEGER NOT NULL REFERENCES models (id), hour INTEGER NOT NULL,
     samples INTEGER NOT NULL, ok INTEGER NOT NULL, server_failures INTEGER NOT NULL,
     rate_limited INTEGER NOT NULL, ttft_mean_ms REAL, ttft_p50_ms REAL, ttft_p95_ms REAL,
-    PRIMARY KEY (hour, provider, model)
-);
+    PRIMARY KEY (model_id, hour)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ledger (
     id INTEGER PRIMARY KEY,
     budget TEXT NOT NULL, provider TEXT NOT NULL, model_id INTEGER, kind TEXT NOT NULL,
@@ -134,6 +134,8 @@ class History:
                     f"{self.path}: written by a newer freemodels (schema {version})",
                     "upgrade freemodels, or move the file aside",
                 )
+            if version == 1:
+                migrate_rollups_v2(self._db)
             if version < SCHEMA_VERSION:
                 # Migrations run in order; version 0 is an empty file.
                 for statement in _SCHEMA.strip().split(";"):
@@ -224,8 +226,9 @@ class History:
     def rollups(self, since: float) -> list[tuple[str, str, int, int, int, int]]:
         """(provider, model, samples, ok, server_failures, rate_limited) summed since `since`."""
         return self._db.execute(
-            "SELECT provider, model, SUM(samples), SUM(ok), SUM(server_failures), "
-            "SUM(rate_limited) FROM rollups WHERE hour >= ? GROUP BY provider, model",
+            "SELECT m.provider, m.model, SUM(r.samples), SUM(r.ok), SUM(r.server_failures), "
+            "SUM(r.rate_limited) FROM rollups r JOIN models m ON m.id = r.model_id "
+            "WHERE r.hour >= ? GROUP BY r.model_id",
             (int(since // 3600),),
         ).fetchall()
 

@@ -15,17 +15,18 @@ from pathlib import Path
 from freemodels.core.monitor.rhythm import (
     HOUR,
     Bucket,
+    HourOfDay,
     LocalClock,
     Trend,
     availability_strip,
     buckets_of,
     by_hour_of_day,
     fastest_hours,
-    heatmap,
     trend,
 )
 from freemodels.core.store.history import RAW_RETENTION_S, History, transaction
-from freemodels.core.store.rollups import hourly, model_samples, roll_up
+from freemodels.core.store.rhythm_queries import pooled, trends
+from freemodels.core.store.rollups import hourly, model_names, model_samples, roll_up
 
 DAY_BUCKET_S = 900.0
 """The 24 h plot's resolution: 15 minutes, several samples per point at the usual cadence."""
@@ -76,7 +77,8 @@ def load_model_history(
         # older hours from the rollups.
         raw_from = (int((now - RAW_RETENTION_S) // HOUR) + 1) * HOUR
         older = hourly(db, now - STRIP_DAYS * 86400, raw_from, model=(provider, model))
-        neighbours = hourly(db, now - HEATMAP_DAYS * 86400, providers=[provider])
+        members = {mid: provider for mid, ref in model_names(db).items() if ref[0] == provider}
+        week_map = pooled(db, now - HEATMAP_DAYS * 86400, now, members, clock, by_weekday=True)
     finally:
         history.close()
     mine = [*older, *buckets_of((s for s in raw if s.started_at >= raw_from), HOUR)]
@@ -90,7 +92,11 @@ def load_model_history(
         day=tuple(day),
         week=tuple(week),
         strip=tuple(availability_strip(mine, now, STRIP_DAYS)),
-        provider_heatmap=heatmap(neighbours, clock),
+        provider_heatmap={
+            (wd, hod): cell.ttft_p50_ms
+            for (_, wd, hod), cell in week_map.items()
+            if cell.ttft_p50_ms is not None
+        },
         rhythm=ModelRhythm(trend(recent, now), fastest_hours(by_hour_of_day(recent, clock))),
     )
 
@@ -101,14 +107,18 @@ def load_rhythms(path: Path, now: float, clock: LocalClock) -> dict[tuple[str, s
         return {}
     history = History(path)
     try:
-        _rolled(history.db, now)
-        buckets = hourly(history.db, now - RHYTHM_DAYS * 86400)
+        db = history.db
+        _rolled(db, now)
+        names = model_names(db)
+        groups = {mid: str(mid) for mid in names}
+        slots = pooled(db, now - RHYTHM_DAYS * 86400, now, groups, clock, by_weekday=False)
+        found = trends(db, now, names)
     finally:
         history.close()
-    groups: dict[tuple[str, str], list[Bucket]] = {}
-    for b in buckets:
-        groups.setdefault((b.provider, b.model), []).append(b)
+    hours: dict[int, dict[int, HourOfDay]] = {}
+    for (key, _, hod), cell in slots.items():
+        hours.setdefault(int(key), {})[hod] = cell
     return {
-        ref: ModelRhythm(trend(items, now), fastest_hours(by_hour_of_day(items, clock)))
-        for ref, items in groups.items()
+        names[mid]: ModelRhythm(found.get(mid), fastest_hours(hours.get(mid, {})))
+        for mid in set(hours) | set(found)
     }

@@ -70,6 +70,8 @@ class HistoryScreen(ModalScreen[None]):
         padding: 0 2;
         border: round $primary;
         background: $surface;
+        /* A scrollbar that appears would narrow the plots and make plotext build them again. */
+        scrollbar-gutter: stable;
     }
     #history-box TtftPlot {
         height: 13;

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.text import Text
+from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
 from freemodels.core.monitor.rhythm import Bucket
@@ -44,14 +46,30 @@ class TtftPlot(PlotextPlot):
         self._unit = unit
         self.points = 0
         """Points drawn (tests read it)."""
+        self._generation = 0
+        self._loaded = False
+        self._cached: tuple[tuple[object, ...], RenderResult] | None = None
 
     def on_mount(self) -> None:
         super().on_mount()
         self.plt.title(f"{self._title}: loading…")
 
+    def render(self) -> RenderResult:
+        """The plot, built again only when its data, size or theme changed: plotext takes
+        ~30 ms a build, and Textual renders a widget on every layout and style pass."""
+        key = (self._generation, self.size.width, self.size.height, self.app.theme)
+        if self._cached is None or self._cached[0] != key:
+            if not self._loaded:
+                # No plotext build for the placeholder: the data arrives within a moment.
+                return Text(f"{self._title}: loading…", style="dim")
+            self._cached = (key, super().render())
+        return self._cached[1]
+
     def show(self, buckets: Sequence[Bucket], now: float) -> None:
         """Plot these buckets (hours with no data left blank)."""
         plt = self.plt
+        self._generation += 1
+        self._loaded = True
         plt.clear_data()
         plt.clear_figure()
         runs = segments(buckets)
