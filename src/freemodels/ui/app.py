@@ -88,6 +88,7 @@ class DashboardApp(App[None]):
         self._unsubscribe: Callable[[], None] | None = None
         self._keys_requested = False
         self._keys_timer: Timer
+        self._rhythms_shown = False
         self.updates = 0
         """Snapshots applied to the screen (tests and benchmarks read it)."""
         self.theme = self.prefs.theme if self.prefs.theme in self.available_themes else THEMES[0]
@@ -219,9 +220,15 @@ class DashboardApp(App[None]):
     @work(thread=True, exit_on_error=False, group="rhythms", exclusive=True)
     def load_rhythms(self) -> None:
         """Read every model's trend and fastest hours off the UI thread."""
-        self.post_message(RhythmsLoaded(self.services.rhythms(self.clock())))
+        rhythms = self.services.rhythms(self.clock())
+        if rhythms or self._rhythms_shown:
+            self.post_message(RhythmsLoaded(rhythms))
 
     def on_rhythms_loaded(self, message: RhythmsLoaded) -> None:
+        # It may land while the app is closing (the load takes a while): nothing to show then.
+        if not self.screen_stack or not self.dashboard.is_mounted:
+            return
+        self._rhythms_shown = bool(message.rhythms)
         self.dashboard.set_rhythms(message.rhythms)
 
     # -- tool configs --------------------------------------------------------------------------
