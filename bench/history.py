@@ -29,7 +29,7 @@ from pathlib import Path
 from freemodels.core.catalog.parse import parse_catalog
 from freemodels.core.keys.lookup import KeyRing
 from freemodels.core.monitor.rhythm import LocalClock
-from freemodels.core.records import Outcome, ProbeResult
+from freemodels.core.records import ModelRef, Outcome, ProbeResult
 from freemodels.core.store.history import History, model_id, transaction
 from freemodels.core.store.insights import load_model_history, load_rhythms
 
@@ -65,7 +65,7 @@ def generate(path: Path, refs: list[tuple[str, str]], now: float, per_hour: int)
     db = history.db
     top = int(now // HOUR)
     bases = {ref: rng.uniform(150, 1500) for ref in refs}
-    ids: dict[tuple[str, str], int] = {}
+    ids: dict[ModelRef, int] = {}
     with transaction(db):
         rows = []
         for hour in range(top - 30 * 24, top - 48):
@@ -74,7 +74,7 @@ def generate(path: Path, refs: list[tuple[str, str]], now: float, per_hour: int)
                 p50 = rhythm(hod, bases[ref]) * rng.uniform(0.9, 1.1)
                 failures = 1 if rng.random() < 0.03 else 0
                 ok = per_hour - failures - 1
-                mid = model_id(db, ids, *ref)
+                mid = model_id(db, ids, ModelRef(*ref))
                 rows.append(
                     (
                         mid,
@@ -108,7 +108,7 @@ def generate(path: Path, refs: list[tuple[str, str]], now: float, per_hour: int)
             )
         )  # fmt: skip
         if now - at <= 25 * HOUR:
-            mid = model_id(db, ids, *ref)
+            mid = model_id(db, ids, ModelRef(*ref))
             ledger.append((ref[0], ref[0], mid, "probe", at, 1))
         at += step / len(refs)
         if len(batch) >= 20_000:

@@ -7,6 +7,26 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+from programs import under_ci
+
+# Hypothesis: CI replays the same examples every run (derandomized: a red CI run is a real bug
+# anyone can reproduce, never a lucky draw), while a developer's run explores new examples and
+# remembers failures in .hypothesis/. Neither has a deadline: an example's time is the machine's
+# speed, not behaviour. `print_blob` prints the line that reproduces a failure.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "dev", deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("ci" if under_ci() else "dev")
 
 ISOLATED_VARS = ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME")
 
@@ -27,16 +47,3 @@ def isolated_home(
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
     yield home
-
-
-def require_program(name: str) -> str:
-    """The path of a system program; skip visibly without it, fail under CI=true."""
-    import shutil
-
-    path = shutil.which(name)
-    if path is None:
-        message = f"{name} is not installed"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message}; .ci/run must install it")
-        pytest.skip(message)
-    return path

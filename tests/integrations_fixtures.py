@@ -9,15 +9,15 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from freemodels.core.keys.lookup import ResolvedKey
 from freemodels.core.records import Model, Provider
 from freemodels.integrations.formats.jsonc import parse
+from programs import unavailable
 
-REPO = Path(__file__).resolve().parent.parent
-SCHEMAS = REPO.parent / "shared" / "schemas"
-GOLDEN = Path(__file__).resolve().parent / "data" / "integrations"
+DATA = Path(__file__).resolve().parent / "data"
+SCHEMAS = DATA / "schemas"
+"""The tools' own schemas, vendored (tests/data/schemas/README.md says where each came from)."""
+GOLDEN = DATA / "integrations"
 CI_CACHES = (Path("/var/cache/freemodels-ci"), Path.home() / ".cache" / "freemodels-ci")
 
 GROQ = Provider(
@@ -38,21 +38,9 @@ ENV_KEY = ResolvedKey(FAKE_KEY, "env:GROQ_API_KEY")
 STORED_KEY = ResolvedKey(FAKE_KEY, "file")
 
 
-def need(condition: bool, reason: str) -> None:
-    """Skip visibly when `condition` fails; under CI=true that is a failure."""
-    if condition:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}; scripts/ci/tools.sh must provide it")
-    pytest.skip(reason)
-
-
 def schema(name: str) -> dict[str, Any]:
-    """A tool's JSON schema from ../shared/schemas (skips visibly when the folder is absent)."""
-    path = SCHEMAS / name
-    if not path.is_file():
-        pytest.skip(f"schema folder {SCHEMAS} is absent")
-    loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    """A tool's JSON schema from tests/data/schemas."""
+    loaded: dict[str, Any] = json.loads((SCHEMAS / name).read_text(encoding="utf-8"))
     return loaded
 
 
@@ -73,8 +61,7 @@ def tool_binary(name: str) -> str:
     for candidate in candidates:
         if candidate and os.access(candidate, os.X_OK) and Path(candidate).is_file():
             return candidate
-    need(False, f"the {name} binary is not installed (run scripts/ci/tools.sh)")
-    raise AssertionError("unreachable")
+    unavailable(f"the {name} binary is not installed", "scripts/ci/tools.sh")
 
 
 _ORIGINAL_ENV = dict(os.environ)

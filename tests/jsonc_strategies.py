@@ -14,6 +14,8 @@ from typing import Any
 from hypothesis import strategies as st
 
 _IDENT = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+LITERAL_NAMES = frozenset({"null", "true", "false", "Infinity", "NaN"})
+"""Words that are values in JSON5 and, bare in a key's place, also valid names (IdentifierName)."""
 
 keys = st.text(
     alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=8
@@ -39,6 +41,8 @@ class Writer:
     rnd: random.Random
     json5: bool = False
     comments: list[str] = field(default_factory=list)
+    bare_literal_keys: bool = False
+    """Whether a key such as `null` was written bare (valid JSON5 that json-five rejects)."""
 
     def gap(self, indent: int) -> str:
         """Whitespace with, sometimes, a comment in it."""
@@ -57,6 +61,7 @@ class Writer:
     def string(self, text: str, key: bool = False) -> str:
         """A string (or, in JSON5, sometimes single-quoted or a bare key)."""
         if self.json5 and key and _IDENT.fullmatch(text) and self.rnd.random() < 0.5:
+            self.bare_literal_keys |= text in LITERAL_NAMES
             return text
         if self.json5 and self.rnd.random() < 0.4:
             out = []

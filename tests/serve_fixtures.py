@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -12,7 +11,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -20,16 +19,8 @@ import pytest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-
-def require_program(name: str, path: str | None = None) -> str:
-    """The path of a system program; skip visibly without it, fail under CI=true."""
-    found = path if path and os.access(path, os.X_OK) else shutil.which(name)
-    if found is None:
-        message = f"{name} is not installed (scripts/ci/web.sh installs it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message}; CI must install it")
-        pytest.skip(message)
-    return found
+from freemodels.core.store.history import Heartbeat, History
+from waiting import wait_until
 
 
 def free_port() -> int:
@@ -162,16 +153,36 @@ def scrape(url: str) -> dict[str, Metric]:
     return {family.name: family for family in text_string_to_metric_families(fetch(url))}
 
 
-def scrape_until(url: str, family: str, timeout: float = 15.0) -> dict[str, Metric]:
-    """Scrape until `family` has samples."""
-    deadline = time.monotonic() + timeout
-    while True:
+def scrape_until(
+    url: str,
+    family: str,
+    timeout: float = 20.0,
+    until: Callable[[dict[str, Metric]], bool] | None = None,
+) -> dict[str, Metric]:
+    """Scrape until `family` has samples (and `until(families)` holds, when given)."""
+
+    def ready() -> dict[str, Metric] | None:
         families = scrape(url)
-        if family in families and families[family].samples:
-            return families
-        if time.monotonic() > deadline:
-            pytest.fail(f"no {family} samples at {url} within {timeout} s")
-        time.sleep(0.3)
+        if family not in families or not families[family].samples:
+            return None
+        return families if until is None or until(families) else None
+
+    return wait_until(ready, timeout=timeout, interval=0.3, what=f"{family} samples at {url}")
+
+
+def wait_for_heartbeat(history: Path, timeout: float = 20.0) -> Heartbeat:
+    """The heartbeat of the monitor another process runs on `history`, once it has written one."""
+
+    def beat() -> Heartbeat | None:
+        if not history.exists():
+            return None
+        store = History(history)
+        try:
+            return store.live_monitor()
+        finally:
+            store.close()
+
+    return wait_until(beat, timeout=timeout, interval=0.1, what=f"a heartbeat in {history}")
 
 
 def write_catalog(

@@ -14,8 +14,8 @@ import pytest
 from freemodels import paths
 from freemodels.core.catalog.lint import NOT_CHAT, tier_for, validate_catalog
 from freemodels.core.catalog.parse import Catalog, bundled_catalog_text, load_catalog, parse_catalog
-from freemodels.core.records import Model, Provider
-from freemodels.errors import CatalogError
+from freemodels.core.records import Model, ModelRef, Provider
+from freemodels.errors import CatalogError, UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
 BAD = Path(__file__).resolve().parent / "data" / "catalog"
@@ -419,3 +419,27 @@ def test_readme_provider_table_matches_the_catalog() -> None:
     section = readme[readme.index(begin) + len(begin) : readme.index(end)]
     assert section == script.stdout, "run `python scripts/provider_table.py --write`"
     assert "| Groq |" in section
+
+
+def test_a_model_ref_splits_at_the_first_slash_and_prints_back() -> None:
+    ref = ModelRef.parse("nvidia/meta/llama-3.3-70b-instruct")
+    assert (ref.provider, ref.model) == ("nvidia", "meta/llama-3.3-70b-instruct")
+    assert str(ref) == "nvidia/meta/llama-3.3-70b-instruct"
+    assert {ref: 1}[ModelRef("nvidia", "meta/llama-3.3-70b-instruct")] == 1, "hashable by value"
+    assert sorted([ModelRef("b", "a"), ModelRef("a", "z")])[0] == ModelRef("a", "z")
+    for bad in ("groq", "/m", "groq/", ""):
+        with pytest.raises(ValueError, match="PROVIDER/MODEL"):
+            ModelRef.parse(bad)
+
+
+def test_find_is_the_one_lookup_from_a_ref_to_the_catalog() -> None:
+    catalog = parse_catalog(provider_toml() + provider_toml("beta", env="BETA_KEY"), "test")
+    provider, model = catalog.find(ModelRef("beta", "m1"))
+    assert (provider.id, model.id) == ("beta", "m1")
+    assert catalog.get(ModelRef("beta", "nope")) is None
+    assert list(catalog.refs()) == [ModelRef("acme", "m1"), ModelRef("beta", "m1")]
+    with pytest.raises(UsageError, match="unknown provider 'nope'; choose one of: acme, beta") as e:
+        catalog.find(ModelRef("nope", "m1"))
+    assert e.value.hint
+    with pytest.raises(UsageError, match="acme has no model 'm2'; choose one of: m1"):
+        catalog.find(ModelRef("acme", "m2"))

@@ -83,6 +83,20 @@ def test_check_provider_filter_and_unknown_provider(fleet_catalog: tuple[Fleet, 
     assert bad.stderr.count("\n") == 1 and "fast" in bad.stderr and "slow" in bad.stderr
 
 
+def test_an_unknown_transport_is_a_clear_error(
+    fleet_catalog: tuple[Fleet, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FREEMODELS_TRANSPORT names the valid choices instead of quietly using the default."""
+    fleet, catalog = fleet_catalog
+    monkeypatch.setenv("FREEMODELS_TRANSPORT", "curl")
+    proc = freemodels("check", "--catalog", str(catalog))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+    assert "FREEMODELS_TRANSPORT 'curl'" in proc.stderr
+    assert "httpcore" in proc.stderr and "aiohttp" in proc.stderr
+    assert not [r for r in fleet.requests if r.path == "chat/completions"], "nothing was sent"
+
+
 @pytest.mark.parametrize(
     "args",
     [["check", "--rounds", "0"], ["check", "--timeout", "-1"], ["check", "--interval", "x"],

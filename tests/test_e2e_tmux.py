@@ -4,26 +4,18 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from programs import require_program
+from waiting import wait_until
+
 pytestmark = pytest.mark.e2e
-
-
-def _require(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{name} is not installed; .ci/run must install it")
-        pytest.skip(f"{name} is not installed")
-    return path
 
 
 class Tmux:
@@ -54,19 +46,21 @@ class Tmux:
         )
 
     def wait(self, check: Callable[[str], bool], what: str, timeout: float = 20.0) -> str:
-        deadline = time.monotonic() + timeout
-        screen = ""
-        while time.monotonic() < deadline:
-            screen = self.screen()
-            if check(screen):
-                return screen
-            time.sleep(0.2)
-        raise AssertionError(f"timed out waiting for {what}; the screen was:\n{screen}")
+        seen = [""]
+
+        def shown() -> str | None:
+            seen[0] = self.screen()
+            return seen[0] if check(seen[0]) else None
+
+        try:
+            return wait_until(shown, timeout=timeout, interval=0.2, what=what)
+        except AssertionError as timed_out:
+            raise AssertionError(f"{timed_out}; the screen was:\n{seen[0]}") from None
 
 
 @pytest.fixture
 def dashboard(isolated_home: Path, tmp_path: Path) -> Iterator[Tmux]:
-    tmux = _require("tmux")
+    tmux = require_program("tmux", installer="scripts/ci/base.sh")
     name = f"freemodels-e2e-{uuid.uuid4().hex[:8]}"
     env = {
         "HOME": str(isolated_home),
@@ -128,8 +122,5 @@ def test_demo_dashboard_rows_sort_filter_help_quit(dashboard: Tmux) -> None:
 
     dashboard.keys("q")
     exit_file: Path = dashboard.exit_file  # type: ignore[attr-defined]
-    deadline = time.monotonic() + 15
-    while not exit_file.exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert exit_file.exists(), f"freemodels did not exit; the screen was:\n{dashboard.screen()}"
+    wait_until(exit_file.exists, what="freemodels to exit")
     assert exit_file.read_text().strip() == "0"

@@ -22,6 +22,7 @@ from freemodels.core.catalog.parse import parse_catalog
 from freemodels.fleet.demo import configure_demo, demo_catalog_toml, demo_env
 from freemodels.fleet.server import Behaviour, Fleet, FleetThread
 from freemodels.fleet.synthetic import catalog_toml, configure_uniform
+from waiting import async_wait_until
 
 KEY = "sk-fleet-test-0123456789"
 
@@ -178,7 +179,7 @@ async def test_json_shape_answers_a_whole_completion(
     body = response.json()
     assert body["object"] == "chat.completion"
     assert body["choices"][0]["message"]["content"] == "Hello from the"
-    assert 0.05 <= elapsed < 0.5
+    assert elapsed >= 0.05  # the whole body waits for the first token's time
 
 
 @pytest.mark.parametrize(
@@ -229,20 +230,21 @@ async def test_forever_stream_ends_when_the_client_leaves(
     async with httpx.AsyncClient() as client:
         answer, _ = await chat(client, fleet, max_lines=200)
     assert len(answer.data) == 100  # lines alternate with the blank event separators
-    await asyncio.sleep(0.1)
-    assert handler_tasks() == []
+    await async_wait_until(lambda: handler_tasks() == [], what="the stream's handler to end")
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 async def test_client_giving_up_mid_wait_leaves_nothing_running(
     fleet: Fleet, caplog: pytest.LogCaptureFixture
 ) -> None:
-    fleet.set("p", "m", Behaviour(headers_delay_s=5.0, ttft_s=5.0))
-    async with httpx.AsyncClient(timeout=0.1) as client:
+    # The handler would sleep 60 s; it must end long before, when the client hangs up.
+    fleet.set("p", "m", Behaviour(headers_delay_s=60.0, ttft_s=60.0))
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=0.1)) as client:
         with pytest.raises(httpx.ReadTimeout):
             await chat(client, fleet)
-    await asyncio.sleep(0.1)
-    assert handler_tasks() == []
+    await async_wait_until(
+        lambda: handler_tasks() == [], timeout=20.0, what="the abandoned handler to end"
+    )
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
@@ -253,8 +255,7 @@ async def test_keepalive_forever_never_sends_content(fleet: Fleet) -> None:
     comments = [line for _, line in answer.lines if line.startswith(":")]
     assert len(comments) >= 5 and set(comments) == {": keep-alive"}
     assert all("content" not in d or not d["content"] for d in answer.deltas)
-    await asyncio.sleep(0.1)
-    assert handler_tasks() == []
+    await async_wait_until(lambda: handler_tasks() == [], what="the keep-alive handler to end")
 
 
 async def test_reset_drops_the_connection(
@@ -280,7 +281,8 @@ async def test_stop_is_prompt_with_open_streams(caplog: pytest.LogCaptureFixture
             await anext(lines)
             started = time.monotonic()
             await fleet.stop()
-            assert time.monotonic() - started < 1.0
+            # The fleet cuts streams after 0.25 s; aiohttp's default would wait 60 s for them.
+            assert time.monotonic() - started < 10.0
             with pytest.raises(httpx.HTTPError):
                 async for _ in lines:
                     pass
@@ -293,46 +295,63 @@ async def test_stop_is_prompt_with_open_streams(caplog: pytest.LogCaptureFixture
 async def test_first_content_arrives_at_ttft(fleet: Fleet, client: httpx.AsyncClient) -> None:
     ttft = 0.08
     fleet.set("p", "m", Behaviour(ttft_s=ttft, headers_delay_s=0.0, role_chunk=True))
-    headers, errors, truth = [], [], []
-    # At least 5 tries; more (up to 20) only while a busy machine keeps every try slow.
+    headers, late, transit = [], [], []
+    # A loaded machine delays single wake-ups by tens of ms; the best of several tries shows
+    # what the fleet itself adds. At least 5 tries, more (up to 20) only while every try is slow.
     for attempt in range(20):
         answer, t0 = await chat(client, fleet)
         record = fleet.requests[-1]
-        assert record.sent.headers is not None and record.sent.first_content is not None
-        headers.append(record.sent.headers - record.at)
-        errors.append(answer.first_content_at() - t0 - ttft)
-        truth.append(record.sent.first_content - record.at - ttft)
+        sent = record.sent
+        assert sent.headers is not None and sent.first_content is not None
         assert answer.lines[0][0] < answer.first_content_at()  # role chunk before content
-        if attempt >= 4 and min(truth) < 0.002 and min(errors) < 0.003:
+        # Never early: neither the fleet's own record nor what the client saw.
+        assert sent.first_content - record.at >= ttft
+        assert answer.first_content_at() - t0 >= ttft
+        headers.append(sent.headers - record.at)
+        late.append(sent.first_content - record.at - ttft)
+        # The client runs in the same process: what it saw against the fleet's own record.
+        transit.append(answer.first_content_at() - sent.first_content)
+        if attempt >= 4 and max(min(headers), min(late), min(transit)) < 0.02:
             break
-    # Never early; late only by asyncio's wake-up granularity (~1 ms) and loopback. Headers
-    # leave at once. The medians leave room for a busy CI machine; Nagle's ~40 ms fails them.
-    assert min(errors) >= 0 and min(truth) >= 0
-    assert min(truth) < 0.002 and min(errors) < 0.003 and min(headers) < 0.002
-    assert statistics.median(truth) < 0.015 and statistics.median(errors) < 0.02
+    # Headers leave at once, not with the content 80 ms later; content leaves at ttft, not a
+    # token interval or a second ttft later; and it reaches the client without Nagle's ~40 ms
+    # stall. 20 ms holds on a loaded 2-core machine, as the best of several tries.
+    assert min(headers) < 0.02, headers
+    assert min(late) < 0.02, late
+    assert min(transit) < 0.02, transit
 
 
 async def test_headers_delay_is_honoured(fleet: Fleet, client: httpx.AsyncClient) -> None:
-    fleet.set("p", "m", Behaviour(headers_delay_s=0.06, ttft_s=0.1))
-    answer, t0 = await chat(client, fleet)
-    record = fleet.requests[-1]
-    assert record.sent.headers is not None
-    assert 0.06 <= record.sent.headers - record.at < 0.09
-    assert 0.1 <= answer.first_content_at() - t0 < 0.13
+    # Headers at 0.2 s, content at 0.5 s after arrival (not 0.7 s: ttft counts from arrival).
+    # The events are 300 ms apart, so a margin of 100 ms tells them apart on a busy machine.
+    fleet.set("p", "m", Behaviour(headers_delay_s=0.2, ttft_s=0.5))
+    seen = []
+    for _ in range(5):
+        answer, t0 = await chat(client, fleet)
+        record = fleet.requests[-1]
+        assert record.sent.headers is not None
+        headers, content = record.sent.headers - record.at, answer.first_content_at() - t0
+        assert headers >= 0.2 and content >= 0.5  # never early
+        seen.append((headers, content))
+        if headers < 0.3 and content < 0.6:
+            break
+    assert min(h for h, _ in seen) < 0.3 and min(c for _, c in seen) < 0.6, seen
 
 
 async def test_zero_delay_round_trip_takes_a_few_ms(
     fleet: Fleet, client: httpx.AsyncClient
 ) -> None:
     # Without TCP_NODELAY, Nagle + delayed ACK add ~40 ms to each request on a kept-alive socket.
+    # The best of several round trips is a few ms even on a loaded machine; 25 ms tells it apart.
     fleet.set("p", "m", Behaviour(ttft_s=0.0, token_interval_s=0.0, tokens=1))
     totals = []
-    for _ in range(8):
+    for attempt in range(20):
         t0 = time.monotonic()
         await chat(client, fleet)
         totals.append(time.monotonic() - t0)
-    assert statistics.median(totals[1:]) < 0.015
-    assert min(totals) < 0.005
+        if attempt >= 4 and min(totals[1:]) < 0.025:
+            break
+    assert min(totals[1:]) < 0.025, totals  # the first opens the connection
 
 
 # -- statuses, keys, redirects ---------------------------------------------------------------
@@ -420,13 +439,15 @@ async def test_models_listing(fleet: Fleet, client: httpx.AsyncClient) -> None:
 
 
 async def test_requests_are_recorded_on_arrival(fleet: Fleet, client: httpx.AsyncClient) -> None:
-    fleet.set("p", "m", Behaviour(headers_delay_s=0.3, ttft_s=0.3))
+    fleet.set("p", "m", Behaviour(headers_delay_s=2.0, ttft_s=2.0))
     before = time.monotonic()
     task = asyncio.create_task(chat(client, fleet, headers={"Authorization": "Bearer k"}))
-    await asyncio.sleep(0.1)
-    assert len(fleet.requests) == 1  # recorded while the answer is still delayed
+    await async_wait_until(lambda: fleet.requests, what="the request to be recorded")
+    # Recorded on arrival: the answer is still delayed, nothing of it has been sent.
+    assert len(fleet.requests) == 1 and not task.done()
     record = fleet.requests[0]
-    assert before <= record.at < before + 0.1
+    assert record.sent.headers is None
+    assert before <= record.at <= time.monotonic()
     assert abs(record.wall - time.time()) < 1
     assert (record.provider, record.model, record.path) == ("p", "m", "chat/completions")
     assert record.authorization == "Bearer k"
@@ -477,7 +498,8 @@ def test_fleet_thread_serves_sync_code() -> None:
         response = httpx.post(f"{fleet.base_url('p')}/chat/completions", json={"model": "m"})
         assert response.json()["object"] == "chat.completion"
         started = time.monotonic()
-    assert time.monotonic() - started < 1.0
+    # Leaving cuts the fleet within its 0.25 s shutdown timeout, not aiohttp's default 60 s.
+    assert time.monotonic() - started < 10.0
     with pytest.raises(httpx.ConnectError):
         httpx.post(f"{fleet.base_url('p')}/chat/completions", json={"model": "m"})
 
@@ -529,7 +551,9 @@ async def test_demo_sweep_answers_like_real_providers(
     statuses = await asyncio.gather(
         *(one(p.id, p.api_key_env[0], m.id) for p, m in catalog.models())
     )
-    assert time.monotonic() - started < 4.0  # `check --demo` ends in seconds
+    # `check --demo` ends in seconds: a young demo answers within about a second (old models
+    # queue for 20-90 s); 10 s leaves a loaded machine room and still tells the two apart.
+    assert time.monotonic() - started < 10.0
     assert statuses.count(200) >= 5
     assert 404 in statuses
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import json5
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from freemodels.integrations.formats.edits import (
@@ -46,14 +46,39 @@ def _equal(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150)
 @given(value=values, seed=st.integers(0, 2**32), json5_style=st.booleans())
+# Found by this test: a bare `null` key, with trailing commas (seed 5 writes both).
+@example(value={"null": [None]}, seed=5, json5_style=True)
 def test_parser_agrees_with_json_five(value: Any, seed: int, json5_style: bool) -> None:
     """json-five (a maintained JSON5 parser) is the oracle for what a messy file means."""
-    text = Writer(random.Random(seed), json5=json5_style).write(value)
+    writer = Writer(random.Random(seed), json5=json5_style)
+    text = writer.write(value)
     ours = parse(text).value
-    assert _equal(ours, _pairs(json5.loads(text)))
     assert same(ours, value)
+    # Known json-five bug, excluded here and pinned below: it rejects a bare `null`, `true`,
+    # `false`, `Infinity` or `NaN` key, which JSON5 allows (keys are IdentifierNames).
+    if not writer.bare_literal_keys:
+        assert _equal(ours, _pairs(json5.loads(text)))
+
+
+LITERAL_KEYS = "{null: [null,], true: 1, false: 2, Infinity: 3, NaN: 4,}"
+
+
+def test_words_that_are_values_are_also_bare_keys() -> None:
+    """JSON5 member names are ECMAScript IdentifierNames, reserved words included: `{null: 1}`
+    has the key "null" (spec §3, and json5/json5-tests objects/reserved-unquoted-key)."""
+    expected = {"null": [None], "true": 1, "false": 2, "Infinity": 3, "NaN": 4}
+    assert parse(LITERAL_KEYS).value == expected
+    assert _equal(parse(LITERAL_KEYS.replace(",}", "}").replace(",]", "]")).value, expected)
+
+
+def test_json_five_still_rejects_literal_keys() -> None:
+    """The json-five bug the property test works around; when this fails, json-five fixed it:
+    drop the `bare_literal_keys` exclusion above."""
+    for key in ("null", "true", "false", "Infinity", "NaN"):
+        with pytest.raises(json5.JSON5DecodeError):
+            json5.loads(f"{{{key}: 1}}")
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from integrations_fixtures import (
     GOLDEN,
     GROQ,
     LLAMA,
+    SCHEMAS,
     SLASHED,
     STORED_KEY,
     jsonc_value,
@@ -155,10 +156,7 @@ def test_continue_output_matches_its_schema(case: str, tmp_path: Path) -> None:
 
 def test_aider_keys_exist_in_the_official_sample(tmp_path: Path) -> None:
     """Every key we write into .aider.conf.yml is one Aider documents."""
-    sample = (schema_path := Path(__file__).resolve().parents[2] / "shared" / "schemas")
-    if not (sample / "aider.sample.aider.conf.yml").is_file():
-        pytest.skip(f"schema folder {schema_path} is absent")
-    documented = (sample / "aider.sample.aider.conf.yml").read_text(encoding="utf-8")
+    documented = (SCHEMAS / "aider.sample.aider.conf.yml").read_text(encoding="utf-8")
     selection_key = registry.selection_for("aider", GROQ, LLAMA, ENV_KEY, inline_key=True)
     assert selection_key.inline_key == FAKE_KEY
     registry.apply(

@@ -15,7 +15,8 @@ from freemodels.cli import main
 from freemodels.errors import ConfigWriteError
 from freemodels.integrations import registry
 from freemodels.integrations.formats import writer
-from integrations_fixtures import ENV_KEY, FAKE_KEY, GROQ, LLAMA, SLASHED, STORED_KEY, need
+from integrations_fixtures import ENV_KEY, FAKE_KEY, GROQ, LLAMA, SLASHED, STORED_KEY
+from programs import need
 
 CATALOG = """\
 schema_version = 1

@@ -162,7 +162,8 @@ def test_a_hanging_keyring_times_out_warns_once_and_steps_aside() -> None:
         started = time.monotonic()
         assert store.get("groq") is None
         assert store.get("cerebras") is None
-        assert time.monotonic() - started < 2.0
+        # The keyring hangs for 30 s; the store gives up at its 0.2 s timeout, once.
+        assert time.monotonic() - started < 10.0
         assert backend.calls == 1 and not store.available
         assert len(said) == 1 and "did not answer within 0.2 s" in said[0]
         ring = KeyRing([store, SecretsFileStore(warn=said.append)], env={})

@@ -7,13 +7,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from freemodels.core.monitor.stats import ModelInfo, model_stats, rank
-from freemodels.core.records import BudgetState, Outcome, ProbeResult, Snapshot
+from freemodels.core.records import BudgetState, ModelRef, Outcome, ProbeResult, Snapshot
 from freemodels.servers.metrics import TTFT_BUCKETS_S, SnapshotCollector, build_registry
 
 START = 1_800_000_000.0
 INFOS = {
-    ("groq", "llama"): ModelInfo("groq", "llama", "Llama"),
-    ("nim", "kimi/k2"): ModelInfo("nim", "kimi/k2", "Kimi K2"),
+    ModelRef("groq", "llama"): ModelInfo("groq", "llama", "Llama"),
+    ModelRef("nim", "kimi/k2"): ModelInfo("nim", "kimi/k2", "Kimi K2"),
 }
 
 
@@ -22,7 +22,7 @@ def sample(provider: str, model: str, at: float, outcome: Outcome, ttft_ms: floa
 
 
 def snapshot(samples: list[ProbeResult], now: float, **extra: object) -> Snapshot:
-    by_model = {ref: tuple(s for s in samples if (s.provider, s.model) == ref) for ref in INFOS}
+    by_model = {ref: tuple(s for s in samples if s.ref == ref) for ref in INFOS}
     rows = rank(model_stats(INFOS[ref], by_model[ref], now, 1800.0) for ref in INFOS)
     return Snapshot(at=now, window_s=1800.0, rows=tuple(rows), samples=by_model, **extra)  # type: ignore[arg-type]
 

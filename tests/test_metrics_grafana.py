@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import re
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from prometheus_client.metrics_core import Metric
 
 from serve_fixtures import scrape_until, start_serve
 
@@ -87,14 +88,25 @@ def test_every_dashboard_metric_is_exposed_by_serve() -> None:
     serve, url = start_serve("--demo", "--interval", "2")
     with serve:
         scrape_until(url, "freemodels_probe_ttft_seconds")
-        time.sleep(2)
-        families = scrape_until(url, "freemodels_availability_ratio")
+        # Some series appear only once enough probes landed (availability needs 3 samples).
+        families = scrape_until(
+            url,
+            "freemodels_availability_ratio",
+            timeout=30,
+            until=lambda families: used <= exposed_names(families),
+        )
         assert serve.stop(signal.SIGTERM) == 0
+    exposed = exposed_names(families)
+    assert used <= exposed, f"not exposed: {sorted(used - exposed)}"
+
+
+def exposed_names(families: dict[str, Metric]) -> set[str]:
+    """Every series name a scrape exposes (histograms and counters with their suffixes)."""
     exposed = set()
     for family in families.values():
         exposed.add(family.name)
         exposed.update(family.name + suffix for suffix in SUFFIXES.get(family.type, ()))
-    assert used <= exposed, f"not exposed: {sorted(used - exposed)}"
+    return exposed
 
 
 def test_the_dashboard_covers_what_teams_asked_for() -> None:

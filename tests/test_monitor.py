@@ -9,27 +9,44 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from freemodels.core.catalog.parse import parse_catalog
 from freemodels.core.keys.lookup import KeyRing
 from freemodels.core.monitor.monitor import Monitor, MonitorConfig
 from freemodels.core.monitor.scheduler import Cadence
-from freemodels.core.records import Outcome, ProbeResult, Snapshot
+from freemodels.core.records import ModelRef, Outcome, ProbeResult, Snapshot
 from freemodels.core.store.history import History
 from freemodels.fleet.server import Behaviour, Fleet, FleetThread
 from freemodels.fleet.synthetic import catalog_toml
+from waiting import async_wait_until, wait_until
 
 FAST = MonitorConfig(
     cadence=Cadence(min_interval_s=0.5), publish_interval_s=0.05, flush_interval_s=0.1
 )
 
 
-async def run_for(monitor: Monitor, seconds: float) -> None:
+async def run_until(
+    monitor: Monitor, done: Callable[[], object], what: str, *, quiet_s: float = 0.0
+) -> None:
+    """Run the monitor until `done()` holds, then `quiet_s` more (for "nothing else happens")."""
     task = asyncio.create_task(monitor.run())
-    await asyncio.sleep(seconds)
-    monitor.stop()
-    await asyncio.wait_for(task, 10)
+    try:
+        await async_wait_until(lambda: done() or task.done(), what=what)
+        assert not task.done(), f"the monitor ended early: {task}"
+        # A quiet window only ever makes a "nothing was sent" claim weaker on a slow machine,
+        # never red: it is not a wait for something to happen.
+        await asyncio.sleep(quiet_s)
+    finally:
+        monitor.stop()
+        await asyncio.wait_for(task, 20)
+
+
+def row_of(monitor: Monitor, model: str) -> Any:
+    """The model's row in the monitor's newest Snapshot (None before it has one)."""
+    return monitor.snapshot.row(ModelRef("p", model))
 
 
 async def test_monitor_ranks_publishes_and_stores(tmp_path: Path) -> None:
@@ -41,7 +58,13 @@ async def test_monitor_ranks_publishes_and_stores(tmp_path: Path) -> None:
         monitor = Monitor(catalog, KeyRing(env={}), tmp_path / "h.sqlite3", FAST)
         seen: list[Snapshot] = []
         monitor.subscribe(seen.append)
-        await run_for(monitor, 2.0)
+
+        def ranked() -> bool:
+            fast, gone = row_of(monitor, "fast"), row_of(monitor, "gone")
+            # Three samples of "fast" take a second: "gone" had its chances to be probed again.
+            return bool(fast and fast.samples >= 3 and fast.usable and gone and gone.outcome)
+
+        await run_until(monitor, ranked, "three samples of the fast model")
     last = monitor.snapshot
     assert [r.model for r in last.rows] == ["fast", "slow", "gone"]
     assert last.rows[0].samples >= 2 and last.rows[0].usable
@@ -50,7 +73,10 @@ async def test_monitor_ranks_publishes_and_stores(tmp_path: Path) -> None:
     assert len(gone_probes) == 1, "not_found backs off for a minute"
     assert seen and all(b.at >= a.at for a, b in itertools.pairwise(seen))
     stored = History(tmp_path / "h.sqlite3").samples(0)
-    assert len(stored) == len([r for r in fleet.requests if r.path == "chat/completions"])
+    sent = [r for r in fleet.requests if r.path == "chat/completions"]
+    # Every answered probe is stored; stopping cancels at most one probe per model in flight
+    # ("fast" and "slow": "gone" is backed off), and a cancelled probe leaves no sample.
+    assert len(sent) - 2 <= len(stored) <= len(sent), (len(stored), len(sent))
 
 
 async def test_warm_start_shows_yesterdays_ranking_before_any_probe(tmp_path: Path) -> None:
@@ -68,8 +94,8 @@ async def test_warm_start_shows_yesterdays_ranking_before_any_probe(tmp_path: Pa
         monitor = Monitor(catalog, KeyRing(env={}), tmp_path / "h.sqlite3", FAST)
         first: list[Snapshot] = []
         monitor.subscribe(lambda s: first.append(s) if not first else None)
-        await run_for(monitor, 0.3)
-    assert first and [r.model for r in first[0].rows] == ["b", "a"]
+        await run_until(monitor, lambda: first, "the first Snapshot")
+    assert [r.model for r in first[0].rows] == ["b", "a"]
     assert first[0].rows[0].samples == 3, "published from history alone, before a probe answered"
 
 
@@ -79,12 +105,18 @@ async def test_429_pauses_the_budget_visibly(tmp_path: Path) -> None:
         fleet.set("p", "b", Behaviour())
         catalog = parse_catalog(catalog_toml(fleet, rpm=600), "test", allow_http=True)
         monitor = Monitor(catalog, KeyRing(env={}), tmp_path / "h.sqlite3", FAST)
-        await run_for(monitor, 1.5)
+
+        def paused() -> bool:
+            budget = monitor.snapshot.budgets.get("p")
+            return budget is not None and budget.paused_until is not None
+
+        # Unpaused, 1.5 s at a 0.5 s cadence would probe each model three times or more.
+        await run_until(monitor, paused, "the 429 to pause the budget", quiet_s=1.5)
     budget = monitor.snapshot.budgets["p"]
     assert budget.paused_until is not None and budget.paused_until > time.time() + 20
-    after_429 = next(r for r in fleet.requests if r.model == "a").at
-    later = [r for r in fleet.requests if r.at > after_429 + 0.05]
-    assert later == [], "nothing is sent to a paused budget"
+    chats = [r.model for r in fleet.requests if r.path == "chat/completions"]
+    # The first round (one probe per model, sent together) and nothing after the 429.
+    assert "a" in chats and len(chats) <= 2, chats
 
 
 SERVE = textwrap.dedent("""
@@ -122,10 +154,22 @@ def test_a_second_monitor_attaches_instead_of_probing(tmp_path: Path) -> None:
         )  # fmt: skip
         try:
             assert owner.stdout is not None and owner.stdout.readline().startswith("snapshot")
-            time.sleep(1.0)  # a heartbeat is written
+            beats = History(history)
+            try:
+                wait_until(beats.live_monitor, what="the owner's heartbeat")
+            finally:
+                beats.close()
             catalog = parse_catalog(catalog_path.read_text(), "test", allow_http=True)
             guest = Monitor(catalog, KeyRing(env={}), history, FAST)
-            asyncio.run(run_for(guest, 2.5))
+
+            def shows_both() -> bool:
+                rows = guest.snapshot.rows
+                return guest.snapshot.attached and {r.model for r in rows if r.samples} == {
+                    "a",
+                    "b",
+                }
+
+            asyncio.run(run_until(guest, shows_both, "the guest to show the owner's samples"))
         finally:
             owner.terminate()
             owner.wait(10)
@@ -151,13 +195,19 @@ async def test_a_model_not_found_for_a_day_is_marked_gone(tmp_path: Path) -> Non
         )  # fmt: skip
         history.close()
         monitor = Monitor(catalog, KeyRing(env={}), tmp_path / "h.sqlite3", FAST)
-        await run_for(monitor, 1.0)
-    row = monitor.snapshot.row("p", "retired")
+
+        def probed() -> bool:
+            fine = row_of(monitor, "fine")
+            answered = fine is not None and fine.outcome is Outcome.OK
+            return answered and fleet.request_count("p", "retired") >= 1
+
+        await run_until(monitor, probed, "both models to be probed")
+    row = monitor.snapshot.row(ModelRef("p", "retired"))
     assert row is not None and row.outcome is Outcome.NOT_FOUND
     assert row.not_found_since == now - 26 * 3600
     assert is_gone(row, time.time())
     assert verdict(row, None, time.time(), probing=False) == "gone?"
-    fine = monitor.snapshot.row("p", "fine")
+    fine = monitor.snapshot.row(ModelRef("p", "fine"))
     assert fine is not None and not is_gone(fine, time.time())
 
 
@@ -176,8 +226,16 @@ async def test_the_first_measured_ttft_is_published_at_once(tmp_path: Path) -> N
                 else None
             )
         )
-        await run_for(monitor, 1.5)
-    assert seen and seen[0] < 1.0, "not held back by the 30 s publish interval"
+        # The deadline (15 s) is half the publish interval: waiting for it would time out.
+        task = asyncio.create_task(monitor.run())
+        try:
+            await async_wait_until(lambda: seen, timeout=15.0, what="the first TTFT")
+            # Keep running 1 s more: a later Snapshot waits for the 30 s interval.
+            await asyncio.sleep(1.0)
+        finally:
+            monitor.stop()
+            await asyncio.wait_for(task, 20)
+    assert seen[0] < 15.0, "not held back by the 30 s publish interval"
     assert len(seen) == 1, "later Snapshots keep to the interval"
 
 
@@ -187,12 +245,12 @@ async def test_stop_does_not_wait_for_slow_endpoints(tmp_path: Path) -> None:
         catalog = parse_catalog(catalog_toml(fleet), "test", allow_http=True)
         monitor = Monitor(catalog, KeyRing(env={}), tmp_path / "h.sqlite3", FAST)
         task = asyncio.create_task(monitor.run())
-        await asyncio.sleep(0.5)
-        assert monitor.snapshot.in_flight == {("p", "queued")} or fleet.requests
+        await async_wait_until(lambda: fleet.requests, what="the probe to reach the fleet")
         started = time.monotonic()
         monitor.stop()
-        await asyncio.wait_for(task, 5)
-        assert time.monotonic() - started < 2.0
+        await asyncio.wait_for(task, 20)
+        # The endpoint answers after 30 s; stopping cancels the probe instead of waiting for it.
+        assert time.monotonic() - started < 10.0
 
 
 async def test_a_restart_resumes_with_yesterdays_numbers(tmp_path: Path) -> None:
@@ -210,8 +268,8 @@ async def test_a_restart_resumes_with_yesterdays_numbers(tmp_path: Path) -> None
         monitor = Monitor(catalog, KeyRing(env={}), tmp_path / "h.sqlite3", FAST)
         first: list[Snapshot] = []
         monitor.subscribe(lambda s: first.append(s) if not first else None)
-        await run_for(monitor, 0.3)
+        await run_until(monitor, lambda: first, "the first Snapshot")
     rows = first[0].rows
     assert [r.model for r in rows] == ["b", "a"], "ranked on yesterday's samples"
     assert rows[0].samples == 4 and rows[0].ttft_p50_ms == 120.0
-    assert first[0].samples[("p", "b")], "the sparkline has them too"
+    assert first[0].samples[ModelRef("p", "b")], "the sparkline has them too"

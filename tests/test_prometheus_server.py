@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from serve_fixtures import fetch, free_port, require_program, scrape_until, start_serve
+from programs import require_program
+from serve_fixtures import fetch, free_port, scrape_until, start_serve
 
 pytestmark = pytest.mark.e2e
 
@@ -49,7 +50,7 @@ def wait_for_series(base: str, promql: str, minimum: int, timeout: float) -> lis
 
 
 def test_prometheus_scrapes_serve_and_answers_about_probes_and_ttft(tmp_path: Path) -> None:
-    prometheus = require_program("prometheus")
+    prometheus = require_program("prometheus", installer="scripts/ci/web.sh")
     # A short --interval so each model's counters move within the test's time.
     serve, metrics_url = start_serve("--demo", "--interval", "2")
     with serve:

@@ -7,7 +7,7 @@ import random
 
 from freemodels.core.monitor.budget import Limits
 from freemodels.core.monitor.scheduler import Cadence, Scheduler, spacing_s
-from freemodels.core.records import Model, Outcome, Provider
+from freemodels.core.records import Model, ModelRef, Outcome, Provider
 
 
 def provider(
@@ -37,7 +37,7 @@ def drive(s: Scheduler, seconds: float, step: float = 0.25, *, finish: Outcome =
             if picked:
                 p, m = picked
                 sent.append((now, p.id, m.id))
-                s.done(p.id, m.id, finish, now)
+                s.done(ModelRef(p.id, m.id), finish, now)
         now += step
     return sent
 
@@ -80,7 +80,7 @@ def test_round_robin_gives_every_model_a_turn_before_any_gets_two() -> None:
 def test_favourites_and_best_go_first_within_a_turn() -> None:
     p = provider("c", 4)
     s = Scheduler([p], {}, Cadence(min_interval_s=100.0))
-    s.set_priority([("c", "m3"), ("c", "m1")])
+    s.set_priority([ModelRef("c", "m3"), ModelRef("c", "m1")])
     first = [s.take("c", 0.0) for _ in range(4)]
     assert [m.id for _, m in first if m] == ["m3", "m1", "m0", "m2"]
 
@@ -92,8 +92,8 @@ def test_never_two_probes_of_one_model_in_flight() -> None:
     b = s.take("c", 0.0)
     assert a and b and a[1].id != b[1].id
     assert s.take("c", 0.0) is None, "both models are in flight"
-    assert s.in_flight() == {("c", "m0"), ("c", "m1")}
-    s.done("c", a[1].id, Outcome.OK, 0.1)
+    assert s.in_flight() == {ModelRef("c", "m0"), ModelRef("c", "m1")}
+    s.done(ModelRef("c", a[1].id), Outcome.OK, 0.1)
     assert s.take("c", 0.2) is not None
 
 
@@ -105,7 +105,7 @@ def test_not_found_backs_off_one_then_five_then_thirty_minutes() -> None:
     while now < 4000 and len(times) < 4:
         if s.take("c", now):
             times.append(now)
-            s.done("c", "m0", Outcome.NOT_FOUND, now)
+            s.done(ModelRef("c", "m0"), Outcome.NOT_FOUND, now)
         now += 1.0
     assert [round(b - a) for a, b in itertools.pairwise(times)] == [60, 300, 1800]
 
@@ -130,6 +130,6 @@ def test_history_warm_start_skips_the_warmup_burst() -> None:
     p = provider("c", 3, rpm=60)
     s = Scheduler([p], {"c": Limits(rpm=60)}, Cadence(min_interval_s=30.0))
     for i in range(3):
-        s.seen("c", f"m{i}", 90.0)
+        s.seen(ModelRef("c", f"m{i}"), 90.0)
     assert s.take("c", 100.0) is None, "every model was probed 10 s ago"
     assert s.take("c", 121.0) is not None

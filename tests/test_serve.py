@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import signal
 import socket
-import time
 from pathlib import Path
 
 import pytest
+from prometheus_client.metrics_core import Metric
 
 from freemodels.cli import main
 from freemodels.core.store.history import History
@@ -16,6 +16,7 @@ from freemodels.fleet.server import Behaviour, Fleet, FleetThread
 from freemodels.paths import data_dir, history_path
 from freemodels.servers.address import Address, parse_address
 from serve_fixtures import Freemodels, fetch, scrape_until, start_serve, write_catalog
+from waiting import stays, wait_until
 
 MODEL_FAMILIES = (
     "freemodels_probes",
@@ -38,10 +39,22 @@ BUDGET_FAMILIES = (
 def test_serve_demo_metrics_parse_with_the_contract_labels_and_sigterm_flushes() -> None:
     serve, url = start_serve("--demo", "--interval", "2")
     with serve:
-        families = scrape_until(url, "freemodels_probe_ttft_seconds")
-        # Let a few more probes land, so 5m availability and counters move.
-        time.sleep(3)
-        families = scrape_until(url, "freemodels_availability_ratio")
+        scrape_until(url, "freemodels_probe_ttft_seconds")
+
+        def settled(families: dict[str, Metric]) -> bool:
+            # Enough probes landed for a 30m availability, an ok outcome and the budget gauges.
+            windows = {
+                s.labels["window"] for s in families["freemodels_availability_ratio"].samples
+            }
+            probes = families.get("freemodels_probes")
+            outcomes = {s.labels["outcome"] for s in probes.samples} if probes else set()
+            return (
+                "30m" in windows
+                and "ok" in outcomes
+                and all(name in families for name in MODEL_FAMILIES + BUDGET_FAMILIES)
+            )
+
+        families = scrape_until(url, "freemodels_availability_ratio", timeout=30, until=settled)
         text = fetch(url)
         code = serve.stop(signal.SIGTERM)
 
@@ -114,7 +127,13 @@ def test_serve_never_exceeds_rpm_at_the_fleet(tmp_path: Path) -> None:
         serve, url = start_serve("--catalog", str(catalog), "--interval", "1")
         with serve:
             scrape_until(url, "freemodels_probes")
-            time.sleep(16)
+
+            def sent() -> int:
+                return sum(r.path == "chat/completions" for r in fleet.requests)
+
+            wait_until(lambda: sent() >= 6, timeout=30, what="the budget of 6 to be used up")
+            # Eager for 5 s more: a leaky budget would send a 7th request within a second.
+            stays(lambda: sent() <= 6, duration=5.0, what="no request past the budget")
             code = serve.stop()
         chats = [r.wall for r in fleet.requests if r.path == "chat/completions"]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from freemodels.core.records import Outcome, ProbeKind, ProbeResult
+from freemodels.core.records import ModelRef, Outcome, ProbeKind, ProbeResult
 from freemodels.core.store.history import SCHEMA_VERSION, History
 from freemodels.errors import StoreError
 
@@ -157,7 +157,10 @@ def test_not_found_runs_start_after_the_last_other_answer(tmp_path: Path) -> Non
             result(now - 20, Outcome.NOT_FOUND, model="new"),
         ]
     )
-    assert history.not_found_runs() == {("p", "old"): now - 90000, ("p", "new"): now - 20}
+    assert history.not_found_runs() == {
+        ModelRef("p", "old"): now - 90000,
+        ModelRef("p", "new"): now - 20,
+    }
     history.close()
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import io
 import json
 import signal
-import time
 from pathlib import Path
 
 from freemodels.cli.updates import UpdateWriter
 from freemodels.core.monitor.stats import ModelInfo, model_stats, rank
 from freemodels.core.records import Outcome, ProbeResult, Snapshot
-from serve_fixtures import Freemodels, scrape_until, start_serve
+from freemodels.paths import data_dir
+from serve_fixtures import Freemodels, scrape_until, start_serve, wait_for_heartbeat
 
 RECORD_FIELDS = [
     "rank", "provider", "model", "name", "outcome", "http_status", "samples", "ok",
@@ -64,7 +64,7 @@ def test_watch_attaches_to_a_running_serve_instead_of_probing(tmp_path: Path) ->
     serve, url = start_serve("--demo", "--interval", "2")
     with serve:
         scrape_until(url, "freemodels_probes")
-        time.sleep(1.5)  # serve's monitor beats once a second
+        wait_for_heartbeat(data_dir() / "history-demo.sqlite3")  # watch attaches to it
         with Freemodels("watch", "--demo", "--json-lines", "--debug", str(log)) as watch:
             lines = watch.wait_for_stdout_lines(8, timeout=25)
             assert watch.stop(signal.SIGTERM) == 0, watch.stderr

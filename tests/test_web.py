@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -21,6 +20,7 @@ from freemodels.servers.guard import TOKEN_COOKIE, Guard
 from freemodels.servers.web.dashboard import DashboardServer
 from freemodels.servers.web.session import DashboardSession, session_environment
 from serve_fixtures import Freemodels, alive, fetch
+from waiting import async_wait_until
 
 TOKEN = "t0ken-for-tests-0123456789"
 
@@ -143,10 +143,7 @@ async def test_a_session_ends_its_whole_process_group_even_a_stubborn_one(
         download_manager=DownloadManager(),
     )
     await session.start(80, 24)
-    for _ in range(100):
-        if report.exists():
-            break
-        await asyncio.sleep(0.05)
+    await async_wait_until(report.exists, what="the session's child to report")
     info = json.loads(report.read_text())
     assert session.pid == info["pid"] and os.getpgid(info["child"]) == info["pid"]
     assert "UNRELATED_SECRET" not in info["env"]

@@ -39,9 +39,10 @@ def overlay_catalog_path() -> Path:
     return config_dir() / "providers.toml"
 
 
-def history_path() -> Path:
-    """The SQLite history database (samples, rollups, request ledger, heartbeat)."""
-    return data_dir() / "history.sqlite3"
+def history_path(*, demo: bool = False) -> Path:
+    """The SQLite history database (samples, rollups, request ledger, heartbeat); the simulated
+    fleet of `--demo` keeps its own, so its samples never mix with real ones."""
+    return data_dir() / ("history-demo.sqlite3" if demo else "history.sqlite3")
 
 
 def preferences_path() -> Path:

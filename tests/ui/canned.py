@@ -11,6 +11,7 @@ from freemodels.core.keys.lookup import KeyRing
 from freemodels.core.records import (
     BudgetState,
     Health,
+    ModelRef,
     ModelStats,
     Outcome,
     ProbeResult,
@@ -153,13 +154,13 @@ def rows() -> tuple[ModelStats, ...]:
     )
 
 
-def samples() -> dict[tuple[str, str], tuple[ProbeResult, ...]]:
+def samples() -> dict[ModelRef, tuple[ProbeResult, ...]]:
     """Six samples per measured model, 30 s apart (sparklines)."""
-    out: dict[tuple[str, str], tuple[ProbeResult, ...]] = {}
+    out: dict[ModelRef, tuple[ProbeResult, ...]] = {}
     for row in rows():
         if row.ttft_ms is None:
             continue
-        out[(row.provider, row.model)] = tuple(
+        out[row.ref] = tuple(
             ProbeResult(
                 row.provider,
                 row.model,

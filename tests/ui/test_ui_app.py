@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 from canned import NOW, make_app, rows, snapshot
 from textual import events
+from textual.command import CommandList
 from textual.widgets import DataTable, Input
 
 from freemodels.core.keys.lookup import KeyRing
 from freemodels.core.keys.os_keyring import SecretsFileStore
-from freemodels.core.records import Outcome
+from freemodels.core.records import ModelRef, Outcome
 from freemodels.ui import format as fmt
 from freemodels.ui.app import DashboardApp
 from freemodels.ui.preferences import Preferences, PreferencesError
@@ -26,6 +27,7 @@ from freemodels.ui.view import CELL_PADDING
 from freemodels.ui.widgets.banner import KeyBanner
 from freemodels.ui.widgets.detail import DetailPane
 from freemodels.ui.widgets.ranking import RankingTable
+from waiting import async_wait_until
 
 WIDE = (160, 48)
 
@@ -92,7 +94,8 @@ async def test_an_update_touches_only_changed_cells(tmp_path: Path) -> None:
 async def test_updates_are_throttled_to_the_refresh_interval(tmp_path: Path) -> None:
     source = ManualSource(snapshot())
     app = make_app(tmp_path, source=source)
-    app.refresh_s = 0.5
+    # An interval far longer than a pause on a loaded machine: the burst cannot straddle it.
+    app.refresh_s = 2.0
     async with app.run_test(size=WIDE) as pilot:
         await pilot.pause()
         applied = app.updates
@@ -102,8 +105,11 @@ async def test_updates_are_throttled_to_the_refresh_interval(tmp_path: Path) -> 
             source.push(snapshot(rows=tuple(changed)))
         await pilot.pause()
         assert app.updates - applied <= 1
-        await pilot.pause(0.7)
-        assert cell(app, "cerebras/zai-glm-4.7", "ttft") == "180 ms"
+        # The newest Snapshot of the burst is shown after the interval, in one more update.
+        await async_wait_until(
+            lambda: cell(app, "cerebras/zai-glm-4.7", "ttft") == "180 ms",
+            what="the burst's last TTFT on screen",
+        )
         assert app.updates - applied <= 2
 
 
@@ -209,7 +215,7 @@ async def test_f_favourites_persist_and_shift_f_pins_them(tmp_path: Path) -> Non
         await pilot.pause()
         await pilot.press("ctrl+end")
         await pilot.press("f")
-        assert "openrouter/gone/model:free" in app.dashboard.prefs.favourites
+        assert ModelRef.parse("openrouter/gone/model:free") in app.dashboard.prefs.favourites
         assert cell(app, "openrouter/gone/model:free", "model").startswith("★ ")
         assert source.favourites == ("openrouter/gone/model:free",)
         await pilot.press("F")
@@ -377,10 +383,23 @@ async def test_ctrl_p_palette_runs_every_action(tmp_path: Path) -> None:
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"speed test")
-        await pilot.pause(0.3)
+
+        def speed_test_highlighted() -> bool:
+            found = app.screen.query(CommandList)
+            if not found:
+                return False
+            hits = found.first()
+            if hits.highlighted is None:
+                return False
+            return "Speed test" in str(hits.get_option_at_index(hits.highlighted).prompt)
+
+        # The palette searches in a worker: wait for the hit before choosing it.
+        await async_wait_until(speed_test_highlighted, what="the palette's speed test hit")
         await pilot.press("enter")
-        await pilot.pause(0.2)
-        assert ("speed", "cerebras/zai-glm-4.7") in source.requests
+        await async_wait_until(
+            lambda: ("speed", "cerebras/zai-glm-4.7") in source.requests,
+            what="the speed test request",
+        )
 
 
 async def test_q_quits(tmp_path: Path) -> None:

@@ -28,14 +28,15 @@ COMMANDS = {
     "serve": "freemodels.cli.serve",
 }
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_NOTHING_USABLE = 3
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports bad usage in one line with a hint, exit 2 (DESIGN.md §2)."""
+    """argparse that reports bad usage in one line with a hint, exit 2.
+
+    See docs/architecture.md, "Command line".
+    """
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"freemodels: {message} (see '{self.prog} --help')\n")

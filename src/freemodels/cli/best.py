@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     elif reference is not None:
         print(reference(top.provider, top.model))
     else:
-        print(f"{top.provider}/{top.model}")
+        print(top.ref)
     return 0
 
 
@@ -100,10 +100,10 @@ async def _first_with_tools(ctx: Context, usable: list[ModelStats]) -> ModelStat
                 return row
             if row.tool_calls is False or tested >= MAX_TOOL_TESTS:
                 continue
-            provider = ctx.catalog.provider(row.provider)
-            model = provider.model(row.model) if provider else None
-            if provider is None or model is None:
+            found = ctx.catalog.get(row.ref)
+            if found is None:
                 continue
+            provider, model = found
             result = await prober.run(provider, model, ProbeSpec.for_kind(ProbeKind.TOOLS, 30.0))
             history.add([result])
             tested += 1
@@ -122,13 +122,13 @@ def _from_history(ctx: Context) -> list[ModelStats] | None:
         samples = history.samples(now - WINDOWS["30m"])
     finally:
         history.close()
-    known = {(p.id, m.id) for p, m in ctx.catalog.models()}
-    samples = [s for s in samples if (s.provider, s.model) in known]
+    known = set(ctx.catalog.refs())
+    samples = [s for s in samples if s.ref in known]
     if not any(now - s.started_at <= FRESH_S for s in samples):
         return None
-    fresh = {(s.provider, s.model) for s in samples if now - s.started_at <= FRESH_S}
+    fresh = {s.ref for s in samples if now - s.started_at <= FRESH_S}
     rows = rank_results(ctx.catalog, samples, now)
-    return [row for row in rows if (row.provider, row.model) in fresh]
+    return [row for row in rows if row.ref in fresh]
 
 
 def _reference_for(tool: str) -> Callable[[str, str], str]:

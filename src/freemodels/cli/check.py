@@ -18,7 +18,7 @@ from freemodels.core.monitor.stats import ModelInfo, model_stats, rank
 from freemodels.core.probe.clients import ClientPool
 from freemodels.core.probe.probe import ProbeSpec
 from freemodels.core.probe.prober import Prober, pairs_of, sweep
-from freemodels.core.records import ModelStats, Outcome, ProbeKind, ProbeResult
+from freemodels.core.records import ModelRef, ModelStats, Outcome, ProbeKind, ProbeResult
 from freemodels.core.report import to_records
 from freemodels.core.store.history import History
 
@@ -118,8 +118,8 @@ async def sweep_and_rank(
         for wanted, kind in ((speed, ProbeKind.SPEED), (tools, ProbeKind.TOOLS)):
             if wanted:
                 # Only models that answered: a dead model would just burn budget again.
-                working = {(r.provider, r.model) for r in results if r.outcome is Outcome.OK}
-                extra = [(p, m) for p, m in pairs if (p.id, m.id) in working]
+                working = {r.ref for r in results if r.outcome is Outcome.OK}
+                extra = [(p, m) for p, m in pairs if ModelRef(p.id, m.id) in working]
                 results += await sweep(
                     prober, extra, ProbeSpec.for_kind(kind, max(timeout_s, 30.0))
                 )
@@ -141,19 +141,14 @@ async def probing(ctx: Context) -> AsyncIterator[tuple[Prober, History]]:
 
 def rank_results(catalog: Catalog, results: list[ProbeResult], now: float) -> list[ModelStats]:
     """Stats over exactly these results (no window cut), ranked."""
-    by_model: dict[tuple[str, str], list[ProbeResult]] = {}
+    by_model: dict[ModelRef, list[ProbeResult]] = {}
     for result in results:
-        by_model.setdefault((result.provider, result.model), []).append(result)
+        by_model.setdefault(result.ref, []).append(result)
     starts = [r.started_at for r in results]
     end = max([now, *starts])
     span = end - min(starts, default=end) + 1.0  # every result falls in (end - span, end]
     rows = [
-        model_stats(
-            ModelInfo(provider.id, model.id, model.name),
-            by_model.get((provider.id, model.id), []),
-            end,
-            span,
-        )
-        for provider, model in catalog.models()
+        model_stats(info, by_model.get(info.ref, []), end, span)
+        for info in (ModelInfo.of(provider, model) for provider, model in catalog.models())
     ]
     return rank(rows)

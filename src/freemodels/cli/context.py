@@ -73,7 +73,7 @@ def open_context(args: argparse.Namespace, *, interactive: bool = False) -> Iter
         yield Context(
             catalog,
             KeyRing(env=env),
-            paths.data_dir() / "history-demo.sqlite3",
+            paths.history_path(demo=True),
             demo=True,
         )
 

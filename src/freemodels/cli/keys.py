@@ -234,7 +234,8 @@ def _test(catalog: Catalog, provider_id: str | None, *, as_json: bool) -> int:
 
     history = History(paths.history_path())
     try:
-        # Key tests count against the same shared budgets as probes (DESIGN.md "Rate budgets").
+        # Key tests count against the same shared budgets as probes
+        # (docs/architecture.md, "Rate budgets").
         gate = RequestGate(Ledger(history.db, budget_limits(catalog.providers)))
 
         async def main() -> list[Any]:

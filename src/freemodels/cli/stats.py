@@ -14,7 +14,7 @@ from freemodels import paths
 from freemodels.cli.context import load_catalog_for, select_providers
 from freemodels.cli.render import print_json, ranking_table
 from freemodels.core.monitor.stats import WINDOWS, ModelInfo, is_gone, model_stats, rank
-from freemodels.core.records import ModelStats, ProbeResult
+from freemodels.core.records import ModelRef, ModelStats, ProbeResult
 from freemodels.core.report import to_record
 from freemodels.core.store.history import RAW_RETENTION_S, History
 from freemodels.errors import UsageError
@@ -49,7 +49,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Print the ranking over the window from history."""
     if args.demo:
-        history_path = paths.data_dir() / "history-demo.sqlite3"
+        history_path = paths.history_path(demo=True)
         from freemodels.cli.context import open_context
 
         with open_context(args) as ctx:
@@ -73,21 +73,20 @@ def run(args: argparse.Namespace) -> int:
             samples = history.samples(now - RAW_RETENTION_S)
         finally:
             history.close()
-    by_model: dict[tuple[str, str], list[ProbeResult]] = {}
+    by_model: dict[ModelRef, list[ProbeResult]] = {}
     for sample in samples:
-        by_model.setdefault((sample.provider, sample.model), []).append(sample)
+        by_model.setdefault(sample.ref, []).append(sample)
     rows: list[ModelStats] = []
-    gone: set[tuple[str, str]] = set()
+    gone: set[ModelRef] = set()
     for provider, model in catalog.models():
-        ref = (provider.id, model.id)
-        mine = by_model.get(ref, [])
-        info = ModelInfo(provider.id, model.id, model.name)
+        info = ModelInfo.of(provider, model)
+        mine = by_model.get(info.ref, [])
         row = model_stats(info, mine, now, window)
         if row.samples == 0:
             continue
         rows.append(row)
         if is_gone(model_stats(info, mine, now, RAW_RETENTION_S), now):
-            gone.add(ref)
+            gone.add(info.ref)
     ranked = rank(rows)
     if not ranked:
         print(
@@ -99,14 +98,14 @@ def run(args: argparse.Namespace) -> int:
         records = []
         for index, row in enumerate(ranked, 1):
             record = to_record(row, index)
-            record["gone"] = (row.provider, row.model) in gone
+            record["gone"] = row.ref in gone
             records.append(record)
         print_json(records)
         return 0
     ranking_table(ranked, title=f"freemodels stats: last {args.window}")
-    for provider_id, model_id in sorted(gone):
+    for ref in sorted(gone):
         print(
-            f"gone? {provider_id}/{model_id} has answered not_found for over 24 h; "
+            f"gone? {ref} has answered not_found for over 24 h; "
             "'freemodels providers refresh' checks the live list",
             file=sys.stderr,
         )

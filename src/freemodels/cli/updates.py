@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Protocol
 
-from freemodels.core.records import Snapshot
+from freemodels.core.records import ModelRef, Snapshot
 from freemodels.core.report import to_record
 
 
@@ -26,7 +26,7 @@ class UpdateWriter:
 
     def __init__(self, stream: Writable) -> None:
         self._stream = stream
-        self._latest: dict[tuple[str, str], float] = {}
+        self._latest: dict[ModelRef, float] = {}
 
     def observe(self, snapshot: Snapshot) -> int:
         """Write the records of the models whose latest sample is new; returns how many."""
@@ -34,7 +34,7 @@ class UpdateWriter:
         for position, row in enumerate(snapshot.rows, 1):
             if row.last_at is None:
                 continue
-            ref = (row.provider, row.model)
+            ref = row.ref
             if self._latest.get(ref) == row.last_at:
                 continue
             self._latest[ref] = row.last_at

@@ -11,6 +11,7 @@ from freemodels.errors import UsageError
 
 if TYPE_CHECKING:
     from freemodels.core.catalog.parse import Catalog
+    from freemodels.core.records import Model, Provider
 
 TOOL_NAMES = ("opencode", "kilo", "openclaw", "crush", "goose", "aider", "continue", "qwen")
 
@@ -103,19 +104,11 @@ def _report(result: Any, *, undo: bool) -> None:
         print(f"{result.tool} model: {result.reference}")
 
 
-def _pick(catalog: Catalog, text: str) -> tuple[Any, Any]:
+def _pick(catalog: Catalog, text: str) -> tuple[Provider, Model]:
     from freemodels.core.records import ModelRef
 
     try:
         ref = ModelRef.parse(text)
     except ValueError:
         raise UsageError(f"expected PROVIDER/MODEL, got {text!r}") from None
-    provider = catalog.provider(ref.provider)
-    if provider is None:
-        choices = ", ".join(p.id for p in catalog.providers)
-        raise UsageError(f"unknown provider {ref.provider!r}; choose one of: {choices}")
-    model = provider.model(ref.model)
-    if model is None:
-        choices = ", ".join(m.id for m in provider.models)
-        raise UsageError(f"{provider.id} has no model {ref.model!r}; choose one of: {choices}")
-    return provider, model
+    return catalog.find(ref)

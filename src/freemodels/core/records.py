@@ -23,7 +23,7 @@ def _url_variables(base_url: str) -> tuple[str, ...]:
 
 
 class Outcome(StrEnum):
-    """What one probe found (DESIGN.md §2 "Outcomes")."""
+    """What one probe found (docs/architecture.md, "Outcomes")."""
 
     OK = "ok"
     NO_KEY = "no_key"
@@ -126,9 +126,13 @@ class Provider:
         return None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, order=True)
 class ModelRef:
-    """A `provider/model` reference; splits at the first `/` (model ids may contain `/`)."""
+    """The one name of a model everywhere in freemodels: a provider id and a model id.
+
+    Written `provider/model`; it splits at the first `/` (provider ids never contain one, model
+    ids may). Tuples and strings name models only at the edges (JSON, SQL, Prometheus labels).
+    """
 
     provider: str
     model: str
@@ -201,7 +205,6 @@ class ModelStats:
     usable: bool
     health: Health = Health.UNKNOWN
     availability_low: float | None = None  # Wilson 95 % lower bound
-    usable_rate: float | None = None
     rate_limited_ratio: float | None = None
     last_ok_at: float | None = None
     last_at: float | None = None
@@ -248,14 +251,14 @@ class Snapshot:
     window_s: float
     rows: tuple[ModelStats, ...]
     budgets: Mapping[str, BudgetState] = field(default_factory=dict)
-    in_flight: frozenset[tuple[str, str]] = frozenset()
+    in_flight: frozenset[ModelRef] = frozenset()
     attached: bool = False  # True when reading another process's monitor
-    samples: Mapping[tuple[str, str], tuple[ProbeResult, ...]] = field(default_factory=dict)
+    samples: Mapping[ModelRef, tuple[ProbeResult, ...]] = field(default_factory=dict)
     """Each model's samples in the window, oldest first (sparklines, detail views)."""
 
-    def row(self, provider: str, model: str) -> ModelStats | None:
+    def row(self, ref: ModelRef) -> ModelStats | None:
         """The stats row of one model, if present."""
         for row in self.rows:
-            if row.provider == provider and row.model == model:
+            if row.provider == ref.provider and row.model == ref.model:
                 return row
         return None

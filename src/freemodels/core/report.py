@@ -1,4 +1,7 @@
-"""The JSON records of `check`, `stats`, `best --json` and `watch` (DESIGN.md §2)."""
+"""The JSON records of `check`, `stats`, `best --json` and `watch`.
+
+The contract: docs/architecture.md, "JSON records".
+"""
 
 from __future__ import annotations
 

@@ -255,7 +255,10 @@ def demo_env() -> dict[str, str]:
 
 
 def demo_catalog_toml(fleet: Fleet) -> str:
-    """A providers.toml (DESIGN.md §2) for the demo providers at this fleet's http URLs."""
+    """A providers.toml for the demo providers at this fleet's http URLs.
+
+    The format: docs/architecture.md, "The catalog".
+    """
     lines = [
         "# The --demo catalog: simulated providers served by freemodels.fleet on loopback.",
         "schema_version = 1",

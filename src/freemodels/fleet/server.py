@@ -5,7 +5,7 @@
 
 Tests set a Behaviour per model and read `fleet.requests`; `--demo` and the benchmarks run the
 same server with sampled behaviours. aiohttp's own TCPSite binds the port, which sets TCP_NODELAY
-(DESIGN.md §4: a socket without it adds ~44 ms to every request).
+(docs/architecture.md, "Performance notes": a socket without it adds ~40 ms to each request).
 """
 
 from __future__ import annotations

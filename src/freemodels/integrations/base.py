@@ -17,6 +17,8 @@ from freemodels.core.records import Model, Provider
 from freemodels.integrations.formats.edits import Edit
 
 PREFIX = "freemodels-"
+MARK = "(freemodels)"
+"""Ends the name of list entries freemodels wrote where ids are not ours (Continue, Qwen)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,11 +129,19 @@ class Integration:
         return True
 
 
-def set_unless_same(current: Any, path: tuple[str, ...], value: Any) -> list[Edit]:
-    """A Set edit, or nothing when the document already holds this value."""
-    from freemodels.integrations.formats.edits import Set, lookup, same
+def is_marked(entry: Any) -> bool:
+    """Whether a list entry is one freemodels wrote (its `name` ends with MARK)."""
+    return isinstance(entry, dict) and str(entry.get("name", "")).endswith(MARK)
 
-    return [] if same(lookup(current, path), value) else [Set(path, value)]
+
+def upsert_model(models: Any, entry: dict[str, Any], key: str = "id") -> list[Any]:
+    """A model list with `entry` replacing the item of the same `key`, or appended."""
+    items = list(models) if isinstance(models, list) else []
+    for index, item in enumerate(items):
+        if isinstance(item, dict) and item.get(key) == entry[key]:
+            items[index] = {**item, **entry}
+            return items
+    return [*items, entry]
 
 
 def restore_or_delete(current: Any, backup: Any, path: tuple[str, ...]) -> list[Edit]:

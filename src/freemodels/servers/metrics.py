@@ -38,7 +38,7 @@ from prometheus_client.registry import Collector
 
 from freemodels import __version__
 from freemodels.core.monitor.stats import WINDOWS, ModelInfo, model_stats
-from freemodels.core.records import ModelStats, Outcome, ProbeResult, Snapshot
+from freemodels.core.records import ModelRef, ModelStats, Outcome, ProbeResult, Snapshot
 
 TTFT_BUCKETS_S = (
     0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
@@ -46,7 +46,6 @@ TTFT_BUCKETS_S = (
 """OpenTelemetry GenAI semantic conventions: gen_ai.server.time_to_first_token buckets."""
 
 MODEL_LABELS = ("provider", "model")
-Ref = tuple[str, str]
 
 
 @dataclass(slots=True)
@@ -83,10 +82,10 @@ class SnapshotCollector(Collector):
         self._snapshot: Snapshot | None = None
         self._since = clock()
         # The newest sample start counted per model: counters count each sample once.
-        self._counted: dict[Ref, float] = {}
+        self._counted: dict[ModelRef, float] = {}
         self._probes: Counter[tuple[str, str, str]] = Counter()
-        self._ttft: dict[Ref, _Histogram] = {}
-        self._short: tuple[Snapshot | None, dict[Ref, ModelStats]] = (None, {})
+        self._ttft: dict[ModelRef, _Histogram] = {}
+        self._short: tuple[Snapshot | None, dict[ModelRef, ModelStats]] = (None, {})
 
     def observe(self, snapshot: Snapshot) -> None:
         """Take a new Snapshot (called on the monitor's thread)."""
@@ -95,7 +94,7 @@ class SnapshotCollector(Collector):
                 self._count_new(ref, samples)
             self._snapshot = snapshot
 
-    def _count_new(self, ref: Ref, samples: tuple[ProbeResult, ...]) -> None:
+    def _count_new(self, ref: ModelRef, samples: tuple[ProbeResult, ...]) -> None:
         last = self._counted.get(ref, self._since)
         fresh: list[ProbeResult] = []
         # Samples are oldest first: walk back only over the ones not counted yet.
@@ -107,7 +106,7 @@ class SnapshotCollector(Collector):
             return
         self._counted[ref] = fresh[0].started_at
         for sample in fresh:
-            self._probes[(ref[0], ref[1], sample.outcome.value)] += 1
+            self._probes[(ref.provider, ref.model, sample.outcome.value)] += 1
             if sample.ttft_ms is not None and sample.outcome is Outcome.OK:
                 self._ttft.setdefault(ref, _Histogram()).observe(sample.ttft_ms / 1000)
 
@@ -164,7 +163,7 @@ class SnapshotCollector(Collector):
             info.add_metric([*labels, row.name], 1.0)
             samples.add_metric(labels, row.samples)
             _add(availability, [*labels, window], row.availability)
-            recent = short.get((row.provider, row.model))
+            recent = short.get(row.ref)
             if recent is not None:
                 _add(availability, [*labels, "5m"], recent.availability)
             _add(p50, labels, _seconds(row.ttft_p50_ms))
@@ -177,26 +176,26 @@ class SnapshotCollector(Collector):
         yield from (up, rank, info, availability, p50, p95, last, jitter, stability, samples)
         yield from (limited, last_at)
 
-    def _short_window(self, snapshot: Snapshot) -> dict[Ref, ModelStats]:
+    def _short_window(self, snapshot: Snapshot) -> dict[ModelRef, ModelStats]:
         """Stats over the last 5 minutes, computed once per Snapshot."""
         cached_for, cached = self._short
         if cached_for is snapshot:
             return cached
         short_s = WINDOWS["5m"]
-        stats: dict[Ref, ModelStats] = {}
+        stats: dict[ModelRef, ModelStats] = {}
         if snapshot.window_s > short_s:
             for row in snapshot.rows:
-                ref = (row.provider, row.model)
                 info = ModelInfo(row.provider, row.model, row.name)
-                stats[ref] = model_stats(info, snapshot.samples.get(ref, ()), snapshot.at, short_s)
+                samples = snapshot.samples.get(row.ref, ())
+                stats[row.ref] = model_stats(info, samples, snapshot.at, short_s)
         self._short = (snapshot, stats)
         return stats
 
 
 def _counters(
     probes: dict[tuple[str, str, str], int],
-    ttft: dict[Ref, list[tuple[str, float]]],
-    ttft_sums: dict[Ref, float],
+    ttft: dict[ModelRef, list[tuple[str, float]]],
+    ttft_sums: dict[ModelRef, float],
 ) -> Iterator[Metric]:
     counter = CounterMetricFamily(
         "freemodels_probes",
@@ -212,7 +211,7 @@ def _counters(
         labels=list(MODEL_LABELS),
     )
     for ref, buckets in sorted(ttft.items()):
-        histogram.add_metric(list(ref), buckets, ttft_sums[ref])
+        histogram.add_metric([ref.provider, ref.model], buckets, ttft_sums[ref])
     yield histogram
 
 

@@ -22,14 +22,18 @@ from textual.worker import Worker, WorkerState
 
 from freemodels.core.catalog.parse import Catalog
 from freemodels.core.keys.lookup import KeyStatus
-from freemodels.core.records import ModelRef, Snapshot
+from freemodels.core.records import ProbeKind, Snapshot
 from freemodels.errors import FreemodelsError
 from freemodels.ui.messages import (
     HistoryRequested,
     KeysLoaded,
+    KeysRequested,
     MonitorFailed,
+    PreferencesChanged,
+    ProbeRequested,
     RhythmsLoaded,
     SnapshotReady,
+    UseRequested,
 )
 from freemodels.ui.preferences import THEMES, Preferences
 from freemodels.ui.screens.dashboard import ACTIONS, DashboardScreen
@@ -112,7 +116,7 @@ class DashboardApp(App[None]):
         log.debug("startup: the dashboard is mounted")
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self._unsubscribe = self.source.subscribe(self._from_source)
-        self.source.set_favourites(_refs(self.prefs.favourites))
+        self.source.set_favourites(sorted(self.prefs.favourites))
         self.dashboard.take(self.source.snapshot)
         self._applied_at = time.monotonic()
         # The key chain may load the OS keyring (a tenth of a second of imports): not while the
@@ -193,7 +197,7 @@ class DashboardApp(App[None]):
             # A key was added or removed: measure with it now rather than at the next turn.
             self.source.probe_now(None)
 
-    def open_keys(self) -> None:
+    def on_keys_requested(self, _: KeysRequested) -> None:
         """Push the provider keys screen."""
         self.push_screen(KeysScreen(self.services, self.key_statuses), self._keys_closed)
 
@@ -231,22 +235,32 @@ class DashboardApp(App[None]):
         self._rhythms_shown = bool(message.rhythms)
         self.dashboard.set_rhythms(message.rhythms)
 
-    # -- tool configs --------------------------------------------------------------------------
+    # -- requests for the monitor and tool configs ---------------------------------------------
 
-    def open_use(self, tool: str, ref: ModelRef) -> None:
-        """Push the dry-run diff of writing `ref` into `tool`."""
-        self.push_screen(UseScreen(self.services, tool, ref))
+    def on_probe_requested(self, message: ProbeRequested) -> None:
+        """Hand a re-probe, speed test or tool-call test to the snapshot source."""
+        ref = message.ref
+        if message.kind is ProbeKind.SPEED and ref is not None:
+            self.source.speed_test(ref)
+        elif message.kind is ProbeKind.TOOLS and ref is not None:
+            self.source.tool_test(ref)
+        else:
+            self.source.probe_now(ref)
+
+    def on_use_requested(self, message: UseRequested) -> None:
+        """Push the dry-run diff of writing the model into the tool."""
+        self.push_screen(UseScreen(self.services, message.tool, message.ref))
 
     # -- preferences ---------------------------------------------------------------------------
 
-    def preferences_changed(self, prefs: Preferences) -> None:
-        """Remember and persist new preferences (in a worker: it writes a file)."""
+    def on_preferences_changed(self, message: PreferencesChanged) -> None:
+        """Remember and persist new preferences (in a worker: it writes a file); new favourites
+        go to the monitor, which probes them first."""
+        prefs = message.prefs
+        if prefs.favourites != self.prefs.favourites:
+            self.source.set_favourites(sorted(prefs.favourites))
         self.prefs = prefs
         self.save_preferences(prefs)
-
-    def favourites_changed(self, favourites: Iterable[str]) -> None:
-        """Tell the monitor to probe favourites first."""
-        self.source.set_favourites(_refs(favourites))
 
     @work(thread=True, exit_on_error=False, group="preferences", exclusive=True)
     def save_preferences(self, prefs: Preferences) -> None:
@@ -269,17 +283,19 @@ class DashboardApp(App[None]):
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss(None)
             return
-        self.push_screen(HelpScreen([(key, text) for key, text, _ in ACTIONS]))
+        self.push_screen(HelpScreen([(a.shown, a.text) for a in ACTIONS]))
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand("Toggle light/dark", "Switch theme", self.action_toggle_dark)
-        for key, text, action in ACTIONS:
-            if not action or action in ("quit", "help"):
+        for a in ACTIONS:
+            if not a.action or a.action in ("quit", "help"):
                 continue
-            title = text.split(" (")[0]
+            title = a.text.split(" (")[0]
             yield SystemCommand(
-                title[0].upper() + title[1:], f"key: {key}", partial(self._dashboard_action, action)
+                title[0].upper() + title[1:],
+                f"key: {a.shown}",
+                partial(self._dashboard_action, a.action),
             )
         yield SystemCommand("Help", "key: ?", self.action_help)
 
@@ -295,16 +311,6 @@ class DashboardApp(App[None]):
             self.notify(str(error), severity="error", timeout=8)
         else:
             self.notify(f"{type(error).__name__}: {error}", title="Error", severity="error")
-
-
-def _refs(keys: Iterable[str]) -> list[ModelRef]:
-    refs = []
-    for key in sorted(keys):
-        try:
-            refs.append(ModelRef.parse(key))
-        except ValueError:
-            continue
-    return refs
 
 
 def _with_theme(prefs: Preferences, theme: str) -> Preferences:

@@ -20,7 +20,7 @@ _VERDICTS = {
 
 
 def ms(value: float | None) -> str:
-    """`123 ms` (DESIGN.md: the dashboard shows times so), `-` when unmeasured."""
+    """`123 ms` (docs/architecture.md, "Screens and servers"), `-` when unmeasured."""
     if value is None:
         return "-"
     return f"{value:,.0f} ms".replace(",", " ") if value >= 10000 else f"{value:.0f} ms"

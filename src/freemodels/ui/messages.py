@@ -1,4 +1,9 @@
-"""Events the dashboard's parts tell each other, as small past-tense message dataclasses."""
+"""Events and intents the dashboard's parts send upward, as small message dataclasses.
+
+Screens and widgets post these and the app handles them (it owns the snapshot source, the
+services and the preferences file), so nothing below the app imports it. Events are past tense
+(`SnapshotReady`, `PreferencesChanged`); intents name what the user asked for (`UseRequested`).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,9 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from freemodels.core.keys.lookup import KeyStatus
-from freemodels.core.records import ModelRef, Snapshot
+from freemodels.core.records import ModelRef, ProbeKind, Snapshot
 from freemodels.core.store.insights import ModelRhythm
+from freemodels.ui.preferences import Preferences
 
 
 @dataclass
@@ -38,6 +44,34 @@ class MonitorFailed(Message):
 
 
 @dataclass
+class PreferencesChanged(Message):
+    """The user changed a remembered preference (sort, filters, favourites, tool)."""
+
+    prefs: Preferences
+
+
+@dataclass
+class ProbeRequested(Message):
+    """The user asked for a request now: a re-probe (of every model when `ref` is None), a
+    decode-speed test or a tool-call test."""
+
+    kind: ProbeKind
+    ref: ModelRef | None = None
+
+
+@dataclass
+class UseRequested(Message):
+    """The user asked to write `ref` into `tool`'s config (the app shows the change first)."""
+
+    tool: str
+    ref: ModelRef
+
+
+class KeysRequested(Message):
+    """The user asked for the provider keys screen."""
+
+
+@dataclass
 class HistoryRequested(Message):
     """The user asked for a model's history screen (`h`)."""
 
@@ -48,4 +82,4 @@ class HistoryRequested(Message):
 class RhythmsLoaded(Message):
     """Every model's trend and usual fastest hours were read from the history."""
 
-    rhythms: Mapping[tuple[str, str], ModelRhythm]
+    rhythms: Mapping[ModelRef, ModelRhythm]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from freemodels.core.records import ModelRef
 from freemodels.errors import FreemodelsError
 
 SORTS: tuple[str, ...] = (
@@ -53,8 +54,8 @@ class Preferences:
     """Hide models whose function calling is not known to work."""
     pin_favourites: bool = False
     """Favourites on top, whatever the sort."""
-    favourites: frozenset[str] = frozenset()
-    """`provider/model` references the user starred."""
+    favourites: frozenset[ModelRef] = frozenset()
+    """The models the user starred (kept as `provider/model` strings in the file)."""
     tool: str = DEFAULT_TOOL
     """The coding tool `enter` writes the pick into."""
     theme: str = THEMES[0]
@@ -62,7 +63,7 @@ class Preferences:
     text: str = field(default="", compare=True)
     """The `/` filter; not persisted: a filter left over from yesterday would hide models."""
 
-    def toggled_favourite(self, ref: str) -> Preferences:
+    def toggled_favourite(self, ref: ModelRef) -> Preferences:
         """With `ref` starred, or unstarred when it was."""
         return replace(self, favourites=self.favourites ^ {ref})
 
@@ -91,9 +92,9 @@ def _from_table(raw: dict[str, Any], path: Path) -> tuple[Preferences, str | Non
             continue
         expected = getattr(defaults, name)
         if name == "favourites":
-            if isinstance(value, list) and all(isinstance(v, str) for v in value):
-                values[name] = frozenset(value)
-            else:
+            refs, complete = _refs(value)
+            values[name] = refs
+            if not complete:
                 ignored.append(name)
         elif name == "provider":
             if isinstance(value, str):
@@ -109,6 +110,20 @@ def _from_table(raw: dict[str, Any], path: Path) -> tuple[Preferences, str | Non
         values.pop("sort")
     warning = f"{path}: ignored {', '.join(sorted(set(ignored)))}" if ignored else None
     return replace(defaults, **values), warning
+
+
+def _refs(value: object) -> tuple[frozenset[ModelRef], bool]:
+    """The favourites that are `provider/model` strings, and whether every entry was one."""
+    if not isinstance(value, list):
+        return frozenset(), False
+    refs: set[ModelRef] = set()
+    bad = 0
+    for item in value:
+        try:
+            refs.add(ModelRef.parse(item if isinstance(item, str) else ""))
+        except ValueError:
+            bad += 1
+    return frozenset(refs), bad == 0
 
 
 def dumps(prefs: Preferences) -> str:
@@ -143,6 +158,8 @@ def _toml(value: object) -> str:
     if isinstance(value, str):
         escaped = value.replace("\\", "\\\\").replace('"', '\\"')
         return '"' + "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in escaped) + '"'
+    if isinstance(value, ModelRef):
+        return _toml(str(value))
     if isinstance(value, frozenset):
-        return "[" + ", ".join(_toml(v) for v in sorted(value)) + "]"
+        return "[" + ", ".join(_toml(v) for v in sorted(value, key=str)) + "]"
     raise TypeError(f"no TOML form for {type(value).__name__}")

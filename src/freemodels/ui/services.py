@@ -122,7 +122,7 @@ class Services:
 
         return load_model_history(self.history_path, ref.provider, ref.model, now, LocalClock())
 
-    def rhythms(self, now: float) -> dict[tuple[str, str], ModelRhythm]:
+    def rhythms(self, now: float) -> dict[ModelRef, ModelRhythm]:
         """Every model's trend and usual fastest hours (reads the database: from a worker)."""
         from freemodels.core.monitor.rhythm import LocalClock
         from freemodels.core.store.insights import load_rhythms
@@ -140,11 +140,7 @@ class Services:
 
     def pick(self, ref: ModelRef) -> tuple[Provider, Model]:
         """The catalog's provider and model for a reference; UsageError when unknown."""
-        provider = self.provider(ref.provider)
-        model = provider.model(ref.model)
-        if model is None:
-            raise UsageError(f"{provider.id} has no model {ref.model!r}")
-        return provider, model
+        return self.catalog.find(ref)
 
 
 def tools() -> tuple[str, ...]:

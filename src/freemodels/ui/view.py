@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from freemodels.core.catalog.parse import Catalog
-from freemodels.core.records import Model, ModelStats, Provider, Snapshot
+from freemodels.core.records import Model, ModelRef, ModelStats, Provider, Snapshot
 from freemodels.core.store.insights import ModelRhythm
 from freemodels.ui import format as fmt
 from freemodels.ui.preferences import Preferences
@@ -78,7 +78,8 @@ def visible_columns(width: int) -> tuple[Column, ...]:
 class RowView:
     """One model as the table shows it."""
 
-    key: str  # "provider/model": the stable row identity
+    ref: ModelRef
+    key: str  # str(ref): the table's row identity (table rows are keyed by text)
     stats: ModelStats
     provider: Provider | None
     model: Model | None
@@ -102,7 +103,7 @@ def cells(row: RowView, snapshot: Snapshot, now: float) -> dict[str, Cell]:
 def _status(row: RowView, snapshot: Snapshot, now: float) -> str:
     stats = row.stats
     budget = snapshot.budgets.get(row.provider.budget_id) if row.provider else None
-    probing = (stats.provider, stats.model) in snapshot.in_flight
+    probing = stats.ref in snapshot.in_flight
     return fmt.verdict(stats, budget.paused_until if budget else None, now, probing)
 
 
@@ -195,21 +196,21 @@ def build_rows(
     catalog: Catalog,
     prefs: Preferences,
     configured: Collection[str] | None,
-    rhythms: Mapping[tuple[str, str], ModelRhythm] | None = None,
+    rhythms: Mapping[ModelRef, ModelRhythm] | None = None,
 ) -> list[RowView]:
     """The rows to show, filtered and in display order; `configured`: providers with a key;
     `rhythms`: each model's trend and fastest hours, when the history has been read."""
     rows = []
     for index, stats in enumerate(snapshot.rows, start=1):
-        provider = catalog.provider(stats.provider)
-        model = provider.model(stats.model) if provider else None
-        key = f"{stats.provider}/{stats.model}"
+        ref = stats.ref
+        provider, model = catalog.get(ref) or (None, None)
         has_key = configured is None or stats.provider in configured
         if provider is not None and not provider.key_required:
             has_key = True
-        rhythm = rhythms.get((stats.provider, stats.model)) if rhythms else None
+        favourite = ref in prefs.favourites
+        rhythm = rhythms.get(ref) if rhythms else None
         rows.append(
-            RowView(key, stats, provider, model, index, key in prefs.favourites, has_key, rhythm)
+            RowView(ref, str(ref), stats, provider, model, index, favourite, has_key, rhythm)
         )
     return sort_rows(filter_rows(rows, prefs), prefs)
 
@@ -275,7 +276,7 @@ def sort_rows(rows: Sequence[RowView], prefs: Preferences) -> list[RowView]:
     return ordered
 
 
-def next_sort(current: str, sorts: Sequence[str]) -> str:
-    """The sort after `current` in the cycle."""
-    index = sorts.index(current) if current in sorts else -1
-    return sorts[(index + 1) % len(sorts)]
+def next_in_cycle(current: str, choices: Sequence[str]) -> str:
+    """The choice after `current` (the first when it is not one): sort columns, target tools."""
+    index = choices.index(current) if current in choices else -1
+    return choices[(index + 1) % len(choices)]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from freemodels.core.catalog.parse import TIERS, Catalog
-from freemodels.core.records import Model, Provider
+from freemodels.core.records import Model, ModelRef, Provider
 
 # Lower bounds of each tier on the SWE-bench Verified scale (percent), best first.
 TIER_FLOORS: tuple[tuple[str, float], ...] = (
@@ -50,15 +50,15 @@ def validate_catalog(catalog: Catalog, *, bundled: bool = False) -> list[str]:
     `bundled` adds the rules only the shipped file must follow (https everywhere).
     """
     problems: list[str] = []
-    seen: set[tuple[str, str]] = set()
+    seen: set[ModelRef] = set()
     for provider in catalog.providers:
         problems.extend(_provider_problems(provider, bundled=bundled))
         for model in provider.models:
-            pair = (provider.id, model.id)
-            if pair in seen:
-                problems.append(f"{provider.id}/{model.id}: listed twice")
-            seen.add(pair)
-            problems.extend(f"{provider.id}/{model.id}: {p}" for p in _model_problems(model))
+            ref = ModelRef(provider.id, model.id)
+            if ref in seen:
+                problems.append(f"{ref}: listed twice")
+            seen.add(ref)
+            problems.extend(f"{ref}: {p}" for p in _model_problems(model))
     return problems
 
 

@@ -1,7 +1,8 @@
 """The provider catalog: `providers.toml` parsed strictly into Provider and Model records.
 
 Strict because every unknown key is a typo that would otherwise be silently ignored; the format
-grows only through DESIGN.md §2. Errors name the file, the provider/model and the key.
+grows only through docs/architecture.md ("The catalog"). Errors name the file, the provider/model
+and the key.
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ import datetime as dt
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from freemodels.core.records import Model, Provider
-from freemodels.errors import CatalogError
+from freemodels.core.records import Model, ModelRef, Provider
+from freemodels.errors import CatalogError, UsageError
 
 SCHEMA_VERSION = 1
 TIERS = ("S+", "S", "A+", "A", "A-", "B+", "B", "C")
@@ -66,13 +67,44 @@ class Catalog:
 
     providers: tuple[Provider, ...]
     sources: tuple[str, ...] = ()
+    # Built once: views look every ranked row up on each render.
+    _index: dict[str, Provider] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", {p.id: p for p in reversed(self.providers)})
 
     def provider(self, provider_id: str) -> Provider | None:
         """The provider with this id, if any."""
-        for provider in self.providers:
-            if provider.id == provider_id:
-                return provider
-        return None
+        return self._index.get(provider_id)
+
+    def get(self, ref: ModelRef) -> tuple[Provider, Model] | None:
+        """The catalog's provider and model that `ref` names, or None when it names neither."""
+        provider = self._index.get(ref.provider)
+        model = provider.model(ref.model) if provider is not None else None
+        return (provider, model) if provider is not None and model is not None else None
+
+    def find(self, ref: ModelRef) -> tuple[Provider, Model]:
+        """The catalog's provider and model that `ref` names; UsageError listing the choices."""
+        found = self.get(ref)
+        if found is not None:
+            return found
+        provider = self._index.get(ref.provider)
+        if provider is None:
+            choices = ", ".join(p.id for p in self.providers)
+            raise UsageError(
+                f"unknown provider {ref.provider!r}; choose one of: {choices}",
+                "'freemodels providers' lists the catalog",
+            )
+        choices = ", ".join(m.id for m in provider.models)
+        raise UsageError(
+            f"{provider.id} has no model {ref.model!r}; choose one of: {choices}",
+            "'freemodels providers' lists the catalog",
+        )
+
+    def refs(self) -> Iterator[ModelRef]:
+        """Every model's reference, in catalog order."""
+        for provider, model in self.models():
+            yield ModelRef(provider.id, model.id)
 
     def models(self) -> Iterator[tuple[Provider, Model]]:
         """Every (provider, model) pair, in catalog order."""
@@ -166,7 +198,8 @@ def _check_types(table: Mapping[str, Any], spec: Mapping[str, Any], where: str) 
     for key, value in table.items():
         if key not in spec:
             raise CatalogError(
-                f"{where}: unknown key {key!r}", "it may be a typo; see DESIGN.md §2"
+                f"{where}: unknown key {key!r}",
+                f"it may be a typo; the keys allowed here: {', '.join(sorted(spec))}",
             )
         expected = spec[key]
         # bool is an int in Python; a `true` where a number belongs is still a mistake.

@@ -1,4 +1,4 @@
-"""API keys: where each provider's key comes from (DESIGN.md §2 "Keys").
+"""API keys: where each provider's key comes from (docs/architecture.md, "Keys").
 
 Lookup order: the catalog's environment variables (first set wins), then the key stores
 (keyring, then the 0600 secrets file). `KeyRing` is the seam: the probe and the scheduler ask it

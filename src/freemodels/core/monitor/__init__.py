@@ -1,5 +1,7 @@
-"""The continuous monitor: its scheduler, the rate-budget ledger, the statistics and the
-Snapshots it publishes.
+"""The continuous monitor: the loop (`monitor`), which model to probe when (`scheduler`), the
+rate-budget ledger (`budget`), each model's sliding sample window (`windows`), the pure
+statistics (`stats`) and the fan-out of Snapshots to subscribers (`broadcast`).
 
-Headless: never imports textual, rich, freemodels.ui, freemodels.cli, the servers or the fleet.
+Headless: never imports textual, rich, freemodels.ui, freemodels.cli, the servers, the fleet or
+the integrations. SQL lives in `core.store`, except the ledger's own table updates in `budget`.
 """

@@ -1,4 +1,4 @@
-"""Rate budgets: the single gate every request passes (DESIGN.md §2 "Rate budgets").
+"""Rate budgets: the single gate every request passes (docs/architecture.md, "Rate budgets").
 
 In any sliding 60 s window the requests to one budget never exceed its `rpm`, nor `rpd` in 24 h,
 nor a model's own `rpd`. The count lives in the history database's `ledger` table, so every
@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from freemodels.core.records import BudgetState, Model, ProbeKind, Provider
+from freemodels.core.records import BudgetState, Model, ModelRef, ProbeKind, Provider
 from freemodels.core.store.history import model_id, transaction
 
 MINUTE = 60.0
@@ -64,7 +64,7 @@ class Ledger:
         self._db = db
         self._limits = dict(limits)
         self._clock = clock
-        self._model_ids: dict[tuple[str, str], int] = {}
+        self._model_ids: dict[ModelRef, int] = {}
 
     def limits(self, budget: str) -> Limits:
         """The caps of one budget."""
@@ -79,7 +79,7 @@ class Ledger:
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
-            mid = model_id(db, self._model_ids, provider.id, model.id) if model else None
+            mid = model_id(db, self._model_ids, ModelRef(provider.id, model.id)) if model else None
             wait = self._wait(budget, caps, mid, model_rpd, now)
             if wait <= 0:
                 db.execute(

@@ -28,7 +28,8 @@ from freemodels.core.keys.lookup import KeyRing
 from freemodels.core.monitor.broadcast import Subscriber, Subscribers
 from freemodels.core.monitor.budget import Ledger, RequestGate, budget_limits
 from freemodels.core.monitor.scheduler import Cadence, Scheduler
-from freemodels.core.monitor.stats import WINDOWS, ModelInfo, model_stats, rank
+from freemodels.core.monitor.stats import WINDOWS, ModelInfo
+from freemodels.core.monitor.windows import EARLIER_S, SampleWindows
 from freemodels.core.probe.clients import ClientPool, TransportFactory
 from freemodels.core.probe.probe import ProbeSpec
 from freemodels.core.probe.prober import Prober
@@ -36,8 +37,6 @@ from freemodels.core.records import (
     BudgetState,
     Model,
     ModelRef,
-    ModelStats,
-    Outcome,
     ProbeKind,
     ProbeResult,
     Provider,
@@ -48,8 +47,8 @@ from freemodels.core.store.history import History
 log = logging.getLogger("freemodels.monitor")
 
 HOUSEKEEPING_S = 2.0
-EARLIER_S = 86400.0
 EARLIER_SAMPLES = 20
+PRUNE_S = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,21 +94,13 @@ class Monitor:
         self._transport_factory = transport_factory
         self._clock = clock
         self._sleep = sleep
-        self._infos = {(p.id, m.id): ModelInfo(p.id, m.id, m.name) for p, m in catalog.models()}
+        self._windows = SampleWindows(
+            (ModelInfo.of(p, m) for p, m in catalog.models()),
+            config.window_s,
+            refresh_s=config.stats_refresh_s,
+        )
         self._limits = budget_limits(catalog.providers)
         self.scheduler = Scheduler(catalog.providers, self._limits, config.cadence)
-        self._samples: dict[tuple[str, str], deque[ProbeResult]] = {
-            ref: deque() for ref in self._infos
-        }
-        self._stats: dict[tuple[str, str], ModelStats] = {}
-        self._frozen: dict[tuple[str, str], tuple[ProbeResult, ...]] = {}
-        # The last samples of models with none in the window (from up to a day before the
-        # start), shown until each is probed again: a restart resumes with yesterday's numbers.
-        self._earlier: dict[tuple[str, str], tuple[ProbeResult, ...]] = {}
-        # When each model's current run of not_found answers began: tracked beyond the window,
-        # since "gone?" means a whole day of them (and the backoff makes them sparse).
-        self._not_found_since: dict[tuple[str, str], float] = {}
-        self._stale: set[tuple[str, str]] = set(self._infos)
         self._pending: list[ProbeResult] = []
         self._subscribers = Subscribers()
         self._snapshot = Snapshot(self._clock(), config.window_s, ())
@@ -117,11 +108,10 @@ class Monitor:
         self._first_ttft = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
-        self._requests: deque[tuple[tuple[str, str] | None, ProbeKind]] = deque()
+        self._requests: deque[tuple[ModelRef | None, ProbeKind]] = deque()
         self._probes: set[asyncio.Task[None]] = set()
-        self._favourites: tuple[tuple[str, str], ...] = ()
+        self._favourites: tuple[ModelRef, ...] = ()
         self._attached = False
-        self._last_stats_refresh = 0.0
         self._history: History | None = None
         self._ledger: Ledger | None = None
         self.probes_sent = 0
@@ -141,25 +131,25 @@ class Monitor:
 
     def probe_now(self, ref: ModelRef | None = None) -> None:
         """Re-probe one model (or every model) as soon as its budget allows."""
-        self._request(None if ref is None else (ref.provider, ref.model), ProbeKind.PROBE)
+        self._request(ref, ProbeKind.PROBE)
 
     def speed_test(self, ref: ModelRef) -> None:
         """Measure one model's decode speed as soon as its budget allows."""
-        self._request((ref.provider, ref.model), ProbeKind.SPEED)
+        self._request(ref, ProbeKind.SPEED)
 
     def tool_test(self, ref: ModelRef) -> None:
         """Check one model's function calling as soon as its budget allows."""
-        self._request((ref.provider, ref.model), ProbeKind.TOOLS)
+        self._request(ref, ProbeKind.TOOLS)
 
     def set_favourites(self, refs: Iterable[ModelRef]) -> None:
         """Models to probe first within each turn."""
-        self._favourites = tuple((r.provider, r.model) for r in refs)
+        self._favourites = tuple(refs)
 
     def stop(self) -> None:
         """Ask `run()` to finish (flushing history first)."""
         self._call(lambda: self._stop.set() if self._stop else None)
 
-    def _request(self, ref: tuple[str, str] | None, kind: ProbeKind) -> None:
+    def _request(self, ref: ModelRef | None, kind: ProbeKind) -> None:
         self._call(lambda: self._requests.append((ref, kind)))
 
     def _call(self, action: Callable[[], object]) -> None:
@@ -219,41 +209,16 @@ class Monitor:
         """Load the window's samples so ranks show before the first new probe; models with none
         in the window show their last day's numbers until they are probed again."""
         now = self._clock()
-        self._not_found_since = {
-            ref: at for ref, at in history.not_found_runs().items() if ref in self._infos
-        }
+        windows = self._windows
+        windows.resume_not_found(history.not_found_runs())
         for sample in history.samples(now - self.config.window_s):
-            self._add(sample)
-            self.scheduler.seen(sample.provider, sample.model, sample.started_at)
-        earlier: dict[tuple[str, str], list[ProbeResult]] = {}
-        if any(not samples for samples in self._samples.values()):
-            for sample in history.latest_per_model(now - EARLIER_S, EARLIER_SAMPLES):
-                ref = (sample.provider, sample.model)
-                if ref in self._infos and not self._samples[ref]:
-                    earlier.setdefault(ref, []).append(sample)
-        self._earlier = {ref: tuple(samples) for ref, samples in earlier.items()}
-        if any(s.ttft_ms is not None for s in self._all_loaded()):
+            windows.add(sample)
+            self.scheduler.seen(sample.ref, sample.started_at)
+        if windows.unmeasured():
+            windows.resume_earlier(history.latest_per_model(now - EARLIER_S, EARLIER_SAMPLES))
+        if windows.measured():
             self._first_ttft.set()
         self._mark_dirty()
-
-    def _all_loaded(self) -> Iterable[ProbeResult]:
-        for window in self._samples.values():
-            yield from window
-        for earlier in self._earlier.values():
-            yield from earlier
-
-    def _add(self, sample: ProbeResult) -> None:
-        ref = (sample.provider, sample.model)
-        samples = self._samples.get(ref)
-        if samples is None:
-            return
-        samples.append(sample)
-        self._stale.add(ref)
-        self._earlier.pop(ref, None)
-        if sample.outcome is Outcome.NOT_FOUND:
-            self._not_found_since.setdefault(ref, sample.started_at)
-        else:
-            self._not_found_since.pop(ref, None)
 
     def _mark_dirty(self) -> None:
         self._dirty.set()
@@ -276,7 +241,7 @@ class Monitor:
             if live is not None:
                 if not self._attached:
                     log.info("attached to the monitor of process %d (%s)", live.pid, live.role)
-                    attached_id = self._latest_id()
+                    attached_id = self._history.latest_sample_id()
                 self._attached = True
                 self.first_probe.set()  # nothing of ours to wait for
                 attached_id = self._follow(attached_id)
@@ -287,8 +252,7 @@ class Monitor:
             for budget in self.scheduler.budgets():
                 # Several at once during the warm-up burst; one per slot afterwards.
                 while (picked := self.scheduler.take(budget, now)) is not None:
-                    provider, model = picked
-                    self._start(group, self._probe(prober, provider, model, ProbeKind.PROBE))
+                    self._start(group, self._probe(prober, *picked, ProbeKind.PROBE))
             wait = max(0.02, min(1.0, self.scheduler.next_due(now) - self._clock()))
             await self._sleep(wait)
 
@@ -297,17 +261,12 @@ class Monitor:
         self._probes.add(task)
         task.add_done_callback(self._probes.discard)
 
-    def _latest_id(self) -> int:
-        assert self._history is not None
-        row = self._history.db.execute("SELECT COALESCE(MAX(id), 0) FROM samples").fetchone()
-        return int(row[0])
-
     def _follow(self, after_id: int) -> int:
         """Read the samples another process's monitor added since `after_id`."""
         assert self._history is not None
         newest, samples = self._history.samples_since_id(after_id)
         for sample in samples:
-            self._add(sample)
+            self._windows.add(sample)
         if samples:
             self._mark_dirty()
         return newest
@@ -316,24 +275,19 @@ class Monitor:
         while self._requests:
             ref, kind = self._requests.popleft()
             if ref is None:
-                for provider_id, model_id in self._infos:
-                    self.scheduler.reset_turn(provider_id, model_id)
+                for each in self._windows.refs:
+                    self.scheduler.reset_turn(each)
                 continue
-            pair = self._pair(ref)
-            if pair is None:
+            found = self.catalog.get(ref)
+            if found is None:
                 continue
             if kind is ProbeKind.PROBE:
-                self.scheduler.reset_turn(*ref)
+                self.scheduler.reset_turn(ref)
             else:
-                self._start(group, self._probe(prober, pair[0], pair[1], kind))
+                self._start(group, self._probe(prober, *found, kind))
 
-    def _pair(self, ref: tuple[str, str]) -> tuple[Provider, Model] | None:
-        provider = self.catalog.provider(ref[0])
-        model = provider.model(ref[1]) if provider else None
-        return (provider, model) if provider and model else None
-
-    def _priority(self) -> list[tuple[str, str]]:
-        ranked = [(row.provider, row.model) for row in self._snapshot.rows]
+    def _priority(self) -> list[ModelRef]:
+        ranked = [row.ref for row in self._snapshot.rows]
         return [*self._favourites, *ranked]
 
     async def _probe(
@@ -346,14 +300,15 @@ class Monitor:
         result = await prober.try_run(provider, model, spec, max_wait_s=0.0, on_headers=on_headers)
         self.first_probe.set()  # also when no headers came (an error, a timeout)
         now = self._clock()
+        ref = ModelRef(provider.id, model.id)
         if result is None:
             # Another process used the room: try this budget again shortly.
-            self.scheduler.done(provider.id, model.id, None, now)
+            self.scheduler.done(ref, None, now)
             self.scheduler.delay(provider.budget_id, now + 2.0)
             return
         self.probes_sent += 1
-        self.scheduler.done(provider.id, model.id, result.outcome, now)
-        self._add(result)
+        self.scheduler.done(ref, result.outcome, now)
+        self._windows.add(result)
         self._pending.append(result)
         self._mark_dirty()
         if result.ttft_ms is not None:
@@ -369,7 +324,7 @@ class Monitor:
             if not self._attached and now - last_beat >= self.config.heartbeat_interval_s:
                 history.beat(self.config.role, started, now)
                 last_beat = now
-            if now - last_prune >= 600:
+            if now - last_prune >= PRUNE_S:
                 history.prune(now)
                 last_prune = now
 
@@ -398,40 +353,18 @@ class Monitor:
     def publish(self) -> Snapshot:
         """Build a Snapshot from the current samples and hand it to every subscriber."""
         now = self._clock()
-        window = self.config.window_s
-        if now - self._last_stats_refresh >= self.config.stats_refresh_s:
-            # Windows slide: every model's stats age even without new samples.
-            self._stale = set(self._infos)
-            self._last_stats_refresh = now
-        for ref in self._stale:
-            samples = self._samples[ref]
-            while samples and samples[0].started_at <= now - window:
-                samples.popleft()
-            earlier = self._earlier.get(ref) if not samples else None
-            if earlier:
-                # Not probed since the restart yet: the last day's numbers stand in.
-                stats = model_stats(self._infos[ref], earlier, now, EARLIER_S)
-                self._stats[ref] = stats
-                self._frozen[ref] = earlier
-                continue
-            stats = model_stats(self._infos[ref], samples, now, window)
-            since = self._not_found_since.get(ref)
-            if since is not None and stats.not_found_since is not None:
-                stats = replace(stats, not_found_since=since)
-            self._stats[ref] = stats
-            self._frozen[ref] = tuple(samples)
-        self._stale = set()
+        rows = self._windows.refresh(now)
         budgets: dict[str, BudgetState] = {}
         if self._ledger is not None:
             budgets = {b: self._ledger.state(b) for b in self.scheduler.budgets()}
         snapshot = Snapshot(
             at=now,
-            window_s=window,
-            rows=tuple(rank(self._stats.values())),
+            window_s=self.config.window_s,
+            rows=rows,
             budgets=budgets,
             in_flight=self.scheduler.in_flight(),
             attached=self._attached,
-            samples=dict(self._frozen),
+            samples=self._windows.samples(),
         )
         self._snapshot = snapshot
         self._subscribers.publish(snapshot)

@@ -314,6 +314,5 @@ def stats_of_buckets(info: ModelInfo, buckets: Sequence[Bucket]) -> ModelStats:
         usable=usable,
         health=Health.UNKNOWN,
         availability_low=None if low is None else round(low, 4),
-        usable_rate=round(ok / samples, 4) if samples else None,
         rate_limited_ratio=round(rate_limited / samples, 4) if samples else None,
     )

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from freemodels.core.monitor.budget import DAY, MINUTE, Limits
-from freemodels.core.records import Model, Outcome, Provider
+from freemodels.core.records import Model, ModelRef, Outcome, Provider
 
 NOT_FOUND_BACKOFF_S = (60.0, 300.0, 1800.0, 3600.0)
 WARMUP_DAILY_SHARE = 0.1
@@ -38,6 +38,7 @@ class Cadence:
 
 @dataclass(slots=True)
 class _ModelState:
+    ref: ModelRef
     provider: Provider
     model: Model
     probes: int = 0
@@ -89,7 +90,7 @@ class Scheduler:
     ) -> None:
         self.cadence = cadence
         self._rng = rng or random.Random()
-        self._models: dict[tuple[str, str], _ModelState] = {}
+        self._models: dict[ModelRef, _ModelState] = {}
         self._budgets: dict[str, _BudgetState] = {}
         for provider in providers:
             budget = self._budgets.setdefault(
@@ -97,27 +98,27 @@ class Scheduler:
                 _BudgetState(provider.budget_id, limits.get(provider.budget_id, Limits())),
             )
             for model in provider.models:
-                state = _ModelState(provider, model)
-                self._models[(provider.id, model.id)] = state
+                state = _ModelState(ModelRef(provider.id, model.id), provider, model)
+                self._models[state.ref] = state
                 budget.members.append(state)
         for budget in self._budgets.values():
             budget.warmup_left = len(budget.members)
             if budget.limits.rpd:
                 share = max(1, int(budget.limits.rpd * WARMUP_DAILY_SHARE))
                 budget.warmup_left = min(budget.warmup_left, share)
-        self._priority: dict[tuple[str, str], int] = {}
+        self._priority: dict[ModelRef, int] = {}
 
     def budgets(self) -> list[str]:
         """Every budget id."""
         return list(self._budgets)
 
-    def set_priority(self, ordered: Iterable[tuple[str, str]]) -> None:
+    def set_priority(self, ordered: Iterable[ModelRef]) -> None:
         """Models to favour within a turn, best first (favourites, then the current ranking)."""
         self._priority = {ref: index for index, ref in enumerate(ordered)}
 
-    def seen(self, provider_id: str, model_id: str, at: float) -> None:
+    def seen(self, ref: ModelRef, at: float) -> None:
         """A sample from history (warm start) or another process: this model needs no warm-up."""
-        state = self._models.get((provider_id, model_id))
+        state = self._models.get(ref)
         if state is not None and (state.last_at is None or at > state.last_at):
             state.last_at = at
 
@@ -146,7 +147,7 @@ class Scheduler:
             key=lambda s: (
                 s.probes,
                 s.last_at is not None,
-                self._priority.get((s.provider.id, s.model.id), default_rank),
+                self._priority.get(s.ref, default_rank),
                 s.last_at or 0.0,
             ),
         )
@@ -170,9 +171,9 @@ class Scheduler:
             return False
         return state.last_at is None or now - state.last_at >= self.cadence.min_interval_s
 
-    def done(self, provider_id: str, model_id: str, outcome: Outcome | None, now: float) -> None:
+    def done(self, ref: ModelRef, outcome: Outcome | None, now: float) -> None:
         """A probe finished (None: no request went out): release the model, apply backoffs."""
-        state = self._models.get((provider_id, model_id))
+        state = self._models.get(ref)
         if state is None:
             return
         state.in_flight = False
@@ -197,14 +198,14 @@ class Scheduler:
         budget = self._budgets[budget_id]
         budget.next_at = max(budget.next_at, until)
 
-    def reset_turn(self, provider_id: str, model_id: str) -> None:
+    def reset_turn(self, ref: ModelRef) -> None:
         """Make a model due now (the user asked for a re-probe)."""
-        state = self._models.get((provider_id, model_id))
+        state = self._models.get(ref)
         if state is not None:
             state.last_at = None
             state.backoff_until = 0.0
             self._budgets[state.provider.budget_id].next_at = 0.0
 
-    def in_flight(self) -> frozenset[tuple[str, str]]:
+    def in_flight(self) -> frozenset[ModelRef]:
         """Models with a probe under way."""
         return frozenset(ref for ref, s in self._models.items() if s.in_flight)

@@ -1,6 +1,6 @@
 """Statistics over probe samples: pure functions of samples and `now` (no clock, no I/O).
 
-Definitions follow llmperf / genai-perf / OpenRouter (DESIGN.md §2 "Metrics"):
+Definitions follow llmperf / genai-perf / OpenRouter (docs/architecture.md, "Metrics"):
 
 - percentiles: linear interpolation between closest ranks, over the window's ok samples;
 - jitter: population standard deviation of those TTFTs;
@@ -19,7 +19,16 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from freemodels.core.records import Health, ModelStats, Outcome, ProbeKind, ProbeResult
+from freemodels.core.records import (
+    Health,
+    Model,
+    ModelRef,
+    ModelStats,
+    Outcome,
+    ProbeKind,
+    ProbeResult,
+    Provider,
+)
 
 WINDOWS: dict[str, float] = {"5m": 300.0, "30m": 1800.0, "24h": 86400.0}
 RECENT_OK_S = 300.0
@@ -139,6 +148,16 @@ class ModelInfo:
     model: str
     name: str
 
+    @classmethod
+    def of(cls, provider: Provider, model: Model) -> ModelInfo:
+        """The info of one catalog model."""
+        return cls(provider.id, model.id, model.name)
+
+    @property
+    def ref(self) -> ModelRef:
+        """The model these stats are about."""
+        return ModelRef(self.provider, self.model)
+
 
 def model_stats(
     info: ModelInfo, samples: Sequence[ProbeResult], now: float, window_s: float
@@ -185,7 +204,6 @@ def model_stats(
         usable=usable,
         health=health(s.outcome for s in inside),
         availability_low=_round(low, 4),
-        usable_rate=round(len(oks) / len(inside), 4),
         rate_limited_ratio=round(rate_limited / len(inside), 4),
         last_ok_at=last_ok_at,
         last_at=latest.started_at,

@@ -1,4 +1,6 @@
-"""HTTP clients: one httpx.AsyncClient per provider origin (DESIGN.md §4).
+"""HTTP clients: one httpx.AsyncClient per provider origin.
+
+See docs/architecture.md, "Performance notes".
 
 A single shared client with hundreds of concurrent streams burns CPU; one client per origin with a
 bounded pool stays cheap. Keep-alive outlives the probe interval so probes do not pay TLS again.
@@ -18,6 +20,7 @@ import httpx
 
 from freemodels.core.keys.lookup import ResolvedKey
 from freemodels.core.records import Provider
+from freemodels.errors import UsageError
 
 MAX_IN_FLIGHT_PER_PROVIDER = 32
 KEEPALIVE_EXPIRY_S = 120.0
@@ -87,13 +90,18 @@ TRANSPORTS: dict[str, TransportFactory] = {
 }
 
 
-def default_transport(tls: bool = True) -> httpx.AsyncBaseTransport:
-    """The transport chosen by bench/probe_overhead.py (README "Figures").
-
-    FREEMODELS_TRANSPORT=httpcore|aiohttp overrides it (the benchmark compares both).
-    """
-    name = os.environ.get("FREEMODELS_TRANSPORT", DEFAULT_TRANSPORT)
-    return TRANSPORTS.get(name, TRANSPORTS[DEFAULT_TRANSPORT])(tls)
+def chosen_transport() -> TransportFactory:
+    """The transport chosen by bench/probe_overhead.py (README "Figures"), or the one
+    FREEMODELS_TRANSPORT=httpcore|aiohttp names (the benchmark compares both); UsageError for
+    any other name, rather than quietly measuring with a transport nobody asked for."""
+    name = os.environ.get("FREEMODELS_TRANSPORT") or DEFAULT_TRANSPORT
+    factory = TRANSPORTS.get(name)
+    if factory is None:
+        raise UsageError(
+            f"unknown FREEMODELS_TRANSPORT {name!r}",
+            f"use one of: {', '.join(TRANSPORTS)}, or unset it",
+        )
+    return factory
 
 
 def request_headers(provider: Provider, key: ResolvedKey | None) -> dict[str, str]:
@@ -105,10 +113,10 @@ def request_headers(provider: Provider, key: ResolvedKey | None) -> dict[str, st
 
 
 class ClientPool:
-    """Lazily made clients, one per provider origin, closed together."""
+    """Lazily made clients, one per provider (or origin), closed together."""
 
     def __init__(self, transport_factory: TransportFactory | None = None) -> None:
-        self._factory = transport_factory or default_transport
+        self._factory = transport_factory or chosen_transport()
         self._clients: dict[str, httpx.AsyncClient] = {}
 
     def client(self, base_url: str, provider_id: str | None = None) -> httpx.AsyncClient:
@@ -117,10 +125,10 @@ class ClientPool:
         Providers on one host (Mistral and Codestral) still get a pool each, so one cannot
         starve the other's 32 connections.
         """
-        origin = provider_id or str(
+        pool_key = provider_id or str(
             httpx.URL(base_url).copy_with(path="/", query=None, fragment=None)
         )
-        client = self._clients.get(origin)
+        client = self._clients.get(pool_key)
         if client is None:
             client = httpx.AsyncClient(
                 transport=self._factory(not base_url.startswith("http://")),
@@ -132,7 +140,7 @@ class ClientPool:
                 timeout=httpx.Timeout(connect=10.0, read=60.0, write=10.0, pool=60.0),
                 trust_env=True,
             )
-            self._clients[origin] = client
+            self._clients[pool_key] = client
         return client
 
     async def aclose(self) -> None:

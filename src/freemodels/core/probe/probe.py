@@ -1,4 +1,6 @@
-"""One probe: a streaming chat completion, timed to the first token (DESIGN.md §2 "Metrics").
+"""One probe: a streaming chat completion, timed to the first token.
+
+Definitions: docs/architecture.md, "Metrics".
 
 TTFT is the first SSE event whose `delta.content` or `delta.reasoning_content` is non-empty:
 headers, SSE comments and role-only chunks do not count (a streaming server sends headers at

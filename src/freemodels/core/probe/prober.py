@@ -18,7 +18,7 @@ from freemodels.core.monitor.budget import RequestGate
 from freemodels.core.probe.clients import MAX_IN_FLIGHT_PER_PROVIDER, ClientPool
 from freemodels.core.probe.failure import refused_fields
 from freemodels.core.probe.probe import ProbeSpec, probe
-from freemodels.core.records import Model, Outcome, ProbeResult, Provider
+from freemodels.core.records import Model, ModelRef, Outcome, ProbeResult, Provider
 
 log = logging.getLogger("freemodels.probe")
 
@@ -45,7 +45,7 @@ class Prober:
         self._semaphores: dict[str, asyncio.Semaphore] = {}
         self._keys: dict[str, asyncio.Future[ResolvedKey | None]] = {}
         # Request fields each model turned out to refuse, learnt from its 400s (see _send).
-        self._refused: dict[tuple[str, str], frozenset[str]] = {}
+        self._refused: dict[ModelRef, frozenset[str]] = {}
         self._backoff: dict[str, float] = {}
         self._wall = wall
 
@@ -98,7 +98,7 @@ class Prober:
         key = await self.key(provider)
         client = self.pool.client(provider.base_url, provider.id)
         semaphore = self._semaphores.setdefault(provider.id, asyncio.Semaphore(self._max_in_flight))
-        ref = (provider.id, model.id)
+        ref = ModelRef(provider.id, model.id)
         result: ProbeResult | None = None
         async with semaphore:
             while True:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from freemodels.core.records import Outcome, ProbeKind, ProbeResult
+from freemodels.core.records import ModelRef, Outcome, ProbeKind, ProbeResult
 from freemodels.core.store.rollups import migrate_rollups_v2, roll_up
 from freemodels.errors import StoreError
 
@@ -75,20 +75,18 @@ _STORED = (
 )
 
 
-def model_id(
-    db: sqlite3.Connection, cache: dict[tuple[str, str], int], provider: str, model: str
-) -> int:
-    """The integer id of a (provider, model) pair, made on first use.
+def model_id(db: sqlite3.Connection, cache: dict[ModelRef, int], ref: ModelRef) -> int:
+    """The integer id of a model, made on first use.
 
     Rows name models by id: a model id such as `nvidia/nemotron-3-super-120b-a12b:free` stored
     in every sample and index entry would make the file several times larger.
     """
-    key = (provider, model)
-    found = cache.get(key)
+    found = cache.get(ref)
     if found is None:
+        key = (ref.provider, ref.model)
         db.execute("INSERT OR IGNORE INTO models (provider, model) VALUES (?, ?)", key)
         row = db.execute("SELECT id FROM models WHERE provider = ? AND model = ?", key).fetchone()
-        found = cache[key] = int(row[0])
+        found = cache[ref] = int(row[0])
     return found
 
 
@@ -107,7 +105,7 @@ class History:
 
     def __init__(self, path: Path, *, busy_timeout_s: float = 5.0) -> None:
         self.path = path
-        self._model_ids: dict[tuple[str, str], int] = {}
+        self._model_ids: dict[ModelRef, int] = {}
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(
@@ -168,7 +166,7 @@ class History:
         with transaction(self._db):
             rows = [
                 (
-                    model_id(self._db, self._model_ids, r.provider, r.model), r.kind.value,
+                    model_id(self._db, self._model_ids, r.ref), r.kind.value,
                     r.outcome.value, r.started_at, r.http_status, r.ttft_ms, r.total_ms,
                     r.headers_ms, _bool(r.reused), r.error, r.retry_after_s, r.tokens_per_s,
                     _bool(r.tool_calls),
@@ -204,6 +202,11 @@ class History:
             ).fetchall()
         return sorted((_result(row) for row in rows), key=lambda r: r.started_at)
 
+    def latest_sample_id(self) -> int:
+        """The newest sample's row id (0 when there is none): where an attached reader starts."""
+        row = self._db.execute("SELECT COALESCE(MAX(id), 0) FROM samples").fetchone()
+        return int(row[0])
+
     def samples_since_id(self, after_id: int) -> tuple[int, list[ProbeResult]]:
         """Samples added after row id `after_id`, and the newest id (for attached readers)."""
         rows = self._db.execute(
@@ -213,7 +216,7 @@ class History:
             return after_id, []
         return rows[-1][0], [_result(row[1:]) for row in rows]
 
-    def not_found_runs(self) -> dict[tuple[str, str], float]:
+    def not_found_runs(self) -> dict[ModelRef, float]:
         """For models whose latest samples all answered not_found: when that run began."""
         rows = self._db.execute(
             "SELECT m.provider, m.model, MIN(s.started_at) FROM samples s "
@@ -221,7 +224,7 @@ class History:
             "COALESCE((SELECT MAX(o.started_at) FROM samples o WHERE o.model_id = s.model_id "
             "AND o.outcome != 'not_found'), 0) GROUP BY s.model_id"
         ).fetchall()
-        return {(str(p), str(m)): float(at) for p, m, at in rows}
+        return {ModelRef(str(p), str(m)): float(at) for p, m, at in rows}
 
     def rollups(self, since: float) -> list[tuple[str, str, int, int, int, int]]:
         """(provider, model, samples, ok, server_failures, rate_limited) summed since `since`."""

@@ -24,6 +24,7 @@ from freemodels.core.monitor.rhythm import (
     fastest_hours,
     trend,
 )
+from freemodels.core.records import ModelRef
 from freemodels.core.store.history import RAW_RETENTION_S, History, transaction
 from freemodels.core.store.rhythm_queries import pooled, trends
 from freemodels.core.store.rollups import hourly, model_names, model_samples, roll_up
@@ -101,7 +102,7 @@ def load_model_history(
     )
 
 
-def load_rhythms(path: Path, now: float, clock: LocalClock) -> dict[tuple[str, str], ModelRhythm]:
+def load_rhythms(path: Path, now: float, clock: LocalClock) -> dict[ModelRef, ModelRhythm]:
     """Every model's trend and fastest hours over the last 14 days of rollups."""
     if not path.exists():
         return {}
@@ -119,6 +120,6 @@ def load_rhythms(path: Path, now: float, clock: LocalClock) -> dict[tuple[str, s
     for (key, _, hod), cell in slots.items():
         hours.setdefault(int(key), {})[hod] = cell
     return {
-        names[mid]: ModelRhythm(found.get(mid), fastest_hours(hours.get(mid, {})))
+        ModelRef(*names[mid]): ModelRhythm(found.get(mid), fastest_hours(hours.get(mid, {})))
         for mid in set(hours) | set(found)
     }

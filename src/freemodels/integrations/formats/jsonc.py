@@ -77,11 +77,6 @@ def parse(text: str) -> Node:
     return node
 
 
-def skip_space(text: str, pos: int) -> int:
-    """The offset of the next token after whitespace and comments (or len(text))."""
-    return _Parser(text, pos).skip()
-
-
 class _Parser:
     def __init__(self, text: str, pos: int = 0) -> None:
         self.text = text

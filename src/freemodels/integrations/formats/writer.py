@@ -1,4 +1,6 @@
-"""The one careful writer of other tools' config files (DESIGN.md "Writing other tools' config").
+"""The one careful writer of other tools' config files.
+
+The rules: docs/architecture.md, "Writing other tools' config".
 
 Reads the file the tool reads, parses it leniently, applies a tool's edits with minimal text
 changes, checks the result means exactly what the edits say, then replaces the file atomically

@@ -5,15 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from freemodels.integrations.base import Integration, Selection, Target, home
+from freemodels.integrations.base import MARK, Integration, Selection, Target, home, is_marked
 from freemodels.integrations.formats.edits import Delete, Edit, Insert, Set, lookup
-
-MARK = "(freemodels)"
-
-
-def ours(entry: Any) -> bool:
-    """Whether a `models:` entry is the one freemodels wrote (its name carries our mark)."""
-    return isinstance(entry, dict) and str(entry.get("name", "")).endswith(MARK)
 
 
 class Continue(Integration):
@@ -55,7 +48,7 @@ class Continue(Integration):
                 Set(("schema",), "v1"),
             ]
         models = lookup(current, ("models",))
-        mine = [i for i, item in enumerate(models or []) if ours(item)]
+        mine = [i for i, item in enumerate(models or []) if is_marked(item)]
         if not mine:
             return [*edits, Insert(("models",), entry, 0)]
         first, *others = mine
@@ -71,7 +64,7 @@ class Continue(Integration):
         models = lookup(current, ("models",))
         if not isinstance(models, list):
             return []
-        return [Delete(("models", i)) for i in reversed(range(len(models))) if ours(models[i])]
+        return [Delete(("models", i)) for i in reversed(range(len(models))) if is_marked(models[i])]
 
     def notes(self, selection: Selection, key_in_env: bool) -> list[str]:
         """Continue reads secrets from ~/.continue/.env only."""

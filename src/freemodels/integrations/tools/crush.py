@@ -12,9 +12,9 @@ from freemodels.integrations.base import (
     config_home,
     is_ours,
     restore_or_delete,
+    upsert_model,
 )
 from freemodels.integrations.formats.edits import Delete, Edit, Set, lookup
-from freemodels.integrations.tools.openclaw import upsert_model
 
 
 class Crush(Integration):

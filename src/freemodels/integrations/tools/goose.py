@@ -13,9 +13,9 @@ from freemodels.integrations.base import (
     config_home,
     is_ours,
     restore_or_delete,
+    upsert_model,
 )
 from freemodels.integrations.formats.edits import Edit, Set, lookup
-from freemodels.integrations.tools.openclaw import upsert_model
 
 
 def goose_dir(env: Mapping[str, str]) -> Path:

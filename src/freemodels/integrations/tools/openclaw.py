@@ -13,6 +13,7 @@ from freemodels.integrations.base import (
     home,
     is_ours,
     restore_or_delete,
+    upsert_model,
 )
 from freemodels.integrations.formats.edits import Delete, Edit, Insert, Set, lookup
 
@@ -23,16 +24,6 @@ def state_dir(env: Mapping[str, str]) -> Path:
     """OpenClaw's state folder (`OPENCLAW_STATE_DIR`, else ~/.openclaw)."""
     value = env.get("OPENCLAW_STATE_DIR")
     return Path(value).expanduser() if value else home(env) / ".openclaw"
-
-
-def upsert_model(models: Any, entry: dict[str, Any], key: str = "id") -> list[Any]:
-    """A model list with `entry` replacing the item of the same id, or appended."""
-    items = list(models) if isinstance(models, list) else []
-    for index, item in enumerate(items):
-        if isinstance(item, dict) and item.get(key) == entry[key]:
-            items[index] = {**item, **entry}
-            return items
-    return [*items, entry]
 
 
 class OpenClaw(Integration):

@@ -5,9 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from freemodels.integrations.base import Integration, Selection, Target, home, restore_or_delete
+from freemodels.integrations.base import (
+    MARK,
+    Integration,
+    Selection,
+    Target,
+    home,
+    is_marked,
+    restore_or_delete,
+)
 from freemodels.integrations.formats.edits import Delete, Edit, Insert, Set, lookup
-from freemodels.integrations.tools.continue_dev import MARK, ours
 
 _LIST = ("modelProviders", "openai")
 
@@ -37,7 +44,7 @@ class Qwen(Integration):
             entry["envKey"] = selection.key_var
         edits: list[Edit] = []
         items = lookup(current, _LIST)
-        mine = [i for i, item in enumerate(items or []) if ours(item)]
+        mine = [i for i, item in enumerate(items or []) if is_marked(item)]
         same_model = [
             i
             for i in mine
@@ -58,7 +65,7 @@ class Qwen(Integration):
         items = lookup(current, _LIST)
         if not isinstance(items, list):
             return []
-        mine = [i for i, item in enumerate(items) if ours(item)]
+        mine = [i for i, item in enumerate(items) if is_marked(item)]
         if not mine:
             return []
         ids = {items[i].get("id") for i in mine}

@@ -1,14 +1,15 @@
 """The main screen: status line, first-run banner, live ranking, detail pane, filter, footer.
 
-It renders whatever Snapshot the app hands it and turns keys into intents: preference changes
-(saved by the app in a worker), requests to the snapshot source, or a modal screen.
+It renders whatever Snapshot the app hands it and turns keys into messages the app handles
+(`freemodels.ui.messages`): preference changes (saved by the app in a worker), requests for the
+snapshot source, or a modal screen. It never imports the app.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import replace
-from typing import TYPE_CHECKING, ClassVar
+from dataclasses import dataclass, replace
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on
@@ -20,9 +21,15 @@ from textual.widgets import Footer, Input
 
 from freemodels.core.catalog.parse import Catalog
 from freemodels.core.keys.lookup import KeyStatus
-from freemodels.core.records import ModelRef, Snapshot
+from freemodels.core.records import ModelRef, ProbeKind, Snapshot
 from freemodels.core.store.insights import ModelRhythm
-from freemodels.ui.messages import HistoryRequested
+from freemodels.ui.messages import (
+    HistoryRequested,
+    KeysRequested,
+    PreferencesChanged,
+    ProbeRequested,
+    UseRequested,
+)
 from freemodels.ui.preferences import SORTS, Preferences
 from freemodels.ui.view import (
     COLUMNS,
@@ -30,7 +37,7 @@ from freemodels.ui.view import (
     Column,
     RowView,
     build_rows,
-    next_sort,
+    next_in_cycle,
     visible_columns,
 )
 from freemodels.ui.widgets.banner import KeyBanner, banner_text
@@ -38,63 +45,104 @@ from freemodels.ui.widgets.detail import DetailPane
 from freemodels.ui.widgets.ranking import RankingTable
 from freemodels.ui.widgets.status import StatusBar, status_text
 
-if TYPE_CHECKING:
-    from freemodels.ui.app import DashboardApp
-
 # At this width and above the detail pane sits beside the table; below it goes underneath.
 WIDE = 120
 DETAIL_WIDTH = 40
 SCROLLBAR = 2
 
-# (key as shown, description, action): the help screen, the footer and the palette share it.
-ACTIONS: tuple[tuple[str, str, str], ...] = (
-    ("↑/↓ j/k", "move the cursor", ""),
-    ("enter", "use the selected model in the target tool (shows the change; w, l launch)", "use"),
-    ("t", "cycle the target tool", "cycle_tool"),
-    ("s", "cycle the sort column", "cycle_sort"),
-    ("S", "reverse the sort", "reverse_sort"),
-    ("/", "filter by text (Enter keeps it, Escape clears it)", "filter"),
-    ("o", "cycle the provider filter", "cycle_provider"),
-    ("c", "only providers with a key", "toggle_configured"),
-    ("u", "only usable models", "toggle_usable"),
-    ("a", "only models whose tool calls work (agents need them)", "toggle_tools"),
-    ("f", "favourite the selected model", "toggle_favourite"),
-    ("F", "pin favourites on top", "toggle_pin"),
-    ("x", "speed test the selected model (decode tok/s)", "speed_test"),
-    ("T", "tool-call test the selected model", "tool_test"),
-    ("h", "history of the selected model: TTFT 24 h / 7 days, uptime, busy hours", "history"),
-    ("p / P", "provider keys: add, replace, remove, test", "keys"),
-    ("r", "re-probe every model now (within budgets)", "reprobe"),
-    ("?", "this help", "help"),
-    ("ctrl+p", "command palette: every action by name", ""),
-    ("click", "a column header sorts by it (again: reverse)", ""),
-    ("Escape", "close any dialog", ""),
-    ("q", "quit", "quit"),
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One row of the key list: the help screen, the footer, the palette and the bindings."""
+
+    shown: str
+    """The key as the help screen writes it."""
+    text: str
+    """What it does (the help screen; the palette title is its part before " (")."""
+    action: str = ""
+    """The action it runs ("" for keys handled elsewhere: the table's cursor, the palette)."""
+    keys: tuple[str, ...] = ()
+    """The screen's bindings for it (Textual key names); the app binds `q` and `?` itself."""
+    label: str = ""
+    """Its name in the footer."""
+    footer: bool = False
+    """Whether the footer shows its first key."""
+    priority: bool = False
+    """Run before the focused widget sees the key."""
+
+
+ACTIONS: tuple[Action, ...] = (
+    Action("↑/↓ j/k", "move the cursor"),
+    Action(
+        "enter", "use the selected model in the target tool (shows the change; w, l launch)", "use"
+    ),
+    Action("t", "cycle the target tool", "cycle_tool", ("t",), "Tool", footer=True),
+    Action("s", "cycle the sort column", "cycle_sort", ("s",), "Sort", footer=True),
+    Action("S", "reverse the sort", "reverse_sort", ("S",), "Reverse"),
+    # Priority: the app runs it before taking the next key, so keys typed right after it
+    # (a paste, a fast typist) reach the field instead of the table's bindings.
+    Action(
+        "/",
+        "filter by text (Enter keeps it, Escape clears it)",
+        "filter",
+        ("slash",),
+        "Filter",
+        footer=True,
+        priority=True,
+    ),
+    Action("o", "cycle the provider filter", "cycle_provider", ("o",), "Provider"),
+    Action("c", "only providers with a key", "toggle_configured", ("c",), "Configured"),
+    Action("u", "only usable models", "toggle_usable", ("u",), "Usable"),
+    Action(
+        "a",
+        "only models whose tool calls work (agents need them)",
+        "toggle_tools",
+        ("a",),
+        "Tool calls",
+    ),
+    Action("f", "favourite the selected model", "toggle_favourite", ("f",), "Fav", footer=True),
+    Action("F", "pin favourites on top", "toggle_pin", ("F",), "Pin favs"),
+    Action("x", "speed test the selected model (decode tok/s)", "speed_test", ("x",), "Speed test"),
+    Action("T", "tool-call test the selected model", "tool_test", ("T",), "Tool test"),
+    Action(
+        "p / P",
+        "provider keys: add, replace, remove, test",
+        "keys",
+        ("p", "P"),
+        "Keys",
+        footer=True,
+    ),
+    Action(
+        "h",
+        "history of the selected model: TTFT 24 h / 7 days, uptime, busy hours",
+        "history",
+        ("h",),
+        "History",
+    ),
+    Action("r", "re-probe every model now (within budgets)", "reprobe", ("r",), "Re-probe"),
+    Action("?", "this help", "help"),
+    Action("ctrl+p", "command palette: every action by name"),
+    Action("click", "a column header sorts by it (again: reverse)"),
+    Action("Escape", "close any dialog"),
+    Action("q", "quit", "quit"),
 )
+
+
+def _bindings(actions: tuple[Action, ...]) -> list[BindingType]:
+    """The screen's bindings, derived from the key list (the footer shows each first key)."""
+    return [
+        Binding(key, a.action, a.label, show=a.footer and index == 0, priority=a.priority)
+        for a in actions
+        for index, key in enumerate(a.keys)
+    ]
 
 
 class DashboardScreen(Screen[None]):
     """The live ranking and everything around it."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("t", "cycle_tool", "Tool"),
-        Binding("s", "cycle_sort", "Sort"),
-        Binding("S", "reverse_sort", "Reverse", show=False),
-        # Priority: the app runs it before taking the next key, so keys typed right after it
-        # (a paste, a fast typist) reach the field instead of the table's bindings.
-        Binding("slash", "filter", "Filter", priority=True),
-        Binding("o", "cycle_provider", "Provider", show=False),
-        Binding("c", "toggle_configured", "Configured", show=False),
-        Binding("u", "toggle_usable", "Usable", show=False),
-        Binding("a", "toggle_tools", "Tool calls", show=False),
-        Binding("f", "toggle_favourite", "Fav"),
-        Binding("F", "toggle_pin", "Pin favs", show=False),
-        Binding("x", "speed_test", "Speed test", show=False),
-        Binding("T", "tool_test", "Tool test", show=False),
-        Binding("p", "keys", "Keys"),
-        Binding("P", "keys", "Keys", show=False),
-        Binding("r", "reprobe", "Re-probe", show=False),
-        Binding("h", "history", "History", show=False),
+        *_bindings(ACTIONS),
+        # Not a row of the help: Escape closes whatever is open, here the filter.
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
@@ -105,7 +153,7 @@ class DashboardScreen(Screen[None]):
         self.demo = demo
         self.snapshot: Snapshot | None = None
         self.keys: Mapping[str, KeyStatus] = {}
-        self.rhythms: Mapping[tuple[str, str], ModelRhythm] = {}
+        self.rhythms: Mapping[ModelRef, ModelRhythm] = {}
         self.rows: dict[str, RowView] = {}
         self.now: Callable[[], float] = lambda: 0.0
         self.env: Mapping[str, str] = {}
@@ -113,14 +161,6 @@ class DashboardScreen(Screen[None]):
         self._status: Text | None = None
         self._banner: Text | None = None
         self._banner_unset = True
-
-    @property
-    def dashboard_app(self) -> DashboardApp:
-        """The app, typed."""
-        from freemodels.ui.app import DashboardApp
-
-        assert isinstance(self.app, DashboardApp)
-        return self.app
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
@@ -166,7 +206,7 @@ class DashboardScreen(Screen[None]):
         self.keys = {s.provider_id: s for s in statuses}
         self.render_snapshot()
 
-    def set_rhythms(self, rhythms: Mapping[tuple[str, str], ModelRhythm]) -> None:
+    def set_rhythms(self, rhythms: Mapping[ModelRef, ModelRhythm]) -> None:
         """Each model's trend and usual fastest hours (read from the history now and then)."""
         self.rhythms = rhythms
         self.render_snapshot()
@@ -186,7 +226,7 @@ class DashboardScreen(Screen[None]):
         status = status_text(snapshot, self.prefs, now, demo=self.demo)
         if status != self._status:
             self._status = status
-            self.query_one(StatusBar).show(snapshot, self.prefs, now, demo=self.demo)
+            self.query_one(StatusBar).show(status)
         banner = banner_text(self.catalog, self.keys, snapshot)
         if banner != self._banner or self._banner_unset:
             self._banner, self._banner_unset = banner, False
@@ -224,7 +264,7 @@ class DashboardScreen(Screen[None]):
         self.prefs = prefs
         self.render_snapshot()
         if persist:
-            self.dashboard_app.preferences_changed(prefs)
+            self.post_message(PreferencesChanged(prefs))
 
     def selected_ref(self) -> ModelRef | None:
         """The model under the cursor."""
@@ -239,18 +279,18 @@ class DashboardScreen(Screen[None]):
         if ref is None:
             self.notify("no model selected", severity="warning")
             return
-        self.dashboard_app.open_use(self.prefs.tool, ref)
+        self.post_message(UseRequested(self.prefs.tool, ref))
 
     def action_cycle_tool(self) -> None:
         """Next target tool."""
         from freemodels.ui.services import tools
 
-        self._set(replace(self.prefs, tool=next_sort(self.prefs.tool, tools())))
+        self._set(replace(self.prefs, tool=next_in_cycle(self.prefs.tool, tools())))
         self.notify(f"target tool: {self.prefs.tool}", timeout=2)
 
     def action_cycle_sort(self) -> None:
         """Next sort column."""
-        self._set(replace(self.prefs, sort=next_sort(self.prefs.sort, SORTS), reverse=False))
+        self._set(replace(self.prefs, sort=next_in_cycle(self.prefs.sort, SORTS), reverse=False))
 
     def action_reverse_sort(self) -> None:
         """Reverse the sort."""
@@ -315,8 +355,7 @@ class DashboardScreen(Screen[None]):
         ref = self.selected_ref()
         if ref is None:
             return
-        self._set(self.prefs.toggled_favourite(str(ref)))
-        self.dashboard_app.favourites_changed(self.prefs.favourites)
+        self._set(self.prefs.toggled_favourite(ref))
 
     def action_toggle_pin(self) -> None:
         """Favourites on top, or in rank order."""
@@ -326,23 +365,23 @@ class DashboardScreen(Screen[None]):
         """Queue a decode-speed test of the selected model."""
         ref = self.selected_ref()
         if ref is not None:
-            self.dashboard_app.source.speed_test(ref)
+            self.post_message(ProbeRequested(ProbeKind.SPEED, ref))
             self.notify(f"speed test queued for {ref}", timeout=3)
 
     def action_tool_test(self) -> None:
         """Queue a function-calling test of the selected model."""
         ref = self.selected_ref()
         if ref is not None:
-            self.dashboard_app.source.tool_test(ref)
+            self.post_message(ProbeRequested(ProbeKind.TOOLS, ref))
             self.notify(f"tool-call test queued for {ref}", timeout=3)
 
     def action_keys(self) -> None:
         """Open the provider keys screen."""
-        self.dashboard_app.open_keys()
+        self.post_message(KeysRequested())
 
     def action_reprobe(self) -> None:
         """Re-probe every model as soon as each budget allows."""
-        self.dashboard_app.source.probe_now(None)
+        self.post_message(ProbeRequested(ProbeKind.PROBE))
         self.notify("re-probing every model (within budgets)", timeout=3)
 
     def action_history(self) -> None:

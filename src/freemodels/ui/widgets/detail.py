@@ -43,7 +43,7 @@ class DetailPane(Vertical):
             spark.data = []
             return
         stats = row.stats
-        samples = snapshot.samples.get((stats.provider, stats.model), ())
+        samples = snapshot.samples.get(stats.ref, ())
         ttfts = [s.ttft_ms for s in samples if s.outcome is Outcome.OK and s.ttft_ms is not None]
         spark.data = ttfts[-60:]
         heading = Text.assemble((stats.name, "bold"), "\n", (row.key, "dim"))

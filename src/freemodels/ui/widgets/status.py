@@ -57,7 +57,7 @@ def status_text(snapshot: Snapshot, prefs: Preferences, now: float, *, demo: boo
 class StatusBar(Static):
     """One line of fleet-wide state."""
 
-    def show(self, snapshot: Snapshot, prefs: Preferences, now: float, *, demo: bool) -> None:
-        """Render the line for this Snapshot."""
+    def show(self, text: Text) -> None:
+        """Show the line `status_text` made."""
         # One line, always: no need to lay the screen out again.
-        self.update(status_text(snapshot, prefs, now, demo=demo), layout=False)
+        self.update(text, layout=False)

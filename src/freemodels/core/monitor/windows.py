@@ -1,0 +1,116 @@
+"""Each model's samples in the sliding window, and its stats over them, as time passes.
+
+No I/O, no asyncio and no clock of its own: the caller passes `now`, so a test drives time by
+hand. Stats are recomputed only for models that got a sample since the last refresh, and for
+every model once `refresh_s` has passed (a window slides even when nothing new arrives).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import replace
+
+from freemodels.core.monitor.stats import ModelInfo, model_stats, rank
+from freemodels.core.records import ModelRef, ModelStats, Outcome, ProbeResult
+
+EARLIER_S = 86400.0
+"""How far back a restart looks for the numbers of models with no sample in the window."""
+
+
+class SampleWindows:
+    """The samples of every catalog model inside (now - window_s, now], and their ranked stats."""
+
+    def __init__(
+        self, infos: Iterable[ModelInfo], window_s: float, *, refresh_s: float = 5.0
+    ) -> None:
+        self.window_s = window_s
+        self._refresh_s = refresh_s
+        self._infos = {info.ref: info for info in infos}
+        self._samples: dict[ModelRef, deque[ProbeResult]] = {ref: deque() for ref in self._infos}
+        self._stats: dict[ModelRef, ModelStats] = {}
+        self._frozen: dict[ModelRef, tuple[ProbeResult, ...]] = {}
+        # The last samples of models with none in the window (from up to a day before the
+        # start), shown until each is probed again: a restart resumes with yesterday's numbers.
+        self._earlier: dict[ModelRef, tuple[ProbeResult, ...]] = {}
+        # When each model's current run of not_found answers began: tracked beyond the window,
+        # since "gone?" means a whole day of them (and the backoff makes them sparse).
+        self._not_found_since: dict[ModelRef, float] = {}
+        self._stale: set[ModelRef] = set(self._infos)
+        self._refreshed_at = -math.inf
+
+    @property
+    def refs(self) -> Collection[ModelRef]:
+        """Every model the windows keep, in catalog order."""
+        return self._infos.keys()
+
+    def add(self, sample: ProbeResult) -> bool:
+        """Take one new sample; False (and ignored) when its model is not in the catalog."""
+        ref = sample.ref
+        samples = self._samples.get(ref)
+        if samples is None:
+            return False
+        samples.append(sample)
+        self._stale.add(ref)
+        self._earlier.pop(ref, None)
+        if sample.outcome is Outcome.NOT_FOUND:
+            self._not_found_since.setdefault(ref, sample.started_at)
+        else:
+            self._not_found_since.pop(ref, None)
+        return True
+
+    def resume_not_found(self, runs: Mapping[ModelRef, float]) -> None:
+        """When each model's stored run of not_found answers began (before adding samples)."""
+        self._not_found_since = {ref: at for ref, at in runs.items() if ref in self._infos}
+
+    def unmeasured(self) -> list[ModelRef]:
+        """The models with no sample in the window."""
+        return [ref for ref, samples in self._samples.items() if not samples]
+
+    def resume_earlier(self, samples: Iterable[ProbeResult]) -> None:
+        """Older samples standing in for models with none in the window, until they get one."""
+        earlier: dict[ModelRef, list[ProbeResult]] = {}
+        for sample in samples:
+            ref = sample.ref
+            if ref in self._infos and not self._samples[ref]:
+                earlier.setdefault(ref, []).append(sample)
+        self._earlier = {ref: tuple(found) for ref, found in earlier.items()}
+        self._stale.update(self._earlier)
+
+    def measured(self) -> bool:
+        """Whether any sample held (in a window or standing in) has a TTFT."""
+        loaded = (*self._samples.values(), *self._earlier.values())
+        return any(s.ttft_ms is not None for samples in loaded for s in samples)
+
+    def refresh(self, now: float) -> tuple[ModelStats, ...]:
+        """Every model's stats at `now`, ranked best first; samples past the window drop out."""
+        if now - self._refreshed_at >= self._refresh_s:
+            # Windows slide: every model's stats age even without new samples.
+            self._stale = set(self._infos)
+            self._refreshed_at = now
+        for ref in self._stale:
+            self._refresh_one(ref, now)
+        self._stale = set()
+        return tuple(rank(self._stats.values()))
+
+    def _refresh_one(self, ref: ModelRef, now: float) -> None:
+        samples = self._samples[ref]
+        while samples and samples[0].started_at <= now - self.window_s:
+            samples.popleft()
+        earlier = self._earlier.get(ref) if not samples else None
+        if earlier:
+            # Not probed since the restart yet: the last day's numbers stand in.
+            self._stats[ref] = model_stats(self._infos[ref], earlier, now, EARLIER_S)
+            self._frozen[ref] = earlier
+            return
+        stats = model_stats(self._infos[ref], samples, now, self.window_s)
+        since = self._not_found_since.get(ref)
+        if since is not None and stats.not_found_since is not None:
+            stats = replace(stats, not_found_since=since)
+        self._stats[ref] = stats
+        self._frozen[ref] = tuple(samples)
+
+    def samples(self) -> dict[ModelRef, tuple[ProbeResult, ...]]:
+        """Each model's samples as of the last refresh, oldest first (sparklines, detail views)."""
+        return dict(self._frozen)
