@@ -27,6 +27,7 @@ from freemodels.core.catalog.parse import Catalog
 from freemodels.core.keys.lookup import KeyRing
 from freemodels.core.monitor.broadcast import Subscriber, Subscribers
 from freemodels.core.monitor.budget import Ledger, RequestGate, budget_limits
+from freemodels.core.monitor.gaps import TICK_S, GapWatch, elapsed_clock
 from freemodels.core.monitor.scheduler import Cadence, Scheduler
 from freemodels.core.monitor.stats import WINDOWS, ModelInfo
 from freemodels.core.monitor.windows import EARLIER_S, SampleWindows
@@ -86,6 +87,7 @@ class Monitor:
         transport_factory: TransportFactory | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        elapsed: Callable[[], float] | None = None,
     ) -> None:
         self.catalog = catalog
         self.keys = keys
@@ -94,6 +96,11 @@ class Monitor:
         self._transport_factory = transport_factory
         self._clock = clock
         self._sleep = sleep
+        # Pauses and clock steps are watched with a clock that only counts time passing; a test
+        # that injects `clock` alone (an accelerated soak) has no second clock to compare with.
+        if elapsed is None and clock is time.time:
+            elapsed = elapsed_clock()
+        self._gaps = GapWatch(clock, elapsed) if elapsed is not None else None
         self._windows = SampleWindows(
             (ModelInfo.of(p, m) for p, m in catalog.models()),
             config.window_s,
@@ -115,6 +122,8 @@ class Monitor:
         self._history: History | None = None
         self._ledger: Ledger | None = None
         self.probes_sent = 0
+        self.discarded = 0
+        """Results thrown away because they were in flight across a pause or a clock step."""
         self.first_probe = threading.Event()
         """Set once the first answer's headers arrived (the dashboard loads its UI after that)."""
 
@@ -188,6 +197,7 @@ class Monitor:
                     pool.client(provider.base_url, provider.id)
                 async with asyncio.TaskGroup() as group:
                     tasks = [
+                        group.create_task(self._watcher()),
                         group.create_task(self._publisher()),
                         group.create_task(self._flusher(history, started)),
                         group.create_task(self._dispatcher(prober, group)),
@@ -256,6 +266,37 @@ class Monitor:
             wait = max(0.02, min(1.0, self.scheduler.next_due(now) - self._clock()))
             await self._sleep(wait)
 
+    async def _watcher(self) -> None:
+        """Tick often, so a pause or a clock step is noticed within a tick of resuming."""
+        while True:
+            await self._sleep(TICK_S)
+            self._check_gaps()
+
+    @property
+    def gaps_seen(self) -> int:
+        """Pauses and clock steps noticed so far."""
+        return self._gaps.epoch if self._gaps is not None else 0
+
+    def _check_gaps(self) -> None:
+        gap = self._gaps.check() if self._gaps is not None else None
+        if gap is None:
+            return
+        now = self._clock()
+        if gap.step_s:
+            log.warning("the wall clock stepped by %+.1f s: times held move with it", gap.step_s)
+            self._windows.shift(gap.step_s)
+            self.scheduler.shift(gap.step_s)
+            if self._ledger is not None and not self._attached:
+                self._ledger.shift(gap.step_s)
+        if gap.paused_s:
+            log.warning(
+                "the monitor did not run for %.1f s (stopped or asleep): probes in flight are "
+                "discarded, overdue ones spread over the cadence",
+                gap.paused_s,
+            )
+            self.scheduler.spread(now)
+        self._mark_dirty()
+
     def _start(self, group: asyncio.TaskGroup, probe: Coroutine[Any, Any, None]) -> None:
         task = group.create_task(probe)
         self._probes.add(task)
@@ -297,10 +338,19 @@ class Monitor:
         if kind is not ProbeKind.PROBE:
             spec = replace(spec, timeout_s=max(self.config.timeout_s, 30.0))
         on_headers = None if self.first_probe.is_set() else self.first_probe.set
+        epoch = self._gaps.epoch if self._gaps is not None else 0
         result = await prober.try_run(provider, model, spec, max_wait_s=0.0, on_headers=on_headers)
         self.first_probe.set()  # also when no headers came (an error, a timeout)
+        # This may run before the ticker on resuming: look for a gap first.
+        self._check_gaps()
         now = self._clock()
         ref = ModelRef(provider.id, model.id)
+        if self._gaps is not None and self._gaps.epoch != epoch and result is not None:
+            # In flight across a pause or a step: its TTFT (or its timeout) measured the gap.
+            log.info("%s: a result from across a pause is discarded", ref)
+            self.discarded += 1
+            self.scheduler.release(ref)
+            return
         if result is None:
             # Another process used the room: try this budget again shortly.
             self.scheduler.done(ref, None, now)
