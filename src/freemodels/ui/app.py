@@ -7,6 +7,7 @@ a busy fleet never floods the terminal. The first measured TTFT is shown the mom
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -227,6 +228,9 @@ class DashboardApp(App[None]):
         rhythms = self.services.rhythms(self.clock())
         if rhythms or self._rhythms_shown:
             self.post_message(RhythmsLoaded(rhythms))
+        # The history screen's module (and plotext, ~0.2 s of imports) loads here, in a thread
+        # after the first rows, so the first `h` does not wait for it; never at launch.
+        importlib.import_module("freemodels.ui.screens.history")
 
     def on_rhythms_loaded(self, message: RhythmsLoaded) -> None:
         # It may land while the app is closing (the load takes a while): nothing to show then.
