@@ -23,9 +23,10 @@ from dataclasses import dataclass
 
 TICK_S = 0.25
 """How often the monitor's ticker runs."""
-PAUSE_S = 5.0
-"""Lag beyond a tick that counts as a pause: a loaded 2-core machine delays a loop by a second
-at times; a stop or a sleep takes longer."""
+PAUSE_S = 10.0
+"""Lag beyond a tick that counts as a pause: a loaded 2-core machine delays a loop by seconds at
+times, and a false pause would discard good results; a closed lid or a stop lasts longer (a
+shorter one records TTFTs of a few seconds at worst, as a slow answer would)."""
 STEP_S = 2.0
 """Disagreement between the wall clock and elapsed time that counts as a step."""
 
