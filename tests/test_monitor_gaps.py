@@ -133,3 +133,43 @@ async def test_a_pause_discards_probes_in_flight_and_spreads_the_overdue(tmp_pat
     stored = History(path).samples(0)
     assert all(s.ttft_ms is None or s.ttft_ms < 50_000 for s in stored), "a pause became a TTFT"
     assert not [s for s in stored if s.model == "slow" and s.ttft_ms is None], "nor a timeout"
+
+
+def test_gap_watch_tells_a_pause_from_a_step() -> None:
+    from freemodels.core.monitor.gaps import Gap, GapWatch
+
+    wall, elapsed = [1000.0], [50.0]
+    watch = GapWatch(lambda: wall[0], lambda: elapsed[0])
+
+    def advance(wall_s: float, elapsed_s: float) -> Gap | None:
+        wall[0] += wall_s
+        elapsed[0] += elapsed_s
+        return watch.check()
+
+    assert advance(0.25, 0.25) is None and advance(3.0, 3.0) is None, "a busy loop is no pause"
+    assert advance(60.0, 60.0) == Gap(paused_s=59.75, step_s=0.0)
+    assert advance(3600.25, 0.25) == Gap(paused_s=0.0, step_s=3600.0)
+    assert advance(-599.75, 0.25) == Gap(paused_s=0.0, step_s=-600.0)
+    assert watch.epoch == 3
+
+
+def test_spread_turns_overdue_models_into_a_queue() -> None:
+    from freemodels.core.catalog.parse import parse_catalog as parse
+    from freemodels.core.monitor.budget import budget_limits
+    from freemodels.core.monitor.scheduler import Scheduler
+
+    lines = [
+        "schema_version = 1", "[providers.p]", 'name = "p"', 'base_url = "http://x/v1"',
+        'api_key_env = ["P_KEY"]', 'signup_url = "http://x"', "key_required = false",
+    ]  # fmt: skip
+    for index in range(4):
+        lines += ["[[providers.p.models]]", f'id = "m{index}"', f'name = "m{index}"', "context = 1"]
+    catalog = parse("\n".join(lines), "test", allow_http=True)
+    scheduler = Scheduler(catalog.providers, budget_limits(catalog.providers), Cadence(60.0))
+    for index in range(4):
+        scheduler.seen(ModelRef("p", f"m{index}"), 1000.0 + index)
+    resumed = 5000.0  # long after every turn fell due
+    scheduler.spread(resumed)
+    due = [scheduler.take("p", resumed + t) for t in (0.0, 1.0, 15.0, 29.0, 30.0, 45.0)]
+    taken = [None if d is None else d[1].id for d in due]
+    assert taken == ["m0", None, "m1", None, "m2", "m3"]
