@@ -106,8 +106,8 @@ class HistoryScreen(ModalScreen[None]):
                 id="history-title",
             )
             yield Static("loading the history…", id="history-summary")
-            yield TtftPlot("TTFT, last 24 h", 3600.0, "hours", id="history-day")
-            yield TtftPlot("TTFT, last 7 days", 86400.0, "days", id="history-week")
+            yield TtftPlot("TTFT, last 24 h", 3600.0, "hours", 24, id="history-day")
+            yield TtftPlot("TTFT, last 7 days", 86400.0, "days", 7, id="history-week")
             yield Static(Text("Availability per hour, 30 days", style="bold"), classes="heading")
             yield UptimeStrip(id="history-uptime")
             yield Static(

@@ -39,8 +39,11 @@ def segments(buckets: Sequence[Bucket]) -> list[list[Bucket]]:
 class TtftPlot(PlotextPlot):
     """p50 and p95 against time before now; red lines: outages, yellow: 429 pauses."""
 
-    def __init__(self, title: str, unit_s: float, unit: str, *, id: str | None = None) -> None:
+    def __init__(
+        self, title: str, unit_s: float, unit: str, span: float, *, id: str | None = None
+    ) -> None:
         super().__init__(id=id)
+        self._span = span  # in units: 24 (hours), 7 (days)
         self._title = title
         self._unit_s = unit_s
         self._unit = unit
@@ -92,8 +95,8 @@ class TtftPlot(PlotextPlot):
                 plt.vertical_line(self._x(b, now), color=OUTAGE)
             elif b.rate_limited:
                 plt.vertical_line(self._x(b, now), color=PAUSED)
-        span = max(b.start for b in buckets) - min(b.start for b in buckets)
-        plt.xlim(min(-span / self._unit_s, self._x(buckets[0], now)), 0)
+        # The whole span, however little of it has data: a gap reads as a gap, not zoomed away.
+        plt.xlim(-self._span, 0)
         self.refresh()
 
     def _x(self, bucket: Bucket, now: float) -> float:
