@@ -43,6 +43,9 @@ def key_cell(provider: Provider) -> str:
     return f"{cell}, plus {', '.join(extra)}" if extra else cell
 
 
+FREE_KIND = {"tier": "free tier", "trial": "trial credit¹", "keyless": "keyless (no key)"}
+
+
 def section(catalog: Catalog) -> str:
     """The README section body: an intro line and the table."""
     models = sum(len(p.models) for p in catalog.providers)
@@ -55,13 +58,26 @@ def section(catalog: Catalog) -> str:
         "request limit: a cautious default). Add or override providers and models in "
         "`~/.config/freemodels/providers.toml`, or let `freemodels providers refresh` do it.",
         "",
-        "| Provider | Models | Free limits | Sign up | Key variable |",
-        "| --- | ---: | --- | --- | --- |",
+        "*Free* is the kind of free use: a renewing free tier, a one-time trial credit, or keyless "
+        "(anonymous, no key). A provider or model whose service has ended is hidden from its end "
+        "date on, with one note; when the bundled catalog's newest verification is over 60 days "
+        "old, commands say so once. The format and the sources: `docs/catalog.md`.",
+        "",
+        "| Provider | Free | Models | Free limits | Verified | Sign up | Key variable |",
+        "| --- | --- | ---: | --- | --- | --- | --- |",
     ]
     for p in catalog.providers:
+        verified = p.verified.isoformat() if p.verified else "–"
         lines.append(
-            f"| {p.name} | {len(p.models)} | {limits(p)} | <{p.signup_url}> | {key_cell(p)} |"
+            f"| {p.name} | {FREE_KIND.get(p.free, p.free)} | {len(p.models)} | {limits(p)} "
+            f"| {verified} | <{p.signup_url}> | {key_cell(p)} |"
         )
+    lines += [
+        "",
+        "¹ A one-time credit for new accounts, not a renewing free tier: it runs out. "
+        "Verified: when the catalog's facts about the provider were last checked "
+        "(see `docs/catalog.md`).",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -46,4 +46,7 @@ def isolated_home(
         if name.startswith("FREEMODELS_") or name.endswith(("_API_KEY", "_API_TOKEN", "_TOKEN")):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
+    # The catalog's end dates and staleness hint are read against this fixed day, so that no
+    # test changes its result with the calendar (the lint step checks the real date).
+    monkeypatch.setenv("FREEMODELS_TODAY", "2026-11-30")
     yield home

@@ -71,7 +71,20 @@ def run_tool(
     argv: list[str], home: Path, *, extra: dict[str, str] | None = None, timeout: float = 90
 ) -> subprocess.CompletedProcess[str]:
     """Run a real tool offline with HOME/XDG inside `home`; never hangs past `timeout`."""
-    env = {
+    return subprocess.run(
+        argv,
+        env=tool_env(home, extra),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def tool_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment a real tool runs offline in: HOME/XDG inside `home`, updates off."""
+    return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
         "XDG_CONFIG_HOME": str(home / ".config"),
@@ -86,12 +99,31 @@ def run_tool(
         "KILO_TELEMETRY_DISABLED": "1",
         **(extra or {}),
     }
-    return subprocess.run(
-        argv,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+
+
+# Where each tool's sample existing config goes, relative to HOME (tests/data/integrations/<tool>/).
+EXISTING = {
+    "opencode": ".config/opencode/opencode.jsonc",
+    "kilo": ".config/kilo/kilo.jsonc",
+    "openclaw": ".openclaw/openclaw.json",
+    "crush": ".config/crush/crush.json",
+    "goose": ".config/goose/config.yaml",
+    "aider": ".aider.conf.yml",
+    "continue": ".continue/config.yaml",
+    "qwen": ".qwen/settings.json",
+    "claude": ".claude/settings.json",
+}
+
+
+def home_env(home: Path) -> dict[str, str]:
+    """The environment a tool would see with HOME at `home`."""
+    return {"HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"), "PATH": os.defpath}
+
+
+def written(home: Path) -> dict[str, str]:
+    """Every file under `home`, relative path → text."""
+    return {
+        str(path.relative_to(home)): path.read_text(encoding="utf-8")
+        for path in sorted(home.rglob("*"))
+        if path.is_file()
+    }

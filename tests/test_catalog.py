@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import subprocess
@@ -59,11 +58,11 @@ def bundled() -> Catalog:
 def test_bundled_catalog_has_every_provider_and_enough_models(bundled: Catalog) -> None:
     ids = {p.id for p in bundled.providers}
     assert ids == {
-        "nvidia", "groq", "cerebras", "googleai", "github-models", "mistral", "codestral",
-        "cloudflare", "openrouter", "sambanova", "ovhcloud", "zai", "scaleway", "qwen",
-        "opencode-zen", "kilo", "llm7", "routeway", "novita", "ollama-cloud",
+        "nvidia", "groq", "cerebras", "googleai", "mistral", "codestral", "cloudflare",
+        "openrouter", "sambanova", "ovhcloud", "zai", "scaleway", "qwen", "opencode-zen", "kilo",
+        "llm7", "routeway", "novita", "ollama-cloud", "cohere", "huggingface",
     }  # fmt: skip
-    assert sum(len(p.models) for p in bundled.providers) >= 200
+    assert sum(len(p.models) for p in bundled.providers) >= 150
 
 
 def test_bundled_catalog_passes_every_content_check(bundled: Catalog) -> None:
@@ -95,20 +94,42 @@ def test_bundled_facts_the_design_relies_on(bundled: Catalog) -> None:
     cloudflare = bundled.provider("cloudflare")
     assert cloudflare is not None and cloudflare.url_variables == ("CLOUDFLARE_ACCOUNT_ID",)
     assert cloudflare.resolve_base_url({}) is None
+    # Codestral keys work only on Codestral's own endpoint: its own key and quota.
     mistral, codestral = bundled.provider("mistral"), bundled.provider("codestral")
     assert mistral is not None and codestral is not None
-    assert mistral.budget_id == codestral.budget_id == "mistral"
+    assert codestral.base_url == "https://codestral.mistral.ai/v1"
+    assert codestral.api_key_env == ("CODESTRAL_API_KEY",) and codestral.budget_id == "codestral"
+    assert (codestral.rpm, codestral.rpd) == (30, 2000)
     groq = bundled.provider("groq")
     assert groq is not None
-    seventy = groq.model("llama-3.3-70b-versatile")
-    assert seventy is not None and seventy.rpd == 1000
-    for keyless in ("kilo", "llm7"):
+    big = groq.model("openai/gpt-oss-120b")
+    assert big is not None and big.rpd == 1000
+    for keyless in ("kilo", "llm7", "ovhcloud"):
         provider = bundled.provider(keyless)
-        assert provider is not None and provider.key_required is False
-    cerebras = bundled.provider("cerebras")
-    assert cerebras is not None
-    glm = cerebras.model("zai-glm-4.7")
-    assert glm is not None and glm.until == dt.date(2026, 8, 17)
+        assert provider is not None and provider.keyless and provider.key_required is False
+    for trial in ("cerebras", "sambanova", "scaleway", "qwen", "novita"):
+        provider = bundled.provider(trial)
+        assert provider is not None and provider.trial, trial
+    for provider in bundled.providers:
+        assert provider.verified is not None, provider.id
+
+
+def test_bundled_catalog_lists_no_retired_service(bundled: Catalog) -> None:
+    # The facts of issue 17 (docs/catalog.md names the sources): none of these answers any more.
+    assert bundled.provider("github-models") is None
+    gone = {
+        "groq": ("llama-3.3-70b-versatile", "llama-3.1-8b-instant"),
+        "cloudflare": (
+            "@cf/moonshotai/kimi-k2.6", "@cf/moonshotai/kimi-k2.7-code", "@cf/zai-org/glm-5.2",
+        ),
+        "nvidia": ("deepseek-ai/deepseek-v4-pro", "deepseek-ai/deepseek-v4-flash"),
+        "mistral": ("ministral-3-14b-25-12",),
+    }  # fmt: skip
+    for pid, model_ids in gone.items():
+        provider = bundled.provider(pid)
+        assert provider is not None
+        for model_id in model_ids:
+            assert provider.model(model_id) is None, f"{pid}/{model_id}"
 
 
 def test_bundled_catalog_fixes_the_peer_list_faults(bundled: Catalog) -> None:
@@ -189,7 +210,10 @@ def test_overlay_provider_without_models_is_reported(tmp_path: Path) -> None:
 
 
 def test_overlay_may_use_http_but_the_bundled_rules_may_not(tmp_path: Path) -> None:
-    overlay = write(tmp_path / "o.toml", provider_toml(base_url="http://127.0.0.1:8080/v1"))
+    overlay = write(
+        tmp_path / "o.toml",
+        provider_toml(base_url="http://127.0.0.1:8080/v1", extra="verified = 2026-11-30\n"),
+    )
     catalog = load_catalog(overlay=overlay)
     assert validate_catalog(catalog) == []
     assert validate_catalog(catalog, bundled=True) == [
@@ -275,8 +299,8 @@ rpm = 5
 headers = { "X-Team" = "qa" }
 
 [[providers.groq.models]]
-id = "llama-3.3-70b-versatile"
-name = "Llama 3.3 70B (mine)"
+id = "openai/gpt-oss-120b"
+name = "GPT OSS 120B (mine)"
 context = 65536
 
 [[providers.groq.models]]
@@ -293,9 +317,9 @@ context = 32768
     assert groq.rpm == 5
     assert groq.base_url == base_groq.base_url  # untouched fields survive
     assert dict(groq.headers) == {"X-Team": "qa"}
-    overridden = groq.model("llama-3.3-70b-versatile")
+    overridden = groq.model("openai/gpt-oss-120b")
     assert overridden is not None and overridden.context == 65536
-    assert overridden.name == "Llama 3.3 70B (mine)"
+    assert overridden.name == "GPT OSS 120B (mine)"
     assert groq.model("my-new-model") is not None
     assert len(groq.models) == len(base_groq.models) + 1
     local = merged.provider("local")
@@ -364,27 +388,28 @@ def test_providers_json_is_one_array_with_every_field() -> None:
     result = run_cli("providers", "--json")
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)  # exactly one JSON document, nothing else
-    assert isinstance(document, list) and len(document) == 20
+    assert isinstance(document, list) and len(document) == 21
     groq = next(p for p in document if p["id"] == "groq")
     assert set(groq) == {
         "id", "name", "base_url", "api_key_env", "signup_url", "key_required", "rpm", "rpd",
-        "budget", "models",
+        "budget", "free", "until", "verified", "models",
     }  # fmt: skip
-    seventy = next(m for m in groq["models"] if m["id"] == "llama-3.3-70b-versatile")
-    assert seventy == {
-        "id": "llama-3.3-70b-versatile",
-        "name": "Llama 3.3 70B",
+    assert (groq["free"], groq["until"], groq["verified"]) == ("tier", None, "2026-11-30")
+    big = next(m for m in groq["models"] if m["id"] == "openai/gpt-oss-120b")
+    assert big == {
+        "id": "openai/gpt-oss-120b",
+        "name": "GPT OSS 120B",
         "context": 131072,
-        "max_output": 32768,
-        "tier": "B",
-        "swe_bench": 22.0,
-        "reasoning": False,
+        "max_output": 65536,
+        "tier": "S",
+        "swe_bench": 62.4,
+        "reasoning": True,
         "tool_calls": None,
         "rpd": 1000,
         "until": None,
     }
-    codestral = next(p for p in document if p["id"] == "codestral")
-    assert codestral["budget"] == "mistral"
+    cerebras = next(p for p in document if p["id"] == "cerebras")
+    assert cerebras["free"] == "trial"
     assert result.stderr == ""  # the bundled catalog has nothing to warn about
 
 

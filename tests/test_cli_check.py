@@ -68,6 +68,12 @@ def test_check_ranks_by_ttft_and_writes_history(fleet_catalog: tuple[Fleet, Path
     ]  # fmt: skip
     assert records[0]["samples"] == 2 and records[0]["ok"] == 2
     assert records[-1]["outcome"] == "not_found" and records[-1]["ttft_ms"] is None
+    # A model answering 404/410 is news once: one stderr line, however many rounds it failed.
+    gone = [line for line in proc.stderr.splitlines() if "gone:" in line]
+    assert gone == [
+        "freemodels: gone: slow/dead answered 404/410 (no longer served); "
+        "`freemodels providers refresh` lists what the providers serve now"
+    ]
     assert 15 <= records[0]["ttft_ms"] <= 60
     assert len([r for r in fleet.requests if r.path == "chat/completions"]) == 8
     stats = freemodels("--catalog", str(catalog), "stats", "--json")

@@ -586,7 +586,7 @@ def test_demo_profiles() -> None:
     limited = young["demo-openrouter", "openai/gpt-oss-20b:free"]
     assert any(b.status == 429 and b.retry_after for b in limited)
     assert 0.6 < sum(b.status == 200 for b in limited) / len(limited) < 0.95
-    groq = [b.ttft_s for b in young["demo-groq", "llama-3.3-70b-versatile"]]
+    groq = [b.ttft_s for b in young["demo-groq", "qwen/qwen3.6-27b"]]
     assert 0.15 < statistics.median(groq) < 0.25 and max(groq) < 0.3
     nim_young = [b.ttft_s for b in young["demo-nvidia", "moonshotai/kimi-k2.6"]]
     nim_old = [b.ttft_s for b in old["demo-nvidia", "moonshotai/kimi-k2.6"]]

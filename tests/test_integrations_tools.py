@@ -15,6 +15,7 @@ from freemodels.errors import UsageError
 from freemodels.integrations import registry
 from integrations_fixtures import (
     ENV_KEY,
+    EXISTING,
     FAKE_KEY,
     GOLDEN,
     GROQ,
@@ -22,36 +23,13 @@ from integrations_fixtures import (
     SCHEMAS,
     SLASHED,
     STORED_KEY,
+    home_env,
     jsonc_value,
     schema,
+    written,
 )
 
-# Where each tool's sample existing config goes, relative to HOME.
-EXISTING = {
-    "opencode": ".config/opencode/opencode.jsonc",
-    "kilo": ".config/kilo/kilo.jsonc",
-    "openclaw": ".openclaw/openclaw.json",
-    "crush": ".config/crush/crush.json",
-    "goose": ".config/goose/config.yaml",
-    "aider": ".aider.conf.yml",
-    "continue": ".continue/config.yaml",
-    "qwen": ".qwen/settings.json",
-}
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
-
-
-def home_env(home: Path) -> dict[str, str]:
-    """The environment a tool would see with HOME at `home`."""
-    return {"HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"), "PATH": os.defpath}
-
-
-def written(home: Path) -> dict[str, str]:
-    """Every file under `home`, relative path → text."""
-    return {
-        str(path.relative_to(home)): path.read_text(encoding="utf-8")
-        for path in sorted(home.rglob("*"))
-        if path.is_file()
-    }
 
 
 @pytest.mark.parametrize("case", ["fresh", "existing"])

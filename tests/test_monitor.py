@@ -8,8 +8,10 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from freemodels.core.keys.lookup import KeyRing
 from freemodels.core.monitor.monitor import Monitor, MonitorConfig
 from freemodels.core.monitor.scheduler import Cadence
 from freemodels.core.records import ModelRef, Outcome, ProbeResult, Snapshot
-from freemodels.core.store.history import History
+from freemodels.core.store.history import RAW_RETENTION_S, History
 from freemodels.fleet.server import Behaviour, Fleet, FleetThread
 from freemodels.fleet.synthetic import catalog_toml
 from waiting import async_wait_until, wait_until
@@ -273,3 +275,96 @@ async def test_a_restart_resumes_with_yesterdays_numbers(tmp_path: Path) -> None
     assert [r.model for r in rows] == ["b", "a"], "ranked on yesterday's samples"
     assert rows[0].samples == 4 and rows[0].ttft_p50_ms == 120.0
     assert first[0].samples[ModelRef("p", "b")], "the sparkline has them too"
+
+
+def test_a_guest_takes_over_when_the_owning_monitor_dies(tmp_path: Path) -> None:
+    """What every dashboard runs: attached while the owner beats, probing once it is gone."""
+    fleet = Fleet()
+    fleet.set("p", "a", Behaviour(ttft_s=0.01))
+    with FleetThread(fleet):
+        catalog_path = tmp_path / "c.toml"
+        catalog_path.write_text(catalog_toml(fleet), encoding="utf-8")
+        history = tmp_path / "h.sqlite3"
+        owner = subprocess.Popen(
+            [sys.executable, "-c", SERVE, str(catalog_path), str(history)],
+            stdout=subprocess.PIPE, text=True, env=dict(os.environ),
+        )  # fmt: skip
+        guest = Monitor(
+            parse_catalog(catalog_path.read_text(), "test", allow_http=True),
+            KeyRing(env={}),
+            history,
+            FAST,
+        )
+        thread = threading.Thread(target=asyncio.run, args=(guest.run(),), daemon=True)
+        try:
+            assert owner.stdout is not None and owner.stdout.readline().startswith("snapshot")
+            reader = History(history)
+            wait_until(reader.live_monitor, what="the owner's heartbeat")
+            reader.close()
+            thread.start()
+            wait_until(lambda: guest.snapshot.attached, what="the guest attached")
+            assert guest.probes_sent == 0
+            owner.kill()  # no clean shutdown: its heartbeat stays behind
+            owner.wait(10)
+            wait_until(lambda: not guest.snapshot.attached, what="the guest took over")
+            wait_until(lambda: guest.probes_sent > 0, what="the guest probes on its own")
+        finally:
+            guest.stop()
+            thread.join(10)
+            if owner.poll() is None:
+                owner.kill()
+                owner.wait(10)
+            owner.stdout.close()  # type: ignore[union-attr]
+    assert not thread.is_alive()
+
+
+async def test_stats_age_out_of_the_window_without_new_samples(tmp_path: Path) -> None:
+    async with Fleet() as fleet:
+        fleet.set("p", "a", Behaviour(ttft_s=0.01))
+        catalog = parse_catalog(catalog_toml(fleet), "test", allow_http=True)
+        now = [time.time()]
+        config = replace(
+            FAST, cadence=Cadence(min_interval_s=1e9), window_s=300.0, stats_refresh_s=5.0
+        )
+        monitor = Monitor(
+            catalog, KeyRing(env={}), tmp_path / "h.sqlite3", config, clock=lambda: now[0]
+        )
+        task = asyncio.create_task(monitor.run())
+        try:
+            ref = ModelRef("p", "a")
+
+            def samples() -> int:
+                row = monitor.snapshot.row(ref)
+                return -1 if row is None else row.samples
+
+            await async_wait_until(lambda: samples() == 1, what="the first sample is shown")
+            now[0] += 301.0  # the clock moves on; the model is not due again
+            await async_wait_until(lambda: samples() == 0, what="the sample aged out")
+            assert monitor.snapshot.at == now[0]
+        finally:
+            monitor.stop()
+            await asyncio.wait_for(task, 10)
+    assert len([r for r in fleet.requests if r.path == "chat/completions"]) == 1
+
+
+async def test_the_monitor_prunes_the_history_periodically(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite3"
+    old = time.time() - RAW_RETENTION_S - 7200
+    history = History(path)
+    history.add([ProbeResult("p", "a", Outcome.OK, old, 200, ttft_ms=120.0)])
+    history.close()
+    async with Fleet() as fleet:
+        fleet.set("p", "a", Behaviour(ttft_s=0.01))
+        catalog = parse_catalog(catalog_toml(fleet), "test", allow_http=True)
+        monitor = Monitor(catalog, KeyRing(env={}), path, replace(FAST, prune_interval_s=0.2))
+        task = asyncio.create_task(monitor.run())
+        reader = History(path)
+        try:
+            await async_wait_until(
+                lambda: reader.rollups(0) != [], what="the old sample was rolled up"
+            )
+            assert all(s.started_at > old for s in reader.samples(0)), "and dropped"
+        finally:
+            reader.close()
+            monitor.stop()
+            await asyncio.wait_for(task, 10)

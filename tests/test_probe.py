@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import AsyncIterator
 
@@ -175,6 +176,54 @@ async def test_auth_failure_still_measures_the_round_trip(fleet: Fleet, pool: Cl
     assert result.outcome is Outcome.NO_KEY
     assert result.total_ms is not None and result.total_ms >= 45
     assert "P_API_KEY" in (result.error or "")
+
+
+# Cloudflare's answer to a paid-only model on the Workers Free plan (its errors page: 403, 5035).
+CLOUDFLARE_PAID_PLAN_BODY = json.dumps(
+    {
+        "success": False,
+        "errors": [
+            {
+                "code": 5035,
+                "message": "This model requires the Workers Paid plan. Upgrade to use it.",
+            }
+        ],
+        "messages": [],
+        "result": None,
+    }
+)
+
+
+async def test_paid_plan_refusal_is_rejected_not_a_key_failure(
+    fleet: Fleet, pool: ClientPool
+) -> None:
+    result = await run(fleet, pool, Behaviour(status=403, body=CLOUDFLARE_PAID_PLAN_BODY))
+    assert result.outcome is Outcome.REJECTED
+    assert result.error is not None
+    assert result.error.startswith("HTTP 403: needs a paid plan: ")
+    assert "Workers Paid plan" in result.error
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"error": "this model requires a subscription, upgrade for access"}',  # Ollama Cloud
+        '{"error": {"message": "PAYMENT_METHOD_REQUIRED", "code": 402}}',
+        '{"error": {"message": "This model is not available on the free tier"}}',
+    ],
+)
+async def test_other_plan_wordings_are_rejected_too(
+    fleet: Fleet, pool: ClientPool, body: str
+) -> None:
+    result = await run(fleet, pool, Behaviour(status=403, body=body))
+    assert result.outcome is Outcome.REJECTED and "paid plan" in (result.error or "")
+
+
+async def test_a_plain_403_with_a_key_is_still_auth_failed(fleet: Fleet, pool: ClientPool) -> None:
+    body = '{"errors": [{"code": 10000, "message": "Authentication error"}], "success": false}'
+    result = await run(fleet, pool, Behaviour(status=403, body=body))
+    assert result.outcome is Outcome.AUTH_FAILED
+    assert result.error == "HTTP 403: Authentication error"
 
 
 async def test_rate_limited_keeps_retry_after(fleet: Fleet, pool: ClientPool) -> None:

@@ -95,21 +95,65 @@ async def test_openrouter_keeps_only_free_models_and_adds_new_ones(
     assert request.path == "models" and request.authorization == f"Bearer {KEY.value}"
 
 
-async def test_other_providers_report_not_listed_and_only_offer_new_ids(
+async def test_plain_listing_reports_not_listed_and_only_offers_new_ids(
     fleet: Fleet, client: httpx.AsyncClient
 ) -> None:
-    fleet.set("groq", "kept", Behaviour())
-    fleet.set("groq", "retired", Behaviour(listed=False))
-    fleet.set("groq", "brand-new", Behaviour(price="0.5"))  # price means nothing here
+    # A renewing free tier lists what a key may call, without prices (Groq, NVIDIA, Mistral).
+    fleet.set("groq", "kept", Behaviour(price=None))
+    fleet.set("groq", "retired", Behaviour(price=None, listed=False))
+    fleet.set("groq", "brand-new", Behaviour(price=None))
     entry = provider("groq", fleet.base_url("groq"), "kept", "retired")
 
     offered = await refresh_provider(entry, client, KEY, RecordingGate())
+    assert offered.kind == "plain"
     assert offered.not_listed == ("retired",)
     assert [m.id for m in offered.new] == ["brand-new"]
     assert offered.add == ()
 
     added = await refresh_provider(entry, client, KEY, RecordingGate(), add_new=True)
     assert [m.id for m in added.add] == ["brand-new"]
+
+
+async def test_priced_listing_of_any_provider_says_which_models_are_free(
+    fleet: Fleet, client: httpx.AsyncClient
+) -> None:
+    # Gateways that list prices (Requesty, Kilo): zero-priced new models are added, paid ignored.
+    fleet.set("gateway", "known", Behaviour(price="0"))
+    fleet.set("gateway", "new-free", Behaviour(price="0", context=131072))
+    fleet.set("gateway", "new-paid", Behaviour(price="0.000003"))
+    fleet.set("gateway", "now-paid", Behaviour(price="0.000001"))
+    entry = provider("gateway", fleet.base_url("gateway"), "known", "now-paid")
+    result = await refresh_provider(entry, client, KEY, RecordingGate())
+    assert result.kind == "priced" and result.listed == 2
+    assert result.not_listed == ("now-paid",)
+    assert [m.id for m in result.add] == ["new-free"]
+
+
+async def test_marked_listing_offers_only_the_marked_free_ids(
+    fleet: Fleet, client: httpx.AsyncClient
+) -> None:
+    # Routeway and OpenCode Zen name their free models `…:free` / `…-free`, without prices.
+    fleet.set_listing("routeway", "bare")  # and answer a bare list, not {"data": [...]}
+    for model_id in ("old:free", "new:free", "paid-model", "zen-free"):
+        fleet.set("routeway", model_id, Behaviour(price=None))
+    entry = provider("routeway", fleet.base_url("routeway"), "old:free", "gone:free")
+    result = await refresh_provider(entry, client, KEY, RecordingGate())
+    assert result.kind == "marked" and result.listed == 4
+    assert result.not_listed == ("gone:free",)
+    assert [m.id for m in result.new] == ["new:free", "zen-free"]
+    assert result.add == ()
+    added = await refresh_provider(entry, client, KEY, RecordingGate(), add_new=True)
+    assert [m.id for m in added.add] == ["new:free", "zen-free"]
+
+
+async def test_provider_without_a_model_list_is_one_line(
+    fleet: Fleet, client: httpx.AsyncClient
+) -> None:
+    fleet.set("cloudflare", "@cf/x", Behaviour())
+    fleet.set_listing("cloudflare", "absent")
+    entry = provider("cloudflare", fleet.base_url("cloudflare"), "@cf/x")
+    result = await refresh_provider(entry, client, KEY, RecordingGate())
+    assert result.error == "GET /models answered HTTP 404"
 
 
 async def test_rejected_key_is_one_line_without_the_key(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -176,3 +177,47 @@ def test_ranking_is_a_total_order(rows: list) -> None:
     for row in ranked:
         seen_unusable = seen_unusable or not row.usable
         assert not (seen_unusable and row.usable), "usable models rank above the rest"
+
+
+def test_a_flaky_model_never_outranks_a_fully_available_one() -> None:
+    """3 ok of 9 (Wilson bound ~0.12) with its last answer ok still ranks below 5 of 5."""
+    flaky_samples = [
+        sample(Outcome.OK if i % 3 == 0 else Outcome.SERVER_ERROR, ttft=100.0, at=NOW - 1 - i)
+        for i in range(9)
+    ]
+    third = [
+        sample(Outcome.OK if i == 0 else Outcome.TIMEOUT, ttft=50.0, at=NOW - 1 - i)
+        for i in range(3)
+    ]
+    steady = [sample(ttft=900.0, at=NOW - 1 - i) for i in range(5)]
+    rows = [
+        model_stats(ModelInfo("a", "flaky", "Flaky"), flaky_samples, NOW, 1800),
+        model_stats(ModelInfo("b", "third", "Third"), third, NOW, 1800),
+        model_stats(ModelInfo("c", "steady", "Steady"), steady, NOW, 1800),
+    ]
+    assert rows[0].outcome is Outcome.OK and rows[0].availability_low is not None
+    assert rows[0].availability_low < 0.2 and rows[1].availability == pytest.approx(1 / 3, abs=1e-3)
+    assert rank(rows)[0].model == "steady"
+
+
+def test_a_probe_the_budget_held_back_ranks_after_measured_failures() -> None:
+    """`rate_limited` with no status (nothing sent) is `skipped`, after a measured 404."""
+    held = ProbeResult(
+        "a", "held", Outcome.RATE_LIMITED, NOW - 1, error="local budget", retry_after_s=30.0
+    )
+    real_429 = ProbeResult("b", "limited", Outcome.RATE_LIMITED, NOW - 1, http_status=429)
+    gone = ProbeResult("c", "gone", Outcome.NOT_FOUND, NOW - 1, http_status=404)
+    rows = [
+        model_stats(ModelInfo(s.provider, s.model, s.model), [s], NOW, 1800)
+        for s in (held, real_429, gone)
+    ]
+    assert rows[0].skipped and rows[0].label == "skipped" and rows[0].retry_at == NOW + 29.0
+    assert not rows[1].skipped and rows[1].label == "rate limited"
+    assert [r.model for r in rank(rows)] == ["limited", "gone", "held"]
+
+
+def test_one_label_per_outcome() -> None:
+    """Every outcome has one human wording; network_error reads `unreachable` everywhere."""
+    assert Outcome.NETWORK_ERROR.label == "unreachable"
+    assert len({o.label for o in Outcome}) == len(Outcome)
+    assert all(o.label == o.label.lower() and "_" not in o.label for o in Outcome)

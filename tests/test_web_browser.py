@@ -77,7 +77,7 @@ class Screen:
 
 def ranked(text: str) -> bool:
     """At least three demo models with a time in milliseconds."""
-    names = ("GLM 4.7", "Llama 3.1 8B", "GPT OSS 120B", "Mistral Small 4", "Kimi K2.6")
+    names = ("Qwen3.6 27B", "GPT OSS 20B", "GPT OSS 120B", "Mistral Small 4", "Kimi K2.6")
     return sum(name in text for name in names) >= 3 and bool(re.search(r"\d+ ms", text))
 
 

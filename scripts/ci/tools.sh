@@ -3,12 +3,15 @@
 # Offline binaries from the npm registry, cached so reruns are fast. Tests find them through
 # FREEMODELS_<TOOL>_BIN, then PATH, then $FREEMODELS_CI_CACHE/bin (this script links them there).
 # OpenClaw needs Node >= 24 and ~640 MB (about 30 s to install here); FREEMODELS_CI_OPENCLAW=0 skips it.
+# Claude Code is one native binary (~400 MB unpacked) from its per-platform npm package;
+# FREEMODELS_CI_CLAUDE=0 skips it.
 set -euo pipefail
 
 OPENCODE_VERSION=1.18.33
 KILO_VERSION=7.7.7
 NODE_VERSION=26.12.1
 OPENCLAW_VERSION=2026.9.6
+CLAUDE_VERSION=2.1.332
 
 if [ -n "${FREEMODELS_CI_CACHE:-}" ]; then
   cache="$FREEMODELS_CI_CACHE"
@@ -53,6 +56,13 @@ if [ "${FREEMODELS_CI_OPENCLAW:-1}" = 1 ]; then
 exec "$node_pkg/bin/node" "$claw/node_modules/openclaw/openclaw.mjs" "\$@"
 WRAP
   chmod +x "$cache/bin/openclaw"
+fi
+
+if [ "${FREEMODELS_CI_CLAUDE:-1}" = 1 ]; then
+  claude_pkg="$(unpack "claude-$CLAUDE_VERSION" "@anthropic-ai/claude-code-linux-x64@$CLAUDE_VERSION")"
+  chmod +x "$claude_pkg/claude"
+  ln -sfn "$claude_pkg/claude" "$cache/bin/claude"
+  "$cache/bin/claude" --version >/dev/null
 fi
 
 "$cache/bin/opencode" --version >/dev/null

@@ -7,26 +7,32 @@ import tomllib
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import pytest
-from canned import NOW, make_app, rows, snapshot
+from canned import NOW, catalog, make_app, rows, snapshot
 from textual import events
 from textual.command import CommandList
 from textual.widgets import DataTable, Input
 
+from freemodels.cli.dashboard import MonitorThread
 from freemodels.core.keys.lookup import KeyRing
 from freemodels.core.keys.os_keyring import SecretsFileStore
+from freemodels.core.monitor.monitor import Monitor
 from freemodels.core.records import ModelRef, Outcome
 from freemodels.ui import format as fmt
 from freemodels.ui.app import DashboardApp
+from freemodels.ui.messages import MonitorFailed
 from freemodels.ui.preferences import Preferences, PreferencesError
 from freemodels.ui.screens.help import HelpScreen
 from freemodels.ui.screens.keys import KeysScreen
 from freemodels.ui.screens.use import UseScreen
+from freemodels.ui.services import Services
 from freemodels.ui.source import ManualSource
 from freemodels.ui.view import CELL_PADDING
 from freemodels.ui.widgets.banner import KeyBanner
 from freemodels.ui.widgets.detail import DetailPane
 from freemodels.ui.widgets.ranking import RankingTable
+from freemodels.ui.widgets.status import StatusBar
 from waiting import async_wait_until
 
 WIDE = (160, 48)
@@ -48,7 +54,7 @@ async def test_rows_show_ranked_with_times_in_ms(tmp_path: Path) -> None:
         assert len(order(app)) == len(rows())
         assert cell(app, "cerebras/zai-glm-4.7", "ttft") == "142 ms"
         assert cell(app, "cerebras/qwen-3-coder", "status") == "DOWN server error"
-        assert cell(app, "openrouter/gone/model:free", "status") == "not found"
+        assert cell(app, "openrouter/gone/model:free", "status") == "gone"
         assert cell(app, "openrouter/deepseek/deepseek-r1:free", "status") == "rate limited 42s"
         assert cell(app, "groq/llama-3.3-70b-versatile", "context") == "128k"
 
@@ -437,6 +443,7 @@ async def test_detail_pane_describes_the_selected_model(tmp_path: Path) -> None:
         assert "budget left 24/30 a minute, 880/1000 a day" in body
         assert "gsk_…abcd (env:GROQ_API_KEY)" in body
         assert "http://127.0.0.1:9/groq/v1" in body
+        assert "free tier (renews)" in body
         assert len(pane.query_one("#detail-spark").data) == 6  # type: ignore[attr-defined]
         await pilot.press("j", "j", "j")
         body = str(pane.query_one("#detail-body").render())
@@ -570,3 +577,66 @@ async def test_l_writes_then_offers_the_tool_when_the_terminal_cannot_be_handed_
     assert any(
         str(fake) in m and "-m freemodels-groq/llama-3.3-70b-versatile" in m for m in messages
     )
+
+
+def status_line(app: DashboardApp) -> str:
+    return str(app.dashboard.query_one(StatusBar).content)
+
+
+async def test_the_countdown_ticks_between_snapshots(tmp_path: Path) -> None:
+    """The tick redraws a pause's countdown from the clock, and once more after it ends."""
+    app = make_app(tmp_path)
+    now = [NOW]
+    app.clock = lambda: now[0]
+    app.tick_s = 0.05
+    key = "openrouter/deepseek/deepseek-r1:free"
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        assert cell(app, key, "status") == "rate limited 42s"
+        applied = app.updates
+        now[0] = NOW + 40
+        await async_wait_until(
+            lambda: cell(app, key, "status") == "rate limited 2s", what="the countdown to tick"
+        )
+        assert "openrouter 2s" in status_line(app)
+        now[0] = NOW + 42.01  # just past the pause: the last tick clears it
+        await async_wait_until(
+            lambda: cell(app, key, "status") == "rate limited", what="the countdown to clear"
+        )
+        assert "paused" not in status_line(app)
+        assert app.updates == applied, "no new Snapshot: the tick alone redrew"
+
+
+async def test_the_status_line_says_when_the_dashboard_is_a_guest(tmp_path: Path) -> None:
+    source = ManualSource(snapshot(attached=True))
+    app = make_app(tmp_path, source=source)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        assert "attached to a running monitor" in status_line(app)
+        source.push(snapshot(attached=False))  # the owner died: this monitor took over
+        await async_wait_until(
+            lambda: "attached" not in status_line(app), what="it shows the takeover"
+        )
+
+
+async def test_a_monitor_crash_is_shown_and_the_dashboard_stays_up(tmp_path: Path) -> None:
+    """The monitor thread's error reaches the screen as the CLI wires it, never a traceback."""
+
+    def exploding(tls: bool) -> httpx.AsyncBaseTransport:
+        raise RuntimeError("the transport exploded")
+
+    cat = catalog()
+    monitor = Monitor(cat, KeyRing(env={}), tmp_path / "h.sqlite3", transport_factory=exploding)
+    services = Services(cat, KeyRing(env={}), tmp_path / "h.sqlite3", None)
+    app = DashboardApp(monitor, cat, services, clock=lambda: NOW, tick_s=None)
+    thread = MonitorThread(monitor)
+    thread.on_error = lambda text: app.post_message(MonitorFailed(text))
+    async with app.run_test(size=WIDE):
+        thread.start()
+        await async_wait_until(lambda: bool(app._notifications), what="the failure is shown")
+        shown = list(app._notifications)
+        assert shown[0].title == "Monitor stopped" and shown[0].severity == "error"
+        assert shown[0].message == "RuntimeError: the transport exploded"
+        assert app.is_running
+    thread.join(10)
+    assert isinstance(thread.error, RuntimeError)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from freemodels import __version__
-from freemodels.errors import FreemodelsError
+from freemodels.errors import FreemodelsError, UsageError
 
 # Subcommand name → module; the module registers its own arguments.
 COMMANDS = {
@@ -38,6 +38,8 @@ class _Parser(argparse.ArgumentParser):
     See docs/architecture.md, "Command line".
     """
 
+    commands: dict[str, argparse.ArgumentParser]
+
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"freemodels: {message} (see '{self.prog} --help')\n")
 
@@ -60,13 +62,16 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
 
 
-def build_parser(*, commands: bool = True, only: str | None = None) -> argparse.ArgumentParser:
+def build_parser(*, commands: bool = True, only: str | None = None) -> _Parser:
     """The argument parser, with every subcommand registered unless `commands` is False (or
     only the one named `only`)."""
     parser = _Parser(
         prog="freemodels",
         description="Find the fastest working free LLM endpoint and put it into your coding tool.",
+        epilog="Run `freemodels` with no command to open the live dashboard; every command "
+        "above runs headless and none of them opens it. `freemodels COMMAND --help` says more.",
     )
+    parser.commands = {}
     parser.add_argument("--version", action="version", version=f"freemodels {__version__}")
     _global_options(parser, suppress=False)
     if not commands:
@@ -78,6 +83,7 @@ def build_parser(*, commands: bool = True, only: str | None = None) -> argparse.
             continue
         module = importlib.import_module(module_name)
         command_parser = module.add_parser(sub)
+        parser.commands[command_parser.prog.split()[-1]] = command_parser
         _global_options(command_parser, suppress=True)
         command_parser.set_defaults(_module=module_name)
     return parser
@@ -96,11 +102,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Only the command asked for registers its arguments: importing every command module
         # would cost `stats` the probe stack's imports (httpx, aiohttp: a third of a second).
         named = next((word for word in argv if not word.startswith("-")), None)
-        only = named if named in COMMANDS else None
-        args = build_parser(only=only).parse_args(argv)
+        parser = build_parser(only=named if named in COMMANDS else None)
+        args, rest = parser.parse_known_args(argv)
+        if rest:
+            # An unknown option after a command is that command's misuse: point to its help.
+            owner = parser.commands.get(args.command or "", parser)
+            owner.error(f"unrecognized arguments: {' '.join(rest)}")
     from freemodels.debuglog import configure as configure_debug_log
 
     try:
+        if getattr(args, "demo", False) and getattr(args, "catalog", None):
+            raise UsageError(
+                "--demo runs on the simulated fleet's own catalog; --catalog cannot replace it",
+                "drop one of --demo and --catalog",
+            )
         configure_debug_log(args.debug)
         if args.command is None:
             from freemodels.cli import dashboard
@@ -115,3 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `freemodels check | head`: the reader left; say nothing more (Python's docs' recipe).
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1

@@ -29,7 +29,12 @@ MAX_TOOL_TESTS = 5
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Register `best`."""
     parser: argparse.ArgumentParser = sub.add_parser(
-        "best", help="print provider/model of the top usable model"
+        "best",
+        help="print provider/model of the top usable model",
+        description="Print provider/model of the top usable model, for scripts: from the "
+        "history when it has samples under 5 minutes old, else after one sweep. Exit 3 (and "
+        "nothing on stdout) when no model is usable. Example: "
+        'freemodels use opencode "$(freemodels best)".',
     )
     parser.add_argument("--fresh", action="store_true", help="sweep now instead of using history")
     parser.add_argument(
@@ -135,7 +140,7 @@ def _reference_for(tool: str) -> Callable[[str, str], str]:
     """The function that turns provider/model into TOOL's reference (checked before sweeping)."""
     from freemodels.integrations import registry
 
-    registry.integration(tool)  # an unknown tool is a usage error before anything is sent
+    registry.direct(tool)  # an unknown or router-only tool is a usage error before any request
     return functools.partial(registry.reference, tool)
 
 

@@ -10,7 +10,13 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from freemodels.cli.context import Context, open_context, select_providers
+from freemodels.cli.context import (
+    Context,
+    expired_models,
+    open_context,
+    require_models,
+    select_providers,
+)
 from freemodels.cli.render import print_json, ranking_table
 from freemodels.core.catalog.parse import Catalog
 from freemodels.core.monitor.budget import Ledger, RequestGate, budget_limits
@@ -53,7 +59,12 @@ def positive_seconds(text: str) -> float:
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Register `check`."""
     parser: argparse.ArgumentParser = sub.add_parser(
-        "check", help="ping every model now and print the ranking"
+        "check",
+        help="ping every model now and print the ranking",
+        description="Probe every model of the catalog now (one streaming request each, within "
+        "each provider's rate budget), store the samples, and print the models best first: "
+        "usable ones by TTFT p50, then the rest. The table fits the terminal without cutting a "
+        "number or a provider/model id; --json prints one JSON array instead.",
     )
     parser.add_argument("--rounds", type=positive_int, default=1, help="sweeps to run (default 1)")
     parser.add_argument(
@@ -76,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     """Sweep, then print the table or the JSON array."""
     with open_context(args) as ctx:
         catalog = select_providers(ctx.catalog, args.provider)
+        require_models(catalog, args)
         count = sum(1 for _ in catalog.models())
         if sys.stderr.isatty():
             print(
@@ -88,16 +100,60 @@ def run(args: argparse.Namespace) -> int:
                 timeout_s=args.timeout, speed=args.speed, tools=args.tools,
             )
         )  # fmt: skip
+        keyless = not args.json and not ctx.demo and no_key_at_all(ctx, catalog)
+        expired = [] if args.json else expired_models(args)
+    _say_gone(rows)
     if args.json:
         print_json(to_records(rows, speed=args.speed, tools=args.tools))
     else:
+        models = "1 model" if count == 1 else f"{count} models"
+        rounds = "1 round" if args.rounds == 1 else f"{args.rounds} rounds"
         ranking_table(
-            rows,
-            title=f"freemodels check: {count} models, {args.rounds} round(s)",
-            speed=args.speed,
-            tools=args.tools,
-        )
+            rows, title=f"freemodels check: {models}, {rounds}",
+            speed=args.speed, tools=args.tools,
+        )  # fmt: skip
+        for note in table_notes(rows, keyless, expired):
+            print(f"freemodels: {note}", file=sys.stderr)
     return 0
+
+
+def table_notes(rows: list[ModelStats], keyless: bool, expired: list[str]) -> list[str]:
+    """What the table cannot say by itself (stderr, after it)."""
+    notes = []
+    if expired:
+        notes.append(
+            f"{len(expired)} catalog model{'s' if len(expired) != 1 else ''} past "
+            f"{'their' if len(expired) != 1 else 'its'} shutdown date, hidden: {', '.join(expired)}"
+        )
+    skipped = sum(1 for row in rows if row.skipped)
+    if skipped:
+        notes.append(
+            f"{skipped} model{'s' if skipped != 1 else ''} skipped: the local rate budget "
+            "(rpm/rpd) had no room, so no request was sent"
+        )
+    if keyless:
+        notes.append(
+            "no API keys yet: `freemodels keys set PROVIDER` stores one; "
+            "`freemodels keys list` shows where to sign up for each"
+        )
+    return notes
+
+
+def no_key_at_all(ctx: Context, catalog: Catalog) -> bool:
+    """Whether not one provider that needs a key has one (a first run)."""
+    needing = [p for p in catalog.providers if p.key_required]
+    return bool(needing) and all(ctx.keys.resolve(p) is None for p in needing)
+
+
+def _say_gone(rows: list[ModelStats]) -> None:
+    # One line for all of them, on stderr: a retired model is news once, not a row of errors.
+    gone = [f"{r.provider}/{r.model}" for r in rows if r.outcome is Outcome.NOT_FOUND]
+    if gone:
+        print(
+            f"freemodels: gone: {', '.join(gone)} answered 404/410 (no longer served); "
+            "`freemodels providers refresh` lists what the providers serve now",
+            file=sys.stderr,
+        )
 
 
 async def sweep_and_rank(

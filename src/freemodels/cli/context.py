@@ -8,8 +8,9 @@ a real key is never sent to the simulator and demo numbers never mix with real o
 from __future__ import annotations
 
 import argparse
-import datetime as dt
+import logging
 import os
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from pathlib import Path
 from freemodels import paths
 from freemodels.core.catalog.parse import Catalog, load_catalog, parse_catalog
 from freemodels.core.keys.lookup import KeyRing
-from freemodels.errors import UsageError
+from freemodels.errors import CatalogError, UsageError
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +38,52 @@ class Context:
 
 
 def load_catalog_for(args: argparse.Namespace) -> Catalog:
-    """The catalog `--catalog` names, else the bundled one with the user overlay merged in."""
+    """The catalog `--catalog` names, else the bundled one with the user overlay merged in.
+
+    Providers and models whose end date has come are left out; a retired provider and a stale
+    bundled catalog are each said once on stderr (diagnostics, never the result on stdout).
+    An empty `--catalog` is bad input: it would rank nothing and exit 0.
+    """
+    from freemodels.core.catalog.notices import catalog_notices, catalog_today
+
     path = getattr(args, "catalog", None)
     catalog = load_catalog(Path(path) if path else None, overlay=paths.overlay_catalog_path())
-    return catalog.without_expired(dt.date.today())
+    if path and not catalog.providers:
+        raise CatalogError(f"{path} lists no provider", _ADD_PROVIDER)
+    today = catalog_today()
+    for line in catalog_notices(catalog, today, bundled=path is None):
+        print(f"freemodels: note: {line}", file=sys.stderr)
+    return catalog.without_expired(today)
+
+
+_ADD_PROVIDER = "add a [providers.ID] table with [[providers.ID.models]]"
+
+
+def require_models(catalog: Catalog, args: argparse.Namespace) -> None:
+    """CatalogError when there is no model to rank (a catalog of providers only)."""
+    if not any(True for _ in catalog.models()):
+        source = getattr(args, "catalog", None) or "the catalog"
+        raise CatalogError(f"{source} lists no model", _ADD_PROVIDER)
+
+
+def expired_models(args: argparse.Namespace) -> list[str]:
+    """`provider/model (until DATE)` for each model hidden because its shutdown date passed."""
+    path = getattr(args, "catalog", None)
+    if getattr(args, "demo", False):
+        return []
+    from freemodels.core.catalog.notices import catalog_today
+    from freemodels.core.catalog.parse import ended
+
+    catalog = load_catalog(Path(path) if path else None, overlay=paths.overlay_catalog_path())
+    today = catalog_today()
+    # A retired provider's models are covered by its own notice (load_catalog_for).
+    return [
+        f"{provider.id}/{model.id} (until {model.until.isoformat()})"
+        for provider, model in catalog.models()
+        if model.until is not None
+        and ended(model.until, today)
+        and not ended(provider.until, today)
+    ]
 
 
 def make_keyring(env: Mapping[str, str] | None = None, *, interactive: bool = False) -> KeyRing:
@@ -49,7 +92,11 @@ def make_keyring(env: Mapping[str, str] | None = None, *, interactive: bool = Fa
         from freemodels.core.keys.os_keyring import default_keyring
     except ImportError:
         return KeyRing(env=env)
-    return default_keyring(interactive=interactive, env=env)
+    # With --debug a person is looking into what happens: say where keys are kept every time.
+    debugging = bool(getattr(logging.getLogger("freemodels"), "handlers", None))
+    return default_keyring(
+        interactive=interactive, env=env, fallback_notice="always" if debugging else "once"
+    )
 
 
 @contextmanager

@@ -126,7 +126,7 @@ def _interactive() -> bool:
 def _keyring(*, announce: bool) -> Any:
     from freemodels.core.keys.os_keyring import default_keyring, say_once
 
-    keyring = default_keyring(interactive=_interactive())
+    keyring = default_keyring(interactive=_interactive(), fallback_notice="always")
     if announce:
         first = keyring.stores[0] if keyring.stores else None
         if first is not None and first.name == "keyring":

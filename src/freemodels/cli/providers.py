@@ -30,19 +30,22 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="compare the live GET /models with the catalog and update the user overlay",
         description=(
             "Fetch each provider's live model list: report catalog models it no longer lists, "
-            "add OpenRouter's new free models to the user overlay, and offer other new ids."
+            "add new models listed at a zero price to the user overlay, and offer other new ids."
         ),
     )
     refresh.add_argument("provider", nargs="?", metavar="PROVIDER", help="only this provider")
     refresh.add_argument(
         "--add-new",
         action="store_true",
-        help="also add new ids of providers other than OpenRouter to the overlay",
+        help="also add the new ids whose listing shows no price to the overlay",
     )
     # `providers refresh` is a nested parser: give it the global options too, so
     # `freemodels providers refresh --catalog X` works like every other command.
     for option, kwargs in _GLOBALS.items():
         refresh.add_argument(option, default=argparse.SUPPRESS, **kwargs)
+    from freemodels.cli import providers_add
+
+    providers_add.add_parser(actions, _GLOBALS)
     return parser
 
 
@@ -57,6 +60,10 @@ def run(args: argparse.Namespace) -> int:
     """List the catalog, or refresh it from the providers' live model lists."""
     from freemodels.cli.context import load_catalog_for, open_context
 
+    if getattr(args, "providers_action", None) == "add":
+        from freemodels.cli import providers_add
+
+        return providers_add.run(args)
     if getattr(args, "providers_action", None) == "refresh":
         with open_context(args) as ctx:
             return _refresh(ctx, args.provider, add_new=args.add_new)
@@ -88,6 +95,9 @@ def provider_record(provider: Provider) -> dict[str, Any]:
         "rpm": provider.rpm,
         "rpd": provider.rpd,
         "budget": provider.budget_id,
+        "free": provider.free,
+        "until": provider.until.isoformat() if provider.until else None,
+        "verified": provider.verified.isoformat() if provider.verified else None,
         "models": [model_record(m) for m in provider.models],
     }
 
@@ -114,6 +124,13 @@ def limits_text(rpm: int | None, rpd: int | None) -> str:
     return " · ".join(p for p in parts if p) or "–"
 
 
+def free_text(provider: Provider) -> str:
+    """The kind of free use in words: `free tier`, `trial credit` or `keyless`."""
+    return {"tier": "free tier", "trial": "trial credit", "keyless": "keyless"}.get(
+        provider.free, provider.free
+    )
+
+
 def _warn_lint(catalog: Catalog) -> None:
     # A user overlay is checked like the bundled file, but its faults are warnings here:
     # listing the catalog should still work while the user fixes them.
@@ -133,12 +150,22 @@ def _print_table(catalog: Catalog) -> None:
     table.add_column("name")
     table.add_column("models", justify="right")
     table.add_column("key variable(s)")
+    table.add_column("free")
     table.add_column("free limits")
+    table.add_column("verified")
     table.add_column("sign-up")
     for p in catalog.providers:
         keys = ", ".join(p.api_key_env) + ("" if p.key_required else " (optional)")
+        verified = p.verified.isoformat() if p.verified else "–"
         table.add_row(
-            p.id, p.name, str(len(p.models)), keys, limits_text(p.rpm, p.rpd), p.signup_url
+            p.id,
+            p.name,
+            str(len(p.models)),
+            keys,
+            free_text(p),
+            limits_text(p.rpm, p.rpd),
+            verified,
+            p.signup_url,
         )
     stdout_console().print(table)
 
@@ -207,6 +234,7 @@ def _report(results: Sequence[RefreshResult]) -> int:
             line += f"; added: {', '.join(sorted(added))}"
         offered = [m.id for m in r.new if m.id not in added]
         if offered:
-            line += f"; new (add with --add-new): {', '.join(offered)}"
+            label = "new free" if r.kind == "marked" else "new"
+            line += f"; {label} (add with --add-new): {', '.join(offered)}"
         print(line)
     return 0

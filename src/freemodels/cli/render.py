@@ -1,16 +1,30 @@
-"""Rich tables for the headless commands (stdout carries only the result)."""
+"""Tables for the headless commands (stdout carries only the result).
+
+The ranking table never cuts a number or a `provider/model` id (the text a user copies for
+`use`): as the width shrinks it drops whole columns, least useful first, and only the display
+name, the last column, is shortened. Piped, lines are not padded to a width.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from freemodels.core.records import ModelStats, Outcome
+from freemodels.core.records import ModelStats, Outcome, format_ms
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+PIPED_WIDTH = 130  # a pipe has no width; wide enough for every column, narrow enough to read
+GAP = "  "
+MIN_NAME = 8
+DASH = "–"
 
 
 def print_json(document: Any) -> None:
@@ -29,59 +43,155 @@ def stdout_console() -> Console:
 
 
 def ms(value: float | None) -> str:
-    """`123 ms`, or a dash."""
-    return "–" if value is None else f"{value:,.0f} ms"
+    """`1,174 ms`, or a dash."""
+    return DASH if value is None else format_ms(value)
 
 
 def percent(value: float | None) -> str:
     """`99.5 %`, or a dash."""
-    return "–" if value is None else f"{value * 100:.1f} %"
+    return DASH if value is None else f"{value * 100:.1f} %"
 
 
-_OUTCOME_STYLE = {
-    Outcome.OK: "green",
-    Outcome.RATE_LIMITED: "yellow",
-    Outcome.NO_KEY: "dim",
-    Outcome.AUTH_FAILED: "red",
-}
+def output_width(stream: Any = None) -> tuple[int, bool]:
+    """The width to fit and whether the stream is a terminal (`COLUMNS` wins when set)."""
+    stream = sys.stdout if stream is None else stream
+    tty = bool(getattr(stream, "isatty", lambda: False)())
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns), tty
+    if tty:
+        return shutil.get_terminal_size((PIPED_WIDTH, 24)).columns, True
+    return PIPED_WIDTH, False
+
+
+def wait_text(seconds: float) -> str:
+    """`42 s`, `3 min`, `2 h`: how long until a held-back probe may run."""
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.0f} h"
+
+
+def outcome_cell(row: ModelStats, now: float) -> str:
+    """The outcome's wording; a held-back probe says when it may run again."""
+    if row.skipped and row.retry_at is not None:
+        return f"{row.label} (again in {wait_text(row.retry_at - now)})"
+    return row.label
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One table column: its header, how a row fills it, its side, and when it is dropped."""
+
+    header: str
+    cell: Callable[[int, ModelStats], str]
+    right: bool = False
+    priority: int = 0  # lower stays longer; 0 is always shown
+    flexible: bool = False  # the one column that may be shortened (the display name)
+
+
+def columns(now: float, *, speed: bool = False, tools: bool = False) -> list[Column]:
+    """The ranking's columns in display order."""
+    cols = [
+        Column("#", lambda i, r: str(i), right=True),
+        Column("provider/model", lambda i, r: f"{r.provider}/{r.model}"),
+        Column("outcome", lambda i, r: outcome_cell(r, now)),
+        Column("TTFT", lambda i, r: ms(r.ttft_ms if r.outcome is Outcome.OK else None), True),
+    ]
+    if speed:
+        cols.append(
+            Column(
+                "tok/s",
+                lambda i, r: DASH if r.tokens_per_s is None else f"{r.tokens_per_s:.0f}",
+                True,
+                1,
+            )
+        )
+    if tools:
+        tool_text = {True: "yes", False: "no", None: DASH}
+        cols.append(Column("tools", lambda i, r: tool_text[r.tool_calls], priority=1))
+    cols += [
+        Column("p50", lambda i, r: ms(r.ttft_p50_ms), True, 2),
+        Column("p95", lambda i, r: ms(r.ttft_p95_ms), True, 3),
+        Column("avail", lambda i, r: percent(r.availability), True, 4),
+        Column("n", lambda i, r: str(r.samples), True, 5),
+        Column("stab", lambda i, r: DASH if r.stability is None else str(r.stability), True, 6),
+        Column("name", lambda i, r: r.name, priority=7, flexible=True),
+    ]
+    return cols
+
+
+def _cell_len(text: str) -> int:
+    from rich.cells import cell_len
+
+    return cell_len(text)
+
+
+def _shorten(text: str, width: int) -> str:
+    if _cell_len(text) <= width:
+        return text
+    from rich.cells import set_cell_size
+
+    return set_cell_size(text, max(0, width - 1)) + "…"
+
+
+def ranking_lines(
+    rows: Sequence[ModelStats],
+    width: int,
+    *,
+    now: float | None = None,
+    speed: bool = False,
+    tools: bool = False,
+) -> list[str]:
+    """The header and one line per row, fitted to `width` without cutting a number or an id."""
+    now = time.time() if now is None else now
+    cols = columns(now, speed=speed, tools=tools)
+    cells = [[col.cell(i, row) for col in cols] for i, row in enumerate(rows, 1)]
+    widths = [
+        max([_cell_len(col.header), *(_cell_len(line[k]) for line in cells)])
+        for k, col in enumerate(cols)
+    ]
+    shown = [k for k, col in enumerate(cols) if col.priority == 0]
+    used = sum(widths[k] for k in shown) + len(GAP) * (len(shown) - 1)
+    for priority in sorted({c.priority for c in cols} - {0}):
+        for k, col in enumerate(cols):
+            if col.priority != priority:
+                continue
+            need = len(GAP) + (min(widths[k], MIN_NAME) if col.flexible else widths[k])
+            if used + need > width:
+                break
+            shown.append(k)
+            if col.flexible:
+                widths[k] = min(widths[k], width - used - len(GAP))
+            used += len(GAP) + widths[k]
+        else:
+            continue
+        break  # a column that does not fit drops every less useful one too
+    shown.sort()
+
+    def line(texts: list[str]) -> str:
+        parts = []
+        for k in shown:
+            text = _shorten(texts[k], widths[k]) if cols[k].flexible else texts[k]
+            pad = " " * (widths[k] - _cell_len(text))
+            parts.append(pad + text if cols[k].right else text + pad)
+        return GAP.join(parts).rstrip()
+
+    return [line([col.header for col in cols]), *(line(texts) for texts in cells)]
 
 
 def ranking_table(
     rows: Sequence[ModelStats], *, title: str, speed: bool = False, tools: bool = False
 ) -> None:
-    """Print the ranked table of `check` and `stats`."""
-    from rich import box
-    from rich.table import Table
-
-    console = stdout_console()
-    table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD)
-    table.add_column("#", justify="right", no_wrap=True)
-    table.add_column("model", no_wrap=True, overflow="ellipsis", max_width=40)
-    table.add_column("provider", no_wrap=True, overflow="ellipsis", max_width=18)
-    table.add_column("outcome", no_wrap=True)
-    for label in ("TTFT", "p50", "p95", "avail", "stab"):
-        table.add_column(label, justify="right", no_wrap=True)
-    if speed:
-        table.add_column("tok/s", justify="right")
-    if tools:
-        table.add_column("tools")
-    for index, row in enumerate(rows, 1):
-        outcome = row.outcome.value if row.outcome else "–"
-        style = _OUTCOME_STYLE.get(row.outcome, "red") if row.outcome else "dim"
-        cells = [
-            str(index),
-            f"{row.name} [dim]{row.model}[/]" if row.name != row.model else row.name,
-            row.provider,
-            f"[{style}]{outcome}[/]",
-            ms(row.ttft_ms),
-            ms(row.ttft_p50_ms),
-            ms(row.ttft_p95_ms),
-            percent(row.availability),
-            "–" if row.stability is None else str(row.stability),
-        ]
-        if speed:
-            cells.append("–" if row.tokens_per_s is None else f"{row.tokens_per_s:.0f}")
-        if tools:
-            cells.append({True: "yes", False: "no", None: "–"}[row.tool_calls])
-        table.add_row(*cells)
-    console.print(table)
+    """Print the ranked table of `check` and `stats`, fitted to the terminal (or a pipe)."""
+    width, tty = output_width()
+    lines = ranking_lines(rows, width, speed=speed, tools=tools)
+    out = sys.stdout
+    bold = tty and not os.environ.get("NO_COLOR")
+    out.write(f"{title}\n\n")
+    out.write((f"\x1b[1m{lines[0]}\x1b[0m" if bold else lines[0]) + "\n")
+    for text in lines[1:]:
+        out.write(text + "\n")
+    out.flush()

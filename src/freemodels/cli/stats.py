@@ -23,7 +23,11 @@ from freemodels.errors import UsageError
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Register `stats`."""
     parser: argparse.ArgumentParser = sub.add_parser(
-        "stats", help="ranked aggregates from the stored history (no requests)"
+        "stats",
+        help="ranked aggregates from the stored history (no requests)",
+        description="Rank the models over a window of the stored history (what `check`, the "
+        "dashboard and `serve` measured) without sending a request. `n` is the number of "
+        "samples behind a row; models answering not_found for over 24 h are flagged gone?.",
     )
     parser.add_argument(
         "--window", choices=list(WINDOWS), default="30m", help="time window (default 30m)"

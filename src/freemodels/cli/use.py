@@ -1,8 +1,13 @@
-"""`freemodels use TOOL PROVIDER/MODEL`: put the pick into a coding tool's config (or undo it)."""
+"""`freemodels use TOOL PROVIDER/MODEL|router`: write the pick into a coding tool (or undo it).
+
+`router` writes the local router (`freemodels serve --router`) instead of one model, so the tool
+always gets the best model of the moment; Claude Code takes only that.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from typing import TYPE_CHECKING, Any
@@ -13,7 +18,18 @@ if TYPE_CHECKING:
     from freemodels.core.catalog.parse import Catalog
     from freemodels.core.records import Model, Provider
 
-TOOL_NAMES = ("opencode", "kilo", "openclaw", "crush", "goose", "aider", "continue", "qwen")
+TOOL_NAMES = (
+    "opencode",
+    "kilo",
+    "openclaw",
+    "crush",
+    "goose",
+    "aider",
+    "continue",
+    "qwen",
+    "claude",
+)
+ROUTER = "router"
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -22,11 +38,21 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "use",
         help="write a model into a coding tool's config",
         description="Write PROVIDER/MODEL into TOOL's config (keys referenced by environment "
-        "variable), keeping everything else in the file; --undo takes it out again.",
+        "variable), or `router` for the local router (`freemodels serve --router`), keeping "
+        "everything else in the file; --undo takes it out again. Claude Code (claude) takes "
+        "only the router.",
     )
     parser.add_argument("tool", metavar="TOOL", help=f"one of: {', '.join(TOOL_NAMES)}")
     parser.add_argument(
-        "model", metavar="PROVIDER/MODEL", nargs="?", help="e.g. groq/llama-3.3-70b-versatile"
+        "model",
+        metavar="PROVIDER/MODEL|router",
+        nargs="?",
+        help="e.g. groq/openai/gpt-oss-120b, or `router`",
+    )
+    parser.add_argument(
+        "--url",
+        metavar="URL",
+        help="with `router`: its address (default: the running router's, else 127.0.0.1:8766)",
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="print a unified diff, write nothing"
@@ -47,6 +73,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--undo", action="store_true", help="remove freemodels' entries from TOOL's config"
     )
+    parser.add_argument(
+        "--allow-demo",
+        action="store_true",
+        help="with --demo: write the simulated model anyway (its port dies with this command)",
+    )
     return parser
 
 
@@ -56,17 +87,29 @@ def run(args: argparse.Namespace) -> int:
 
     registry.integration(args.tool)  # unknown tool: one line, exit 2
     if args.undo:
-        if args.model or args.launch or args.inline_key or args.env_file:
+        if args.model or args.launch or args.inline_key or args.env_file or args.url:
             raise UsageError("--undo takes only TOOL (and --dry-run)")
         result = registry.undo(args.tool, dry_run=args.dry_run)
         _report(result, undo=True)
         return 0
     if not args.model:
-        raise UsageError("use needs TOOL and PROVIDER/MODEL (or TOOL --undo)")
+        raise UsageError("use needs TOOL and PROVIDER/MODEL or `router` (or TOOL --undo)")
+    if args.model == ROUTER:
+        return _use_router(args)
+    if args.url:
+        raise UsageError("--url goes with `router`", f"freemodels use {args.tool} router --url URL")
+    registry.direct(args.tool)  # Claude Code: the router only, said before the catalog loads
     from freemodels.cli.context import open_context
 
     with open_context(args, interactive=sys.stdin.isatty()) as context:
         provider, model = _pick(context.catalog, args.model)
+        if context.demo and not args.dry_run and not args.allow_demo:
+            raise UsageError(
+                f"{provider.id}/{model.id} is a --demo model: it lives on a simulator at "
+                f"{provider.base_url}, which stops with this command, so {args.tool} would be "
+                "left pointing at nothing",
+                "pick a real model (freemodels check), or add --allow-demo to write it anyway",
+            )
         key = context.keys.resolve(provider)
         result = registry.apply(
             args.tool,
@@ -85,6 +128,27 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.flush()
         # The tool takes over the terminal; its exit code is ours (a --demo fleet keeps running).
         return subprocess.call(argv, env={**context.env, **extra})
+
+
+def _use_router(args: argparse.Namespace) -> int:
+    """Write the local router into the tool; with --launch start it (no key to pass)."""
+    from freemodels import paths
+    from freemodels.integrations import registry, router
+
+    if args.inline_key or args.env_file:
+        raise UsageError(
+            "the router takes no provider key", "drop --inline-key/--env-file; keys stay with us"
+        )
+    # A `--demo` monitor beats in its own history (see cli/context.py), so does its router.
+    history = paths.data_dir() / "history-demo.sqlite3" if args.demo else paths.history_path()
+    where = router.address(args.url, history)
+    result = registry.apply_router(args.tool, where, dry_run=args.dry_run)
+    _report(result, undo=False)
+    if not args.launch or args.dry_run:
+        return 0
+    argv = registry.launch_router(args.tool, where)
+    sys.stdout.flush()
+    return subprocess.call(argv, env=dict(os.environ))
 
 
 def _report(result: Any, *, undo: bool) -> None:

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 DEFAULT_MAX_OUTPUT = 32768
+# What kind of "free" a provider is (docs/catalog.md): a renewing free tier, a one-time trial
+# credit, or anonymous keyless access.
+FREE_KINDS = ("tier", "trial", "keyless")
 _ENV_REF = re.compile(r"\{([A-Z_][A-Z0-9_]*)\}")
 
 
@@ -41,10 +44,34 @@ class Outcome(StrEnum):
         """Whether this outcome counts against availability (a failure of the service)."""
         return self in _SERVER_SIDE
 
+    @property
+    def label(self) -> str:
+        """The outcome as every screen words it (`unreachable`); JSON keeps `value`."""
+        return _LABELS[self]
+
 
 _SERVER_SIDE = frozenset(
     {Outcome.SERVER_ERROR, Outcome.TIMEOUT, Outcome.NETWORK_ERROR, Outcome.BAD_RESPONSE}
 )
+# One wording per outcome for the tables, `keys test` and the dashboard.
+_LABELS = {
+    Outcome.OK: "ok",
+    Outcome.NO_KEY: "no key",
+    Outcome.AUTH_FAILED: "auth failed",
+    Outcome.RATE_LIMITED: "rate limited",
+    Outcome.NOT_FOUND: "gone",  # 404/410: the model is gone ("gone?" after a day of them)
+    Outcome.SERVER_ERROR: "server error",
+    Outcome.TIMEOUT: "timeout",
+    Outcome.NETWORK_ERROR: "unreachable",
+    Outcome.BAD_RESPONSE: "bad response",
+    Outcome.REJECTED: "rejected",
+}
+SKIPPED_LABEL = "skipped"  # a probe the local budget held back: `rate_limited` with no status
+
+
+def format_ms(value: float) -> str:
+    """A time as every screen prints it: `1,174 ms`."""
+    return f"{value:,.0f} ms"
 
 
 class ProbeKind(StrEnum):
@@ -63,7 +90,7 @@ class Model:
 
     id: str
     name: str
-    context: int
+    context: int | None  # None: unknown (a user's own server); tool configs get their default
     max_output: int | None = None
     tier: str | None = None
     swe_bench: float | None = None
@@ -75,11 +102,9 @@ class Model:
     @property
     def output_limit(self) -> int:
         """The output-token limit tool configs need: the catalog's, else min(context, 32768)."""
-        return (
-            self.max_output
-            if self.max_output is not None
-            else min(self.context, DEFAULT_MAX_OUTPUT)
-        )
+        if self.max_output is not None:
+            return self.max_output
+        return min(self.context or DEFAULT_MAX_OUTPUT, DEFAULT_MAX_OUTPUT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +122,19 @@ class Provider:
     budget: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
     models: tuple[Model, ...] = ()
+    free: str = "tier"  # one of FREE_KINDS
+    until: dt.date | None = None  # the service's end: hidden from this date on
+    verified: dt.date | None = None  # when the catalog's facts about it were last checked
+
+    @property
+    def trial(self) -> bool:
+        """Whether the free use is a one-time trial credit rather than a renewing tier."""
+        return self.free == "trial"
+
+    @property
+    def keyless(self) -> bool:
+        """Whether the free use is anonymous: no key at all."""
+        return self.free == "keyless"
 
     @property
     def budget_id(self) -> str:
@@ -211,11 +249,24 @@ class ModelStats:
     tokens_per_s: float | None = None
     tool_calls: bool | None = None
     not_found_since: float | None = None
+    retry_at: float | None = None  # skipped: when its budget has room again (wall clock)
 
     @property
     def ref(self) -> ModelRef:
         """The `provider/model` these stats are about."""
         return ModelRef(self.provider, self.model)
+
+    @property
+    def skipped(self) -> bool:
+        """Whether the latest probe was held back by the local budget (no request was sent)."""
+        return self.outcome is Outcome.RATE_LIMITED and self.http_status is None
+
+    @property
+    def label(self) -> str:
+        """The latest outcome's wording (`skipped` when the budget held the probe back)."""
+        if self.outcome is None:
+            return "–"
+        return SKIPPED_LABEL if self.skipped else self.outcome.label
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from freemodels.core.records import ModelStats
+from freemodels.core.records import ModelStats, Outcome
 
 
 def to_record(
     stats: ModelStats, rank: int, *, speed: bool = False, tools: bool = False
 ) -> dict[str, Any]:
-    """One model's record, in the contract's field order."""
+    """One model's record, in the contract's field order; times null unless the latest was ok."""
+    ok = stats.outcome is Outcome.OK
     record: dict[str, Any] = {
         "rank": rank,
         "provider": stats.provider,
@@ -24,10 +25,10 @@ def to_record(
         "samples": stats.samples,
         "ok": stats.ok,
         "availability": stats.availability,
-        "ttft_ms": stats.ttft_ms,
+        "ttft_ms": stats.ttft_ms if ok else None,
         "ttft_p50_ms": stats.ttft_p50_ms,
         "ttft_p95_ms": stats.ttft_p95_ms,
-        "total_ms": stats.total_ms,
+        "total_ms": stats.total_ms if ok else None,
         "jitter_ms": stats.jitter_ms,
         "stability": stats.stability,
         "error": stats.error,

@@ -57,8 +57,8 @@ class Behaviour:
     """When the request has `tools`, answer with a well-formed call of the first tool."""
     sampler: Sampler | None = None
     """If set, called per request with (rng, per-model request index) for the behaviour to use."""
-    price: str = "0"
-    """Per-token price listed by GET /models (OpenRouter style); "0" is free."""
+    price: str | None = "0"
+    """Per-token price listed by GET /models (OpenRouter style); "0" is free; None lists none."""
     listed: bool = True
     """Whether GET /models lists this model (a retired model is gone from the list)."""
     context: int | None = None

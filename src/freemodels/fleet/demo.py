@@ -58,21 +58,21 @@ PROVIDERS = (
         600,
         (
             DemoModel(
-                "llama-3.3-70b-versatile",
-                "Llama 3.3 70B",
+                "qwen/qwen3.6-27b",
+                "Qwen3.6 27B",
                 131072,
                 steady(190, 18, interval_ms=3),
-                tier="B",
-                swe_bench=22.0,
+                tier="S+",
+                swe_bench=77.2,
                 tool_calls=True,
             ),
             DemoModel(
-                "llama-3.1-8b-instant",
-                "Llama 3.1 8B Instant",
+                "openai/gpt-oss-20b",
+                "GPT OSS 20B",
                 131072,
                 steady(160, 12, interval_ms=2, tool_call=False),
-                tier="C",
-                swe_bench=18.0,
+                tier="S",
+                swe_bench=60.7,
                 tool_calls=False,
             ),
             DemoModel(
@@ -96,12 +96,12 @@ PROVIDERS = (
         600,
         (
             DemoModel(
-                "zai-glm-4.7",
-                "GLM 4.7",
-                131072,
+                "gemma-4-31b",
+                "Gemma 4 31B",
+                65536,
                 steady(150, 20, interval_ms=1),
-                tier="S+",
-                swe_bench=73.8,
+                tier="A+",
+                swe_bench=52.0,
                 tool_calls=True,
             ),
             DemoModel(
@@ -134,7 +134,7 @@ PROVIDERS = (
                 tool_calls=True,
             ),
             DemoModel(
-                "deepseek-ai/deepseek-v4-flash",
+                "deepseek-ai/deepseek-v4-flash-0731",
                 "DeepSeek V4 Flash",
                 1048576,
                 queued(850, 0.6),
@@ -257,7 +257,7 @@ def demo_env() -> dict[str, str]:
 def demo_catalog_toml(fleet: Fleet) -> str:
     """A providers.toml for the demo providers at this fleet's http URLs.
 
-    The format: docs/architecture.md, "The catalog".
+    The format: docs/catalog.md.
     """
     lines = [
         "# The --demo catalog: simulated providers served by freemodels.fleet on loopback.",
@@ -272,6 +272,7 @@ def demo_catalog_toml(fleet: Fleet) -> str:
             f"api_key_env = [{_s(provider.key_env)}]",
             f"signup_url = {_s(provider.signup_url)}",
             f"key_required = {_b(provider.key is not None)}",
+            f"free = {_s('tier' if provider.key is not None else 'keyless')}",
             f"rpm = {provider.rpm}",
         ]
         for model in provider.models:

@@ -32,6 +32,9 @@ SHUTDOWN_TIMEOUT_S = 0.25
 KEEPALIVE_TIMEOUT_S = 300.0
 
 
+LISTINGS = ("data", "bare", "absent")
+
+
 class Fleet:
     """Serves http://127.0.0.1:<port>/<provider>/v1/chat/completions and /<provider>/v1/models."""
 
@@ -51,6 +54,7 @@ class Fleet:
         self._port: int | None = None
         self._models: dict[str, dict[str, Behaviour]] = {}
         self._keys: dict[str, str | None] = {}
+        self._listings: dict[str, str] = {}
         self._rngs: dict[tuple[str, str], random.Random] = {}
         self._counts: dict[tuple[str, str], int] = {}
         self._runner: web.AppRunner | None = None
@@ -70,6 +74,12 @@ class Fleet:
         """The provider answers 401 unless `Authorization: Bearer <key>`; None makes it keyless."""
         self._models.setdefault(provider, {})
         self._keys[provider] = key
+
+    def set_listing(self, provider: str, shape: str) -> None:
+        """How GET /models answers: "data" ({"data": [...]}), "bare" (the list), "absent" (404)."""
+        if shape not in LISTINGS:
+            raise ValueError(f"unknown listing {shape!r}; one of {', '.join(LISTINGS)}")
+        self._listings[provider] = shape
 
     def key(self, provider: str) -> str | None:
         """The key a provider requires (None: keyless or unknown)."""
@@ -255,6 +265,9 @@ class Fleet:
         return json_response(error_json(401, message, code="invalid_api_key"), 401)
 
     def _list_models(self, provider: str, models: dict[str, Behaviour]) -> web.Response:
+        shape = self._listings.get(provider, "data")
+        if shape == "absent":
+            return json_response(error_json(404, "no route /models"), 404)
         data = []
         for model_id, behaviour in models.items():
             if not behaviour.listed:
@@ -264,11 +277,14 @@ class Fleet:
                 "object": "model",
                 "created": 1_700_000_000,
                 "owned_by": provider,
-                "pricing": {"prompt": behaviour.price, "completion": behaviour.price},
             }
+            if behaviour.price is not None:
+                entry["pricing"] = {"prompt": behaviour.price, "completion": behaviour.price}
             if behaviour.context is not None:
                 entry["context_length"] = behaviour.context
             data.append(entry)
+        if shape == "bare":
+            return json_response(json.dumps(data))
         return json_response({"object": "list", "data": data})
 
 

@@ -1,1 +1,6 @@
-"""Writers for coding tools' config files: one module per tool, one shared careful writer."""
+"""Writers for coding tools' config files: `registry` (what the CLI and the dashboard call),
+`base` (the Integration class and the helpers tools share), `formats/` (parsing, minimal edits,
+the careful writer) and `tools/` (one module per tool).
+
+Headless: imports only the core; never textual, rich, freemodels.ui or freemodels.cli.
+"""

@@ -19,6 +19,9 @@ from freemodels.integrations.formats.edits import Edit
 PREFIX = "freemodels-"
 MARK = "(freemodels)"
 """Ends the name of list entries freemodels wrote where ids are not ours (Continue, Qwen)."""
+ROUTER_ID = "freemodels"  # the local router's provider id in every tool's config
+ROUTER_TOKEN_VAR = "FREEMODELS_ROUTER_TOKEN"  # a router off loopback wants its token
+ROUTER_PLACEHOLDER_KEY = "freemodels"  # tools insist on some key; the loopback router takes any
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,11 +33,22 @@ class Selection:
     base_url: str  # with {VAR} parts filled in
     key_var: str | None  # the environment variable the tool should read the key from
     inline_key: str | None = field(default=None, repr=False)
+    placeholder_key: str | None = None  # no secret: the loopback router takes any key
 
     @property
     def provider_id(self) -> str:
         """Our id for the provider inside tool configs (never clashes with a built-in)."""
         return tool_provider_id(self.provider.id)
+
+    @property
+    def literal_key(self) -> str | None:
+        """The key to write as a value: the --inline-key secret, else the router's placeholder."""
+        return self.inline_key if self.inline_key is not None else self.placeholder_key
+
+    @property
+    def is_router(self) -> bool:
+        """Whether this selection is the local router rather than one catalog model."""
+        return self.provider.id == ROUTER_ID
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,13 +61,15 @@ class Target:
 
 
 def tool_provider_id(provider_id: str) -> str:
-    """`groq` → `freemodels-groq`."""
-    return PREFIX + provider_id
+    """`groq` → `freemodels-groq`; the router is `freemodels` itself."""
+    return ROUTER_ID if provider_id == ROUTER_ID else PREFIX + provider_id
 
 
 def is_ours(value: Any) -> bool:
     """Whether a provider id or `provider/model` reference is one freemodels wrote."""
-    return isinstance(value, str) and value.startswith(PREFIX)
+    if not isinstance(value, str):
+        return False
+    return value.startswith((PREFIX, ROUTER_ID + "/")) or value == ROUTER_ID
 
 
 def config_home(env: Mapping[str, str]) -> Path:
@@ -86,6 +102,11 @@ class Integration:
     supports_inline_key = True
     project_files: tuple[str, ...] = ()  # relative to the cwd; they override the user config
     env_file: str | None = None  # documented .env the tool reads keys from (relative to home)
+    # The router's model names this tool lists, in order; the last is its default. Agents that
+    # call tools default to `auto:tools`, so the router never picks a model whose tool calls fail.
+    router_models: tuple[str, ...] = ("auto", "auto:tools")
+    router_only = False  # the tool speaks another API (Claude Code): only the router fits it
+    env_references = True  # the config can name an environment variable for the key
 
     def targets(self, env: Mapping[str, str], selection: Selection | None) -> list[Target]:
         """The files to edit for this selection (None: every file we may have written)."""
@@ -116,7 +137,7 @@ class Integration:
 
     def notes(self, selection: Selection, key_in_env: bool) -> list[str]:
         """Things the user must know after a write (which variable to export, ...)."""
-        if selection.key_var is None or selection.inline_key is not None or key_in_env:
+        if selection.key_var is None or selection.literal_key is not None or key_in_env:
             return []
         return [
             f"{self.title} reads the key from ${selection.key_var}, which is not set in this "

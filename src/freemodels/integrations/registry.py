@@ -2,8 +2,10 @@
 
     reference(tool, provider_id, model_id)   the model name the tool expects after `use`
     apply(tool, provider, model, key, ...)   write the pick (or a dry run); returns a UseResult
+    apply_router(tool, where, ...)           write the local router instead of one model
     undo(tool, ...)                          take our entries out again
     launch_command(tool, provider, model, key)  argv and extra environment to start the tool
+    launch_router(tool, where)               the same for a tool pointed at the router
 
 Everything here is synchronous and headless, so the TUI can call it from a thread worker.
 """
@@ -21,10 +23,18 @@ from typing import Any
 from freemodels.core.keys.lookup import ResolvedKey
 from freemodels.core.records import Model, Provider
 from freemodels.errors import UsageError
-from freemodels.integrations.base import Integration, Selection, Target, home
+from freemodels.integrations import router
+from freemodels.integrations.base import ROUTER_ID, Integration, Selection, Target, home
 from freemodels.integrations.formats import writer
-from freemodels.integrations.formats.edits import Delete, Edit, apply_to_value, lookup
+from freemodels.integrations.formats.edits import (
+    Delete,
+    Edit,
+    ShapeError,
+    apply_to_value,
+    lookup,
+)
 from freemodels.integrations.formats.writer import FileChange
+from freemodels.integrations.router import RouterAddress
 
 _MODULES = {
     "opencode": "freemodels.integrations.tools.opencode",
@@ -35,8 +45,10 @@ _MODULES = {
     "aider": "freemodels.integrations.tools.aider",
     "continue": "freemodels.integrations.tools.continue_dev",
     "qwen": "freemodels.integrations.tools.qwen",
+    "claude": "freemodels.integrations.tools.claude",
 }
-TOOLS: tuple[str, ...] = tuple(_MODULES)
+ROUTER_TOOLS: tuple[str, ...] = tuple(_MODULES)  # every tool `use TOOL router` writes
+TOOLS: tuple[str, ...] = ROUTER_TOOLS[:-1]  # the tools that also take one PROVIDER/MODEL
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,14 +80,25 @@ def integration(tool: str) -> Integration:
     """The integration for a tool name; UsageError listing the valid names."""
     module_name = _MODULES.get(tool)
     if module_name is None:
-        raise UsageError(f"unknown tool {tool!r}; choose one of: {', '.join(TOOLS)}")
+        raise UsageError(f"unknown tool {tool!r}; choose one of: {', '.join(ROUTER_TOOLS)}")
     found: Integration = importlib.import_module(module_name).TOOL
     return found
 
 
+def direct(tool: str) -> Integration:
+    """The integration for a tool that takes one PROVIDER/MODEL; UsageError for router-only ones."""
+    spec = integration(tool)
+    if spec.router_only:
+        raise UsageError(
+            f"{spec.title} speaks only Anthropic's API, so it needs the router",
+            f"run `freemodels use {tool} router` and keep `freemodels serve --router` running",
+        )
+    return spec
+
+
 def reference(tool: str, provider_id: str, model_id: str) -> str:
     """The model reference `tool` expects after `use` (e.g. `freemodels-groq/<model>`)."""
-    return integration(tool).reference(provider_id, model_id)
+    return direct(tool).reference(provider_id, model_id)
 
 
 def selection_for(
@@ -124,30 +147,20 @@ def apply(
 ) -> UseResult:
     """Write `provider/model` into `tool`'s config; ConfigWriteError leaves every file as it was."""
     source = os.environ if env is None else env
-    spec = integration(tool)
-    selection = selection_for(tool, provider, model, key, inline_key=inline_key, env=source)
-    changes = []
-    for target in spec.targets(source, selection):
-        text = writer.read_text(target.path)
-        document = writer.load(target.path, target.format, text or "")
-        edits = spec.render(target, selection, document.value)
-        changes.append(
-            writer.plan(
-                target.path,
-                target.format,
-                text,
-                document,
-                edits,
-                private=selection.inline_key is not None,
-                secret=selection.inline_key,
-            )
+    spec = direct(tool)
+    if provider.id == ROUTER_ID:
+        raise UsageError(
+            f"the provider id {ROUTER_ID!r} is the router's in tool configs",
+            "rename that provider in your catalog overlay",
         )
+    selection = selection_for(tool, provider, model, key, inline_key=inline_key, env=source)
+    changes = _plan(spec, [selection], source)
     notes = _key_notes(spec, selection, key)
     if env_file and key is not None and selection.key_var is not None:
         notes += _env_file(spec, selection.key_var, key.value, source, dry_run=dry_run)
     elif env_file:
         notes.append(f"--env-file: no key for {provider.id} to write")
-    notes += project_overrides(spec, cwd or Path.cwd())
+    notes += project_overrides(spec, cwd)
     if not dry_run:
         for change in changes:
             writer.commit(change)
@@ -158,6 +171,57 @@ def apply(
         tuple(notes),
         dry_run,
     )
+
+
+def apply_router(
+    tool: str,
+    where: RouterAddress,
+    *,
+    dry_run: bool = False,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> UseResult:
+    """Write the local router into `tool`'s config as provider `freemodels`; safe like `apply`."""
+    source = os.environ if env is None else env
+    spec = integration(tool)
+    chosen = router.selections(spec, where, source)
+    changes = _plan(spec, chosen, source)
+    notes = router.notes(spec, where, source) + project_overrides(spec, cwd)
+    if not dry_run:
+        for change in changes:
+            writer.commit(change)
+    reference = spec.reference(ROUTER_ID, chosen[-1].model.id)
+    return UseResult(tool, reference, tuple(changes), tuple(notes), dry_run)
+
+
+def _plan(spec: Integration, chosen: list[Selection], env: Mapping[str, str]) -> list[FileChange]:
+    """Each target's change for the selections rendered in order (the last one is the default)."""
+    last = chosen[-1]
+    changes = []
+    for target in spec.targets(env, last):
+        text = writer.read_text(target.path)
+        document = writer.load(target.path, target.format, text or "")
+        value, edits = document.value, []
+        for index, selection in enumerate(chosen):
+            more = spec.render(target, selection, value)
+            edits += more
+            if index + 1 < len(chosen):
+                try:
+                    value = apply_to_value(value, more)
+                except ShapeError:
+                    break  # writer.plan reports the same shape problem, naming the file
+        changes.append(
+            writer.plan(
+                target.path,
+                target.format,
+                text,
+                document,
+                edits,
+                private=last.inline_key is not None,
+                secret=last.inline_key,
+            )
+        )
+    return changes
 
 
 def undo(tool: str, *, dry_run: bool = False, env: Mapping[str, str] | None = None) -> UseResult:
@@ -217,21 +281,35 @@ def launch_command(
 ) -> tuple[list[str], dict[str, str]]:
     """The argv (executable resolved on PATH) and the extra environment that start `tool`."""
     source = os.environ if env is None else env
+    spec = direct(tool)
+    selection = selection_for(tool, provider, model, key, env=source)
+    argv = _launchable(spec, selection, source)
+    return argv, spec.launch_env(selection, key.value if key else None)
+
+
+def launch_router(
+    tool: str, where: RouterAddress, *, env: Mapping[str, str] | None = None
+) -> list[str]:
+    """The argv that starts `tool` on the router (its token, if any, is already exported)."""
+    source = os.environ if env is None else env
     spec = integration(tool)
+    return _launchable(spec, router.selections(spec, where, source)[-1], source)
+
+
+def _launchable(spec: Integration, selection: Selection, env: Mapping[str, str]) -> list[str]:
     if spec.executable is None:
         raise UsageError(
             f"{spec.title} runs inside your editor and cannot be launched from here",
             "reload the editor window to pick up the new model",
         )
-    selection = selection_for(tool, provider, model, key, env=source)
     argv = spec.launch_argv(selection)
-    path = shutil.which(argv[0], path=source.get("PATH"))
+    path = shutil.which(argv[0], path=env.get("PATH"))
     if path is None:
         raise UsageError(
             f"{spec.title} is not installed ({argv[0]} is not on PATH)",
             f"install it with: {spec.install_hint}",
         )
-    return [path, *argv[1:]], spec.launch_env(selection, key.value if key else None)
+    return [path, *argv[1:]]
 
 
 def _key_notes(spec: Integration, selection: Selection, key: ResolvedKey | None) -> list[str]:
@@ -261,8 +339,14 @@ def _env_file(
     return [f"{'set' if written else 'kept'} {var} in {path} (mode 0600)"]
 
 
-def project_overrides(spec: Integration, cwd: Path) -> list[str]:
-    """Warnings for project-level configs in `cwd` that override the user config."""
+def project_overrides(spec: Integration, cwd: Path | None = None) -> list[str]:
+    """Warnings for project-level configs in `cwd` (default: the current folder) that override
+    the user config."""
+    if cwd is None:
+        try:
+            cwd = Path.cwd()
+        except FileNotFoundError:
+            return []  # the shell's folder was deleted: no project config can be in it
     warnings = []
     for name in spec.project_files:
         path = cwd / name

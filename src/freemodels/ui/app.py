@@ -252,7 +252,7 @@ class DashboardApp(App[None]):
             self.source.probe_now(ref)
 
     def on_use_requested(self, message: UseRequested) -> None:
-        """Push the dry-run diff of writing the model into the tool."""
+        """Push the dry-run diff of writing the model (or the router) into the target tool."""
         self.push_screen(UseScreen(self.services, message.tool, message.ref))
 
     # -- preferences ---------------------------------------------------------------------------

@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-from freemodels.core.monitor.stats import is_gone
-from freemodels.core.records import BudgetState, Health, ModelStats, Outcome
+import datetime as dt
 
-# Verdicts by outcome, as a person reads them; UP/DOWN come from the health state instead.
-_VERDICTS = {
-    Outcome.NO_KEY: "no key",
-    Outcome.AUTH_FAILED: "auth failed",
-    Outcome.RATE_LIMITED: "rate limited",
-    Outcome.NOT_FOUND: "not found",
-    Outcome.SERVER_ERROR: "server error",
-    Outcome.TIMEOUT: "timeout",
-    Outcome.NETWORK_ERROR: "unreachable",
-    Outcome.BAD_RESPONSE: "bad response",
-    Outcome.REJECTED: "rejected",
-}
+from freemodels.core.monitor.stats import is_gone
+from freemodels.core.records import BudgetState, Health, ModelStats, Outcome, format_ms
 
 
 def ms(value: float | None) -> str:
-    """`123 ms` (docs/architecture.md, "Screens and servers"), `-` when unmeasured."""
-    if value is None:
-        return "-"
-    return f"{value:,.0f} ms".replace(",", " ") if value >= 10000 else f"{value:.0f} ms"
+    """`1,174 ms` (the one format every screen uses), `-` when unmeasured."""
+    return "-" if value is None else format_ms(value)
 
 
 def count(n: int, noun: str) -> str:
@@ -37,9 +24,9 @@ def percent(value: float | None) -> str:
 
 
 def context(tokens: int | None) -> str:
-    """`128k`, `1M`: a context window at a glance."""
+    """`128k`, `1M`: a context window at a glance; `?` when the catalog does not say."""
     if tokens is None:
-        return "-"
+        return "?"
     if tokens >= 1_000_000:
         return f"{tokens / 1_048_576:.0f}M" if tokens % 1_048_576 == 0 else f"{tokens / 1e6:.1f}M"
     return f"{round(tokens / 1024)}k"
@@ -73,8 +60,8 @@ def verdict(row: ModelStats, paused_until: float | None, now: float, probing: bo
     if is_gone(row, now):
         return "gone?"
     if row.health is Health.DOWN and row.outcome.server_side:
-        return f"DOWN {_VERDICTS[row.outcome]}"
-    return _VERDICTS[row.outcome]
+        return f"DOWN {row.outcome.label}"
+    return row.outcome.label
 
 
 def verdict_style(text: str) -> str:
@@ -98,3 +85,16 @@ def budget_left(state: BudgetState | None) -> str:
     if state.rpd is not None:
         parts.append(f"{state.remaining_day}/{state.rpd} a day")
     return ", ".join(parts) if parts else f"no cap ({state.used_minute} in the last minute)"
+
+
+FREE_KINDS = {
+    "tier": "free tier (renews)",
+    "trial": "TRIAL credit: one-time, it runs out",
+    "keyless": "keyless: free without a key",
+}
+
+
+def free_kind(kind: str, verified: dt.date | None) -> str:
+    """`free tier (renews), verified 2026-11-30`: what kind of free the provider is."""
+    text = FREE_KINDS.get(kind, kind)
+    return f"{text}, verified {verified.isoformat()}" if verified else text

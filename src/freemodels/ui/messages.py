@@ -61,10 +61,11 @@ class ProbeRequested(Message):
 
 @dataclass
 class UseRequested(Message):
-    """The user asked to write `ref` into `tool`'s config (the app shows the change first)."""
+    """The user asked to write `ref` (or, for a "via router" target, the router) into `tool`'s
+    config (the app shows the change first)."""
 
     tool: str
-    ref: ModelRef
+    ref: ModelRef | None
 
 
 class KeysRequested(Message):

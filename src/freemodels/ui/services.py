@@ -100,6 +100,21 @@ class Services:
         key = self.keys.resolve(provider)
         return registry.launch_command(tool, provider, model, key, env=self.env)
 
+    def use_router(self, tool: str, *, dry_run: bool) -> UseResult:
+        """Write (or diff) the local router into the tool: the running one's address, else the
+        default."""
+        from freemodels.integrations import registry, router
+
+        where = router.address(None, self.history_path)
+        return registry.apply_router(tool, where, dry_run=dry_run, env=self.env)
+
+    def launch_router(self, tool: str) -> tuple[list[str], dict[str, str]]:
+        """The argv that starts the tool on the router (no key: the router holds them)."""
+        from freemodels.integrations import registry, router
+
+        where = router.address(None, self.history_path)
+        return registry.launch_router(tool, where, env=self.env), {}
+
     def reference(self, tool: str, ref: ModelRef) -> str:
         """The model name the tool expects after `use`."""
         from freemodels.integrations import registry
@@ -143,8 +158,17 @@ class Services:
         return self.catalog.find(ref)
 
 
-def tools() -> tuple[str, ...]:
-    """The coding tools `enter` can write to, in cycle order."""
-    from freemodels.integrations.registry import TOOLS
+VIA_ROUTER = " via router"
 
-    return TOOLS
+
+def tools() -> tuple[str, ...]:
+    """The targets `enter` can write to, in cycle order: each tool, then each via the router."""
+    from freemodels.integrations.registry import ROUTER_TOOLS, TOOLS
+
+    return (*TOOLS, *(tool + VIA_ROUTER for tool in ROUTER_TOOLS))
+
+
+def split_target(target: str) -> tuple[str, bool]:
+    """`opencode via router` → (`opencode`, True); `opencode` → (`opencode`, False)."""
+    tool = target.removesuffix(VIA_ROUTER)
+    return tool, tool != target

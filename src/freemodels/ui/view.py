@@ -156,7 +156,7 @@ def _format(shown: _Shown) -> Cells:
         (fmt.percent(shown.availability), dim),
         ("-" if shown.stability is None else str(shown.stability), dim),
         (status, dim or VERDICT_STYLES[fmt.verdict_style(status)]),
-        (fmt.context(model.context if model else None), dim),
+        (fmt.context(model.context) if model else "-", dim),
         (fmt.swe(model.swe_bench if model else None), dim),
     )
 
@@ -256,7 +256,7 @@ _SORT_KEYS: Mapping[str, Callable[[RowView], float | str | None]] = {
     "stability": lambda r: None if r.stats.stability is None else -r.stats.stability,
     "tier": lambda r: _TIER_RANK.get(r.model.tier) if r.model and r.model.tier else None,
     "swe": lambda r: -r.model.swe_bench if r.model and r.model.swe_bench is not None else None,
-    "context": lambda r: -r.model.context if r.model else None,
+    "context": lambda r: -r.model.context if r.model and r.model.context else None,
     "model": lambda r: r.stats.name.lower(),
     "provider": lambda r: r.stats.provider,
 }

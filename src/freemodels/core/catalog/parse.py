@@ -1,8 +1,8 @@
 """The provider catalog: `providers.toml` parsed strictly into Provider and Model records.
 
 Strict because every unknown key is a typo that would otherwise be silently ignored; the format
-grows only through docs/architecture.md ("The catalog"). Errors name the file, the provider/model
-and the key.
+grows only through docs/catalog.md (see also docs/architecture.md, "The catalog"). Errors name
+the file, the provider/model and the key.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from freemodels.core.records import Model, ModelRef, Provider
+from freemodels.core.records import FREE_KINDS, Model, ModelRef, Provider
 from freemodels.errors import CatalogError, UsageError
 
 SCHEMA_VERSION = 1
@@ -35,8 +35,13 @@ _PROVIDER_KEYS = {
     "budget": str,
     "headers": dict,
     "models": list,
+    "free": str,
+    "until": dt.date,
+    "verified": dt.date,
 }
-_PROVIDER_REQUIRED = ("name", "base_url", "api_key_env", "signup_url")
+# A user's own server needs only these; `api_key_env` too when a key is required (the bundled
+# catalog's lint asks for every field).
+_PROVIDER_REQUIRED = ("name", "base_url")
 _MODEL_KEYS = {
     "id": str,
     "name": str,
@@ -49,7 +54,7 @@ _MODEL_KEYS = {
     "rpd": int,
     "until": dt.date,
 }
-_MODEL_REQUIRED = ("id", "name", "context")
+_MODEL_REQUIRED = ("id",)
 _TYPE_NAMES: dict[Any, str] = {
     str: "a string",
     int: 'an integer: token counts are plain numbers like 131072, not "128k"',
@@ -118,12 +123,22 @@ class Catalog:
         return Catalog(tuple(p for p in self.providers if p.id in wanted), self.sources)
 
     def without_expired(self, today: dt.date) -> Catalog:
-        """The catalog minus models whose announced shutdown date has passed."""
+        """The catalog minus the providers and models whose end date has come (`until`)."""
         providers = tuple(
-            _replace_models(p, tuple(m for m in p.models if m.until is None or m.until >= today))
+            _replace_models(p, tuple(m for m in p.models if not ended(m.until, today)))
             for p in self.providers
+            if not ended(p.until, today)
         )
         return Catalog(providers, self.sources)
+
+    def ended(self, today: dt.date) -> tuple[Provider, ...]:
+        """The providers whose end date has come: hidden, with a one-line notice each."""
+        return tuple(p for p in self.providers if ended(p.until, today))
+
+
+def ended(until: dt.date | None, today: dt.date) -> bool:
+    """Whether a service with this end date no longer answers today (it stops on the date)."""
+    return until is not None and until <= today
 
 
 def bundled_catalog_text() -> str:
@@ -231,28 +246,46 @@ def _parse_provider(pid: str, table: Any, source: str, *, allow_http: bool) -> P
             f"{where}: key 'base_url' must be an https:// URL",
             "only a --catalog file or a user overlay may use http",
         )
-    env = table["api_key_env"]
-    if not env or not all(isinstance(v, str) and _ENV_NAME.match(v) for v in env):
-        raise CatalogError(f"{where}: key 'api_key_env' must list environment variable names")
     headers = table.get("headers", {})
     if not all(isinstance(v, str) for v in headers.values()):
         raise CatalogError(f"{where}: key 'headers' values must be strings")
     for key in ("rpm", "rpd"):
         if key in table and table[key] <= 0:
             raise CatalogError(f"{where}: key {key!r} must be positive")
+    free = table.get("free", "tier")
+    if free not in FREE_KINDS:
+        raise CatalogError(f"{where}: key 'free' must be one of {', '.join(FREE_KINDS)}")
+    # Anonymous access needs no key by definition; saying otherwise is a contradiction.
+    if free == "keyless" and table.get("key_required") is True:
+        raise CatalogError(
+            f'{where}: free = "keyless" contradicts key_required = true',
+            "a keyless provider answers without a key: drop key_required or set it to false",
+        )
+    env = table.get("api_key_env", [])
+    key_required = table.get("key_required", free != "keyless")
+    if key_required and not env:
+        raise CatalogError(
+            f"{where}: missing required key 'api_key_env'",
+            "list the key's variable, or set key_required = false for a server without keys",
+        )
+    if not all(isinstance(v, str) and _ENV_NAME.match(v) for v in env):
+        raise CatalogError(f"{where}: key 'api_key_env' must list environment variable names")
     models = tuple(_parse_models(table.get("models", []), where))
     return Provider(
         id=pid,
         name=table["name"],
         base_url=base_url,
         api_key_env=tuple(env),
-        signup_url=table["signup_url"],
-        key_required=table.get("key_required", True),
+        signup_url=table.get("signup_url", ""),
+        key_required=key_required,
         rpm=table.get("rpm"),
         rpd=table.get("rpd"),
         budget=table.get("budget"),
         headers=tuple(headers.items()),
         models=models,
+        free=free,
+        until=_date(table.get("until")),
+        verified=_date(table.get("verified")),
     )
 
 
@@ -278,7 +311,7 @@ def _parse_model(item: Mapping[str, Any], where: str) -> Model:
             raise CatalogError(f"{where}: missing required key {key!r}")
     if not item["id"].strip():
         raise CatalogError(f"{where}: key 'id' is empty")
-    if item["context"] <= 0:
+    if item.get("context", 1) <= 0:
         raise CatalogError(f"{where}: key 'context' must be a positive number of tokens")
     if item.get("max_output", 1) <= 0:
         raise CatalogError(f"{where}: key 'max_output' must be positive")
@@ -290,13 +323,11 @@ def _parse_model(item: Mapping[str, Any], where: str) -> Model:
     swe = item.get("swe_bench")
     if swe is not None and not 0 <= swe <= 100:
         raise CatalogError(f"{where}: key 'swe_bench' is a percentage (0 to 100)")
-    until = item.get("until")
-    if isinstance(until, dt.datetime):
-        until = until.date()
+    until = _date(item.get("until"))
     return Model(
         id=item["id"],
-        name=item["name"],
-        context=item["context"],
+        name=item.get("name", item["id"]),
+        context=item.get("context"),
         max_output=item.get("max_output"),
         tier=tier,
         swe_bench=float(swe) if swe is not None else None,
@@ -305,6 +336,11 @@ def _parse_model(item: Mapping[str, Any], where: str) -> Model:
         rpd=item.get("rpd"),
         until=until,
     )
+
+
+def _date(value: dt.date | None) -> dt.date | None:
+    # TOML has datetimes too, and a datetime is a date to isinstance: keep the day only.
+    return value.date() if isinstance(value, dt.datetime) else value
 
 
 def _merge(base: Catalog, raw: Mapping[str, Any], source: str) -> Catalog:
@@ -338,8 +374,9 @@ def _provider_as_table(provider: Provider) -> dict[str, Any]:
         "signup_url": provider.signup_url,
         "key_required": provider.key_required,
         "headers": dict(provider.headers),
+        "free": provider.free,
     }
-    for key in ("rpm", "rpd", "budget"):
+    for key in ("rpm", "rpd", "budget", "until", "verified"):
         value = getattr(provider, key)
         if value is not None:
             table[key] = value

@@ -1,10 +1,14 @@
 """`providers refresh`: compare a provider's live `GET /models` with the catalog.
 
-OpenRouter lists every model with its price, so its free models are known exactly: the ones whose
-prompt and completion prices are both zero; new free ids are added to the user overlay. Other
-providers list what a key may call, free or not: catalog models missing from the list are
-reported as `not_listed`, and new ids are only offered (added with `add_new`). The bundled
-catalog is never written; the overlay is edited with tomlkit, keeping the user's comments.
+Three kinds of listing say different things about which models are free:
+- priced (OpenRouter, and any provider whose entries carry `pricing`): a model is free when its
+  prompt and completion prices are both zero; new free ids are added to the user overlay, and a
+  catalog model no longer listed as free is `not_listed`;
+- marked (ids ending in `:free` or `-free`, as Routeway and OpenCode Zen name them): the marked
+  ids are the free ones; new ones are offered;
+- plain (a renewing free tier lists what a key may call): every new id is offered.
+Offered ids are written only with `add_new`. The bundled catalog is never written; the overlay
+is edited with tomlkit, keeping the user's comments.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import os
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +41,8 @@ DEFAULT_CONTEXT = 32768
 REFRESH_TIMEOUT_S = 30.0
 DEFAULT_RETRY_S = 60.0
 _CONTEXT_FIELDS = ("context_length", "context_window", "max_model_len", "max_context_length")
+FREE_MARKERS = (":free", "-free")
+PRICED, MARKED, PLAIN = "priced", "marked", "plain"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +52,7 @@ class LiveModel:
     id: str
     name: str | None = None
     context: int | None = None
+    free: bool | None = field(default=None, compare=False)  # None: the listing does not say
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +62,7 @@ class RefreshResult:
     provider: str
     error: str | None = None
     listed: int = 0
+    kind: str = PLAIN  # PRICED, MARKED or PLAIN: what the listing says about free models
     not_listed: tuple[str, ...] = ()
     new: tuple[LiveModel, ...] = ()
     add: tuple[LiveModel, ...] = ()  # the new models to write into the overlay
@@ -83,18 +91,35 @@ async def refresh_provider(
         live = await fetch_live_models(provider, client, key, gate, env=env)
     except _FetchError as exc:
         return RefreshResult(provider.id, error=str(exc))
-    by_price = provider.id in FREE_BY_PRICE
+    kind = listing_kind(provider, live)
+    if kind == PRICED:
+        # Only the free ones count: a catalog model that became paid is "not listed" as free.
+        live = [m for m in live if m.free]
     live_ids = {m.id for m in live}
     known = {m.id for m in provider.models}
-    new = tuple(m for m in live if m.id not in known)
+    new = tuple(m for m in live if m.id not in known and (kind != MARKED or m.free))
     return RefreshResult(
         provider.id,
         listed=len(live),
+        kind=kind,
         not_listed=tuple(m.id for m in provider.models if m.id not in live_ids),
         new=new,
         # A zero price is proof a model is free; elsewhere a listing is not, so the user decides.
-        add=new if by_price or add_new else (),
+        add=new if kind == PRICED or add_new else (),
     )
+
+
+def listing_kind(provider: Provider, live: Sequence[LiveModel]) -> str:
+    """PRICED when prices say which models are free, MARKED when ids do, else PLAIN."""
+    if provider.id in FREE_BY_PRICE or any(m.free is not None and not _marked(m.id) for m in live):
+        return PRICED
+    if any(_marked(m.id) for m in live):
+        return MARKED
+    return PLAIN
+
+
+def _marked(model_id: str) -> bool:
+    return model_id.endswith(FREE_MARKERS)
 
 
 async def fetch_live_models(
@@ -130,10 +155,7 @@ async def fetch_live_models(
         body = response.json()
     except ValueError:
         raise _FetchError("GET /models did not answer JSON") from None
-    entries = _entries(body)
-    if provider.id in FREE_BY_PRICE:
-        entries = [e for e in entries if _is_free(e)]
-    return [_live_model(e) for e in entries]
+    return [_live_model(e) for e in _entries(body)]
 
 
 def _check_status(provider: Provider, response: httpx.Response, gate: RequestGate) -> None:
@@ -164,11 +186,14 @@ def _entries(body: Any) -> list[dict[str, Any]]:
     return [e for e in items if isinstance(e, dict) and isinstance(e.get("id"), str) and e["id"]]
 
 
-def _is_free(entry: Mapping[str, Any]) -> bool:
+def _is_free(entry: Mapping[str, Any]) -> bool | None:
+    # A price is the surest sign; an id marked ":free" is the next; otherwise nobody knows.
     pricing = entry.get("pricing")
-    if not isinstance(pricing, dict):
-        return False
-    return all(_is_zero(pricing.get(part)) for part in ("prompt", "completion"))
+    if isinstance(pricing, dict):
+        return all(_is_zero(pricing.get(part)) for part in ("prompt", "completion"))
+    if _marked(str(entry["id"])):
+        return True
+    return None
 
 
 def _is_zero(value: Any) -> bool:
@@ -193,7 +218,8 @@ def _live_model(entry: Mapping[str, Any]) -> LiveModel:
         ),
         None,
     )
-    return LiveModel(model_id, name if isinstance(name, str) and name.strip() else None, context)
+    label = name if isinstance(name, str) and name.strip() else None
+    return LiveModel(model_id, label, context, _is_free(entry))
 
 
 def write_overlay(path: Path, additions: Mapping[str, Sequence[LiveModel]]) -> int:

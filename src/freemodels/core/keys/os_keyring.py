@@ -264,6 +264,7 @@ def default_keyring(
     env: Mapping[str, str] | None = None,
     warn: Warn = say_once,
     secrets: Path | None = None,
+    fallback_notice: str = "once",
 ) -> KeyRing:
     """The key chain every command uses: environment, then OS keyring, then the secrets file.
 
@@ -287,7 +288,7 @@ def default_keyring(
                 f"no OS keyring available ({problem}); keys are kept in "
                 f"{file_store.location} (0600)"
             )
-            file_store.announce(lambda: warn(notice))
+            file_store.announce(lambda: _fallback_notice(warn, notice, fallback_notice))
             return (file_store,)
         # The file stays readable after a keyring appears, so keys saved while headless still
         # work. A stuck keyring stays in the chain: it reads as empty, and refuses writes loudly.
@@ -295,6 +296,32 @@ def default_keyring(
 
     # The keyring loads (a quarter of a second) only when a key is not in the environment.
     return KeyRing(stores, env)
+
+
+FALLBACK_MARKER = "keyring-fallback-noticed"
+
+
+def _fallback_notice(warn: Warn, notice: str, when: str) -> None:
+    """Say where keys are kept: always (`keys` commands, --debug), else once per machine.
+
+    Every command looks keys up, and the same line on every run is noise; a marker file in the
+    state dir remembers it was said.
+    """
+    if when == "always":
+        warn(notice)
+        return
+    from freemodels import paths
+
+    marker = paths.state_dir() / FALLBACK_MARKER
+    if marker.exists():
+        return
+    warn(notice)
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    except OSError:
+        # An unwritable state dir only means the line is said again next time.
+        return
 
 
 def primary_store(keyring: KeyRing) -> KeyStore | None:

@@ -23,8 +23,8 @@ import httpx
 from freemodels.core.keys.lookup import ResolvedKey
 from freemodels.core.monitor.budget import RequestGate
 from freemodels.core.probe.clients import ClientPool, request_headers
-from freemodels.core.probe.failure import parse_retry_after
-from freemodels.core.records import Model, ProbeKind, Provider
+from freemodels.core.probe.failure import network_error, parse_retry_after
+from freemodels.core.records import Model, Outcome, ProbeKind, Provider
 
 REQUEST_TIMEOUT_S = 10.0
 DEFAULT_RETRY_AFTER_S = 60.0
@@ -44,8 +44,16 @@ class KeyVerdict(StrEnum):
 
     @property
     def label(self) -> str:
-        """The verdict as a person reads it."""
-        return self.value.replace("_", " ")
+        """The verdict as a person reads it, in the probes' words where they say the same."""
+        same = _SAME_AS_OUTCOME.get(self)
+        return same.label if same is not None else self.value.replace("_", " ")
+
+
+_SAME_AS_OUTCOME = {
+    KeyVerdict.OK: Outcome.OK,
+    KeyVerdict.RATE_LIMITED: Outcome.RATE_LIMITED,
+    KeyVerdict.UNREACHABLE: Outcome.NETWORK_ERROR,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +121,11 @@ class _Budgeted:
                     retry = parse_retry_after(response.headers.get("retry-after"), time.time())
         except TimeoutError:
             return _Answer(None, f"no answer within {self.timeout:g} s")
+        except httpx.TransportError as exc:
+            # The probes' wording ("DNS lookup failed"), never the exception's text, which may
+            # quote the request.
+            return _Answer(None, network_error(exc) or f"no answer within {self.timeout:g} s")
         except httpx.HTTPError as exc:
-            # The class name only: exception texts may quote the request.
             return _Answer(None, type(exc).__name__)
         if status == 429:
             self.gate.pause(self.provider.budget_id, time.time() + (retry or DEFAULT_RETRY_AFTER_S))

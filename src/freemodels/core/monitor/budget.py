@@ -93,6 +93,13 @@ class Ledger:
             raise
         return max(0.0, wait)
 
+    def wait(self, provider: Provider, model: Model | None) -> float:
+        """Seconds until one more request to `model` would fit (0: now); records nothing."""
+        mid = self._model_ids.get(ModelRef(provider.id, model.id)) if model is not None else None
+        model_rpd = model.rpd if model is not None else None
+        caps = self.limits(provider.budget_id)
+        return max(0.0, self._wait(provider.budget_id, caps, mid, model_rpd, self._clock()))
+
     def _wait(
         self, budget: str, caps: Limits, mid: int | None, model_rpd: int | None, now: float
     ) -> float:

@@ -49,7 +49,6 @@ log = logging.getLogger("freemodels.monitor")
 
 HOUSEKEEPING_S = 2.0
 EARLIER_SAMPLES = 20
-PRUNE_S = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +62,9 @@ class MonitorConfig:
     flush_interval_s: float = 1.0
     heartbeat_interval_s: float = 5.0
     stats_refresh_s: float = 5.0
+    """Every model's stats are recomputed (and published) at least this often: windows slide."""
+    prune_interval_s: float = 600.0
+    """How often old samples are rolled up and dropped from the history."""
     role: str = "monitor"
     attach: bool = True
 
@@ -374,9 +376,13 @@ class Monitor:
             if not self._attached and now - last_beat >= self.config.heartbeat_interval_s:
                 history.beat(self.config.role, started, now)
                 last_beat = now
-            if now - last_prune >= PRUNE_S:
+            if now - last_prune >= self.config.prune_interval_s:
                 history.prune(now)
                 last_prune = now
+            if now - self._snapshot.at >= self.config.stats_refresh_s:
+                # Nothing new may arrive for a while (every model backing off or paused): the
+                # window slides all the same, and the stats shown must age with it.
+                self._mark_dirty()
 
     def _flush(self, history: History) -> None:
         pending, self._pending = self._pending, []

@@ -100,7 +100,7 @@ def stability(
       calm       = 1 − share of samples slower than 2 × p50 (spikes)
       avail      = availability, or ok / counted while availability is still None.
     The raw score is shrunk towards 50 by n / (n + 2) over n ok samples, so a single sample scores
-    66 at best and only a record of many steady samples approaches 100.
+    67 at best (100/3 + 100/3, rounded) and only a record of many steady samples approaches 100.
     """
     if not ttfts:
         return None
@@ -210,7 +210,16 @@ def model_stats(
         tokens_per_s=speed[-1].tokens_per_s if speed else None,
         tool_calls=tools[-1].tool_calls if tools else None,
         not_found_since=_not_found_since(inside),
+        retry_at=_retry_at(latest),
     )
+
+
+def _retry_at(latest: ProbeResult) -> float | None:
+    """When a probe the local budget held back may run (None for a sent request)."""
+    held_back = latest.outcome is Outcome.RATE_LIMITED and latest.http_status is None
+    if not held_back or latest.retry_after_s is None:
+        return None
+    return latest.started_at + latest.retry_after_s
 
 
 def _not_found_since(samples: Sequence[ProbeResult]) -> float | None:
@@ -233,25 +242,42 @@ def is_gone(stats: ModelStats, now: float) -> bool:
     return since is not None and now - since >= GONE_AFTER_S
 
 
-def rank_key(stats: ModelStats) -> tuple[object, ...]:
-    """Sort key: usable first; proven (>= 3 oks) before unproven; lower p50; then stability.
+def usable_tier(stats: ModelStats) -> int:
+    """Among usable models: 0 proven (>= 3 oks), 1 unproven, 2 flaky.
 
-    The rest follow by outcome (closest to working first), then name. Provider and model ids end
+    Flaky: availability is known, below 1, and its Wilson lower bound is under 0.5 (3 ok of 9):
+    its latest answer was ok, but it must not outrank a model that answers every time.
+    """
+    low = stats.availability_low
+    if stats.availability is not None and stats.availability < 1 and low is not None and low < 0.5:
+        return 2
+    return 0 if stats.ok >= PROVEN_OK_SAMPLES else 1
+
+
+def rank_key(stats: ModelStats) -> tuple[object, ...]:
+    """Sort key: usable first, by `usable_tier`, then lower p50, then stability.
+
+    The rest follow by outcome (closest to working first), models the local budget held back
+    (nothing was measured) after every measured one, then name. Provider and model ids end
     every key, so the order is total and stable.
     """
     if stats.usable:
-        proven = stats.ok >= PROVEN_OK_SAMPLES
         p50 = stats.ttft_p50_ms if stats.ttft_p50_ms is not None else math.inf
         return (
             0,
-            0 if proven else 1,
+            usable_tier(stats),
             p50,
             -(stats.stability or 0),
             "",
             stats.provider,
             stats.model,
         )
-    order = _OUTCOME_ORDER.get(stats.outcome, len(_OUTCOME_ORDER)) if stats.outcome else 99
+    if stats.outcome is None:
+        order = 99
+    elif stats.skipped:
+        order = len(_OUTCOME_ORDER) + 1
+    else:
+        order = _OUTCOME_ORDER.get(stats.outcome, len(_OUTCOME_ORDER))
     return (1, order, 0.0, 0, stats.name.casefold(), stats.provider, stats.model)
 
 

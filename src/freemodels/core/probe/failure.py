@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import re
 import socket
 import ssl
 from typing import Any
@@ -11,10 +12,27 @@ from typing import Any
 import httpx
 
 ERROR_TEXT_MAX = 200
+# Cloudflare's "this model needs the Workers Paid plan" (its errors page: 403, code 5035).
+CLOUDFLARE_PAID_PLAN = 5035
+# How providers word a refusal of the account's plan rather than of its key (Cloudflare,
+# Ollama Cloud "this model requires a subscription", SambaNova PAYMENT_METHOD_REQUIRED, ...).
+_PLAN_WORDING = re.compile(
+    r"paid plan|requires? (?:a |an )?(?:paid |active )?subscription"
+    r"|upgrade (?:your plan|for access)|payment[ _]method[ _]required"
+    r"|not available on (?:the|your) free"
+    r"|free (?:plan|tier) (?:does not|doesn.t) (?:include|allow)",
+    re.IGNORECASE,
+)
 
 
 def error_message(doc: Any) -> str:
     if isinstance(doc, dict):
+        errors = doc.get("errors")
+        # Cloudflare's API envelope: {"success": false, "errors": [{"code": .., "message": ..}]}.
+        if "error" not in doc and isinstance(errors, list) and errors:
+            first = errors[0]
+            if isinstance(first, dict) and first.get("message"):
+                return str(first["message"])
         error = doc.get("error", doc)
         if isinstance(error, dict):
             message = error.get("message") or error.get("detail") or error.get("type")
@@ -35,6 +53,21 @@ def error_message_from_body(text: str) -> str | None:
         return stripped[:ERROR_TEXT_MAX]
     message = error_message(doc)
     return None if message == "unexpected body" else message
+
+
+def plan_refusal(text: str) -> bool:
+    """Whether a 401/403 body says the model needs a paid plan: the key is fine, the plan is not."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict):
+        errors = doc.get("errors")
+        if isinstance(errors, list) and any(
+            isinstance(e, dict) and e.get("code") == CLOUDFLARE_PAID_PLAN for e in errors
+        ):
+            return True
+    return bool(_PLAN_WORDING.search(text[:4096]))
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:

@@ -29,6 +29,7 @@ from freemodels.core.probe.failure import (
     error_message,
     error_message_from_body,
     parse_retry_after,
+    plan_refusal,
 )
 from freemodels.core.probe.sse import TOOL_NAME, SseReader
 from freemodels.core.records import Model, Outcome, ProbeKind, ProbeResult, Provider
@@ -260,6 +261,9 @@ class _Measurement:
         text = await _read_capped(response, 4096)
         message = error_message_from_body(text) or response.reason_phrase or f"HTTP {status}"
         error = f"HTTP {status}: {message}"
+        if status in (401, 403) and plan_refusal(text):
+            # The provider knows the key and refuses the model on this plan: not a key problem.
+            return self.failed(Outcome.REJECTED, f"HTTP {status}: needs a paid plan: {message}")
         if status in (401, 403):
             outcome = Outcome.AUTH_FAILED if self.key is not None else Outcome.NO_KEY
             if self.key is None:

@@ -74,12 +74,15 @@ class Prober:
         """Probe one model once, within its budget; a budget with no room is `rate_limited`."""
         result = await self.try_run(provider, model, spec, max_wait_s=max_wait_s)
         if result is None:
+            # When the budget has room again, so the screens can say when it may run.
+            wait = self.gate.ledger.wait(provider, model) if self.gate is not None else None
             return ProbeResult(
                 provider.id,
                 model.id,
                 Outcome.RATE_LIMITED,
                 self._wall(),
                 error="local budget exhausted (rpm/rpd); no request sent",
+                retry_after_s=wait,
                 kind=spec.kind,
             )
         return result

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MAX_DEPTH = 256
+_MAX_INT_BITS = 4000 * 3  # well under the 4300 decimal digits Python converts
 _IDENT_START = re.compile(r"[A-Za-z_$\u00c0-\uffff]")
 _IDENT = re.compile(r"[A-Za-z0-9_$\u00c0-\uffff]*")
 _NUMBER = re.compile(
@@ -111,7 +112,7 @@ class _Parser:
             return self.container(depth, "object", "}")
         if char == "[":
             return self.container(depth, "array", "]")
-        if char in "\"'":
+        if char and char in "\"'":  # "" is in every string: the end of file is not a quote
             start = self.pos
             value = self.string()
             return Node("string", start, self.pos, value)
@@ -122,8 +123,19 @@ class _Parser:
         match = _NUMBER.match(self.text, self.pos)
         if match and not self.ident_continues(match.end() - self.pos):
             start, self.pos = self.pos, match.end()
-            return Node("number", start, self.pos, _number(match.group()))
+            return Node("number", start, self.pos, self.number(match.group(), start))
         raise self.fail("expected a value" if char else "unexpected end of file")
+
+    def number(self, raw: str, start: int) -> int | float:
+        # Python refuses to convert ints of more than 4300 decimal digits (and json.dumps of
+        # them): such a number is bad input here, not a crash later.
+        try:
+            value = _number(raw)
+        except ValueError:
+            raise self.fail("number too long", start) from None
+        if isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:
+            raise self.fail("number too long", start)
+        return value
 
     def ident_continues(self, length: int) -> bool:
         after = self.pos + length

@@ -18,6 +18,20 @@ from freemodels.integrations.formats.edits import Delete, Edit, apply_in_place, 
 
 __all__ = ["YAMLError", "YamlDocument", "plain"]
 
+# ruamel.yaml loads and dumps recursively: a few hundred levels exhaust Python's stack, and an
+# alias may point back at its own parent. Aliases may also multiply a small text into billions of
+# values. No tool's config comes near either bound, so beyond them the file is bad input.
+MAX_DEPTH = 100
+MAX_VALUES = 100_000
+
+
+class ShapeLimitError(YAMLError):
+    """The document nests too deep or expands too far (read by the writer as a YAML error)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
 
 class YamlDocument:
     """A YAML text loaded for round-trip editing; `text` dumps it back."""
@@ -31,7 +45,11 @@ class YamlDocument:
         if text.strip():
             mapping, offset = guess_indent(text)
             self._yaml.indent(mapping=mapping, sequence=offset + 2, offset=offset)
-            data = self._yaml.load(text)
+            try:
+                data = self._yaml.load(text)
+            except RecursionError:
+                raise ShapeLimitError(f"nesting deeper than {MAX_DEPTH}") from None
+            _check_shape(data)
         else:
             data = None
         if data is None:
@@ -74,6 +92,25 @@ class YamlDocument:
         stream = io.StringIO()
         self._yaml.dump(self.data, stream)
         return self._prefix + stream.getvalue()
+
+
+def _check_shape(data: Any) -> None:
+    """Refuse a document deeper than MAX_DEPTH (or cyclic) or of more than MAX_VALUES values.
+
+    Walked without recursion, and stopped at either bound, so a cycle or an alias bomb ends.
+    """
+    stack, count = [(data, 0)], 0
+    while stack:
+        value, level = stack.pop()
+        count += 1
+        if level > MAX_DEPTH:
+            raise ShapeLimitError(f"nesting deeper than {MAX_DEPTH} (or an alias inside itself)")
+        if count > MAX_VALUES:
+            raise ShapeLimitError(f"more than {MAX_VALUES} values once aliases are expanded")
+        if isinstance(value, dict):
+            stack.extend((item, level + 1) for item in value.values())
+        elif isinstance(value, list):
+            stack.extend((item, level + 1) for item in value)
 
 
 def _hand_on_comment(container: Any, key: Any) -> None:

@@ -19,19 +19,20 @@ class Aider(Integration):
     install_hint = "python -m pip install aider-install && aider-install"
     executable = "aider"
     project_files = (".aider.conf.yml",)
+    router_models = ("auto",)  # Aider edits through text formats, not function calls
 
     def targets(self, env: Mapping[str, str], selection: Selection | None) -> list[Target]:
         """The home-folder config (a repo's or the cwd's .aider.conf.yml wins over it)."""
         return [Target(home(env) / ".aider.conf.yml", "yaml")]
 
     def render(self, target: Target, selection: Selection, current: Any) -> list[Edit]:
-        """`model`, `openai-api-base`, and `openai-api-key` only with --inline-key."""
+        """`model`, `openai-api-base`, and `openai-api-key` only for a key written as a value."""
         edits: list[Edit] = [
             Set(("model",), self.reference(selection.provider.id, selection.model.id)),
             Set(("openai-api-base",), selection.base_url),
         ]
-        if selection.inline_key is not None:
-            edits.append(Set(("openai-api-key",), selection.inline_key))
+        if selection.literal_key is not None:
+            edits.append(Set(("openai-api-key",), selection.literal_key))
         return edits
 
     def unrender(self, target: Target, current: Any, backup: Any) -> list[Edit]:
@@ -60,7 +61,7 @@ class Aider(Integration):
 
     def notes(self, selection: Selection, key_in_env: bool) -> list[str]:
         """Aider reads OPENAI_API_KEY, not the provider's variable."""
-        if selection.key_var is None or selection.inline_key is not None:
+        if selection.key_var is None or selection.literal_key is not None:
             return []
         return [
             "Aider reads the key of openai/ models from OPENAI_API_KEY: "

@@ -17,6 +17,7 @@ class Continue(Integration):
     install_hint = "install the Continue extension in VS Code or JetBrains (https://continue.dev)"
     executable = None  # an editor extension: reload the editor window instead
     env_file = ".continue/.env"
+    router_models = ("auto:tools",)  # one entry of ours; its agent mode calls tools
 
     def targets(self, env: Mapping[str, str], selection: Selection | None) -> list[Target]:
         """The user's config.yaml."""
@@ -31,15 +32,20 @@ class Continue(Integration):
             "model": model.id,
             "apiBase": selection.base_url,
         }
-        if selection.inline_key is not None:
-            entry["apiKey"] = selection.inline_key
+        if selection.literal_key is not None:
+            entry["apiKey"] = selection.literal_key
         elif selection.key_var is not None:
             entry["apiKey"] = "${{ secrets." + selection.key_var + " }}"
         entry["roles"] = ["chat", "edit", "apply"]
+        if selection.is_router and model.tool_calls:
+            # Continue guesses tool support from the model's name; `auto:tools` tells it nothing.
+            entry["capabilities"] = ["tool_use"]
         entry["defaultCompletionOptions"] = {
             "contextLength": model.context,
             "maxTokens": model.output_limit,
         }
+        if model.context is None:  # unknown (a user's server): Continue's default applies
+            del entry["defaultCompletionOptions"]["contextLength"]
         edits: list[Edit] = []
         if not current:
             edits += [
@@ -68,7 +74,7 @@ class Continue(Integration):
 
     def notes(self, selection: Selection, key_in_env: bool) -> list[str]:
         """Continue reads secrets from ~/.continue/.env only."""
-        if selection.key_var is None or selection.inline_key is not None:
+        if selection.key_var is None or selection.literal_key is not None:
             return []
         return [
             f"Continue reads ${{{{ secrets.{selection.key_var} }}}} from ~/.continue/.env, not "

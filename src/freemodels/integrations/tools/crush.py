@@ -40,7 +40,9 @@ class Crush(Integration):
             "cost_per_1m_out": 0,
             "cost_per_1m_in_cached": 0,
             "cost_per_1m_out_cached": 0,
-            "context_window": model.context,
+            # Crush's schema requires a window; for a server that does not say, the same
+            # figure the output limit assumes.
+            "context_window": model.context or model.output_limit,
             "default_max_tokens": model.output_limit,
             "can_reason": model.reasoning,
             "supports_attachments": False,
@@ -50,8 +52,8 @@ class Crush(Integration):
             "type": "openai-compat",
             "base_url": selection.base_url,
         }
-        if selection.inline_key is not None:
-            entry["api_key"] = selection.inline_key
+        if selection.literal_key is not None:
+            entry["api_key"] = selection.literal_key
         elif selection.key_var is not None:
             entry["api_key"] = "$" + selection.key_var
         entry["models"] = upsert_model(lookup(current, ("providers", pid, "models")), listed)

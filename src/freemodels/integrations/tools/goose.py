@@ -39,7 +39,11 @@ class Goose(Integration):
         if selection is not None:
             own = folder / "custom_providers" / f"{selection.provider_id}.json"
             return [Target(own, "json", whole=True), config]
-        found = sorted((folder / "custom_providers").glob("freemodels-*.json"))
+        found = sorted(
+            path
+            for path in (folder / "custom_providers").glob("freemodels*.json")
+            if is_ours(path.stem)
+        )
         return [*(Target(path, "json", whole=True) for path in found), config]
 
     def render(self, target: Target, selection: Selection, current: Any) -> list[Edit]:
@@ -55,8 +59,13 @@ class Goose(Integration):
         }
         if selection.key_var is not None:
             entry["api_key_env"] = selection.key_var
+        if selection.is_router:
+            # Goose cannot hold a key as a value; the loopback router needs none.
+            entry["requires_auth"] = selection.placeholder_key is None
         entry["base_url"] = selection.base_url + "/chat/completions"
-        listed = {"name": model.id, "context_limit": model.context}
+        listed: dict[str, Any] = {"name": model.id}
+        if model.context is not None:  # unknown (a user's server): Goose's default applies
+            listed["context_limit"] = model.context
         entry["models"] = upsert_model(lookup(current, ("models",)), listed, key="name")
         entry["supports_streaming"] = True
         return [Set((), entry)]

@@ -46,8 +46,8 @@ class OpenClaw(Integration):
         model, pid = selection.model, selection.provider_id
         ref = self.reference(selection.provider.id, model.id)
         provider_path = ("models", "providers", pid)
-        if selection.inline_key is not None:
-            api_key = selection.inline_key
+        if selection.literal_key is not None:
+            api_key = selection.literal_key
         elif selection.key_var is not None:
             api_key = "${" + selection.key_var + "}"
         else:
@@ -62,6 +62,8 @@ class OpenClaw(Integration):
             "contextWindow": model.context,
             "maxTokens": model.output_limit,
         }
+        if model.context is None:  # unknown (a user's server): OpenClaw's default applies
+            del listed["contextWindow"]
         if model.reasoning:
             listed["reasoning"] = True
         entry["models"] = upsert_model(lookup(current, (*provider_path, "models")), listed)
@@ -115,7 +117,7 @@ class OpenClaw(Integration):
 
     def notes(self, selection: Selection, key_in_env: bool) -> list[str]:
         """OpenClaw fails on an unset `${VAR}`: offer its documented `.env` file."""
-        if selection.key_var is None or selection.inline_key is not None or key_in_env:
+        if selection.key_var is None or selection.literal_key is not None or key_in_env:
             return []
         return [
             f"OpenClaw stops on an unset ${{{selection.key_var}}}: export {selection.key_var}, "

@@ -52,8 +52,8 @@ class OpenCode(Integration):
         """Our provider entry (one model per `use`, earlier ones kept) and the default model."""
         model = selection.model
         options: dict[str, Any] = {"baseURL": selection.base_url}
-        if selection.inline_key is not None:
-            options["apiKey"] = selection.inline_key
+        if selection.literal_key is not None:
+            options["apiKey"] = selection.literal_key
         elif selection.key_var is not None:
             options["apiKey"] = "{env:" + selection.key_var + "}"
         entry = {
@@ -63,7 +63,9 @@ class OpenCode(Integration):
             "models": {
                 model.id: {
                     "name": model.name,
-                    "limit": {"context": model.context, "output": model.output_limit},
+                    "limit": {"context": model.context, "output": model.output_limit}
+                    if model.context is not None
+                    else {"output": model.output_limit},
                 }
             },
         }

@@ -7,6 +7,7 @@ from typing import Any
 
 from freemodels.integrations.base import (
     MARK,
+    ROUTER_PLACEHOLDER_KEY,
     Integration,
     Selection,
     Target,
@@ -33,7 +34,7 @@ class Qwen(Integration):
         return [Target(home(env) / ".qwen" / "settings.json", "json")]
 
     def render(self, target: Target, selection: Selection, current: Any) -> list[Edit]:
-        """Our model entry, the selected auth type and model; the key under `env` if inline."""
+        """Our model entry, the selected auth type and model; a key given as a value in `env`."""
         model = selection.model
         entry: dict[str, Any] = {
             "id": model.id,
@@ -45,10 +46,12 @@ class Qwen(Integration):
         edits: list[Edit] = []
         items = lookup(current, _LIST)
         mine = [i for i, item in enumerate(items or []) if is_marked(item)]
+        # The router's entry moves with the router; a catalog model's stays beside other URLs.
         same_model = [
             i
             for i in mine
-            if items[i].get("id") == model.id and items[i].get("baseUrl") == selection.base_url
+            if items[i].get("id") == model.id
+            and (selection.is_router or items[i].get("baseUrl") == selection.base_url)
         ]
         if same_model:
             edits.append(Set((*_LIST, same_model[0]), entry))
@@ -56,8 +59,14 @@ class Qwen(Integration):
             edits.append(Insert(_LIST, entry))
         edits.append(Set(("model", "name"), model.id))
         edits.append(Set(("security", "auth", "selectedType"), "openai"))
-        if selection.inline_key is not None and selection.key_var is not None:
-            edits.append(Set(("env", selection.key_var), selection.inline_key))
+        var = selection.key_var
+        if var is None:
+            return edits
+        if selection.literal_key is not None:
+            edits.append(Set(("env", var), selection.literal_key))
+        elif selection.is_router and lookup(current, ("env", var)) == ROUTER_PLACEHOLDER_KEY:
+            # A token router now: the loopback placeholder of an earlier `use` would shadow it.
+            edits.append(Delete(("env", var)))
         return edits
 
     def unrender(self, target: Target, current: Any, backup: Any) -> list[Edit]:

@@ -275,8 +275,10 @@ class DashboardScreen(Screen[None]):
 
     def action_use(self) -> None:
         """Show what `use` would write for the selected model, then write it on request."""
+        from freemodels.ui.services import split_target
+
         ref = self.selected_ref()
-        if ref is None:
+        if ref is None and not split_target(self.prefs.tool)[1]:
             self.notify("no model selected", severity="warning")
             return
         self.post_message(UseRequested(self.prefs.tool, ref))

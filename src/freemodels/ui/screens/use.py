@@ -1,4 +1,4 @@
-"""`enter`: what writing the selected model into the target tool would change, then do it."""
+"""`enter`: what writing the selected model (or the router) into the target tool would change."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from textual.worker import get_current_worker
 
 from freemodels.core.records import ModelRef
 from freemodels.errors import FreemodelsError
-from freemodels.ui.services import Services
+from freemodels.ui.services import Services, split_target
 
 if TYPE_CHECKING:
     from freemodels.integrations.registry import UseResult
@@ -34,17 +34,18 @@ class UseScreen(ModalScreen[bool]):
         Binding("l", "launch", "Write & launch"),
     ]
 
-    def __init__(self, services: Services, tool: str, ref: ModelRef) -> None:
+    def __init__(self, services: Services, target: str, ref: ModelRef | None) -> None:
         super().__init__()
         self._services = services
-        self._tool = tool
-        self._ref = ref
+        self._tool, via_router = split_target(target)
+        self._ref = None if via_router else ref  # the router needs no model: it picks one
         self._preview: UseResult | None = None
 
     def compose(self) -> ComposeResult:
+        pick = "the local router" if self._ref is None else str(self._ref)
         with Vertical(id="use-box"):
             yield Static(
-                Text.assemble("Use ", (str(self._ref), "bold"), " in ", (self._tool, "bold")),
+                Text.assemble("Use ", (pick, "bold"), " in ", (self._tool, "bold")),
                 id="use-title",
             )
             with VerticalScroll(id="use-diff"):
@@ -62,13 +63,19 @@ class UseScreen(ModalScreen[bool]):
     def preview(self) -> None:
         """Compute the dry run off the UI thread (it reads config files and the key chain)."""
         try:
-            result = self._services.use(self._tool, self._ref, dry_run=True)
+            result = self._use(dry_run=True)
         except FreemodelsError as exc:
             if not get_current_worker().is_cancelled:
                 self.app.call_from_thread(self._failed, exc)
             return
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self._show, result)
+
+    def _use(self, *, dry_run: bool) -> UseResult:
+        """The write (or its dry run) this screen is about; called from thread workers."""
+        if self._ref is None:
+            return self._services.use_router(self._tool, dry_run=dry_run)
+        return self._services.use(self._tool, self._ref, dry_run=dry_run)
 
     def _show(self, result: UseResult) -> None:
         self._preview = result
@@ -110,7 +117,7 @@ class UseScreen(ModalScreen[bool]):
     def write(self) -> None:
         """Write the tool config off the UI thread."""
         try:
-            result = self._services.use(self._tool, self._ref, dry_run=False)
+            result = self._use(dry_run=False)
         except FreemodelsError as exc:
             self.app.call_from_thread(self.app.notify, str(exc), severity="error", timeout=8)
             self.app.call_from_thread(self._failed, exc)
@@ -133,8 +140,11 @@ class UseScreen(ModalScreen[bool]):
         """Write the config and find the tool off the UI thread; then run it on the UI thread."""
         try:
             if write:
-                self._services.use(self._tool, self._ref, dry_run=False)
-            argv, extra = self._services.launch_command(self._tool, self._ref)
+                self._use(dry_run=False)
+            if self._ref is None:
+                argv, extra = self._services.launch_router(self._tool)
+            else:
+                argv, extra = self._services.launch_command(self._tool, self._ref)
         except FreemodelsError as exc:
             self.app.call_from_thread(self.app.notify, str(exc), severity="error", timeout=10)
             self.app.call_from_thread(self._failed, exc)

@@ -75,6 +75,7 @@ class DetailPane(Vertical):
                 lines.append("key not needed")
             else:
                 lines.append(f"no key: get one at {provider.signup_url}")
+            lines.append(fmt.free_kind(provider.free, provider.verified))
         if row.rhythm is not None and row.rhythm.fastest:
             lines.append(f"usually fastest at {hours_label(row.rhythm.fastest)} (local)")
         if row.model is not None:
