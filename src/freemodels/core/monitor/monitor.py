@@ -241,8 +241,10 @@ class Monitor:
         next_housekeeping = 0.0
         live = None
         while True:
+            self._check_gaps()
             now = self._clock()
-            if now >= next_housekeeping:
+            # (A wall clock stepped back must not put it off for as long as the step.)
+            if now >= next_housekeeping or next_housekeeping - now > HOUSEKEEPING_S:
                 # Once in a while, not every pass: another process's heartbeat and pauses, and
                 # the ranking the turns favour.
                 next_housekeeping = now + HOUSEKEEPING_S
@@ -373,9 +375,14 @@ class Monitor:
             await self._sleep(self.config.flush_interval_s)
             self._flush(history)
             now = self._clock()
-            if not self._attached and now - last_beat >= self.config.heartbeat_interval_s:
+            # A clock stepped back makes these negative: beat now (other processes would take a
+            # silent monitor for a dead one and start probing too), and restart the prune timer.
+            late = not 0 <= now - last_beat < self.config.heartbeat_interval_s
+            if not self._attached and late:
                 history.beat(self.config.role, started, now)
                 last_beat = now
+            if now < last_prune:
+                last_prune = now
             if now - last_prune >= self.config.prune_interval_s:
                 history.prune(now)
                 last_prune = now
@@ -408,6 +415,9 @@ class Monitor:
 
     def publish(self) -> Snapshot:
         """Build a Snapshot from the current samples and hand it to every subscriber."""
+        # Before reading the clock for the windows: a step not yet noticed would age every
+        # sample out of them (and they drop what ages out).
+        self._check_gaps()
         now = self._clock()
         rows = self._windows.refresh(now)
         budgets: dict[str, BudgetState] = {}
