@@ -141,7 +141,7 @@ async def one_at_a_time(requests: int = 15) -> dict[str, float]:
 
         for _ in range(requests):
             async with ClientPool() as pool:
-                result = await probe(pool.client(provider.base_url, "p"), provider, model, None)
+                result = await probe(pool.wire(provider.base_url, "p"), provider, model, None)
             errors["new"].append(error(result.ttft_ms))
             async with aiohttp.ClientSession() as session:
                 started = time.perf_counter()
@@ -153,7 +153,7 @@ async def one_at_a_time(requests: int = 15) -> dict[str, float]:
                             ttft = (time.perf_counter() - started) * 1000
             errors["floor"].append(error(ttft))
         async with ClientPool() as pool:
-            client = pool.client(provider.base_url, "p")
+            client = pool.wire(provider.base_url, "p")
             await probe(client, provider, model, None, ProbeSpec())
             for _ in range(requests):
                 result = await probe(client, provider, model, None, ProbeSpec())
@@ -168,7 +168,7 @@ def main() -> int:
     parser.add_argument("--models", type=int, default=50, help="models per provider")
     parser.add_argument("--ttft-ms", type=float, default=300.0)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--transports", default="httpcore,aiohttp")
+    parser.add_argument("--transports", default="lean,aiohttp,httpcore")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="fm-bench-"))

@@ -139,3 +139,83 @@ def test_two_processes_never_exceed_one_budget_together(tmp_path: Path) -> None:
     assert sum(granted) == 60, granted
     rows = sqlite3.connect(path).execute("SELECT COUNT(DISTINCT pid) FROM ledger").fetchone()
     assert rows[0] == 2, "both processes recorded requests in the one ledger"
+
+
+def test_one_batch_grants_up_to_each_window_and_no_more(tmp_path: Path) -> None:
+    """A sweep's grants share one transaction; the window is counted once and then kept in
+    memory, so the batch stops exactly at the cap (rpm, rpd, and a model's own rpd)."""
+    clock = Clock()
+    p = provider(rpm=5, rpd=7)
+    limited = Model("l", "L", 8192, rpd=2)
+    lg = ledger(tmp_path, [p], clock)
+    assert lg.try_acquire(p, MODEL, ProbeKind.PROBE) == 0
+    waits = lg.try_acquire_many([(p, MODEL, ProbeKind.PROBE)] * 6)
+    assert [w == 0 for w in waits] == [True] * 4 + [False] * 2
+    assert 59 < waits[-1] <= 60.01
+    clock.now += 61
+    waits = lg.try_acquire_many([(p, limited, ProbeKind.PROBE)] * 3 + [(p, MODEL, ProbeKind.PROBE)])
+    assert [w == 0 for w in waits] == [True, True, False, False]
+    assert waits[2] > 80000, "the model's own day is used up"
+    assert waits[3] > 80000, "the provider's day is used up (7 granted)"
+    rows = lg._db.execute("SELECT COUNT(*) FROM ledger").fetchone()[0]
+    assert rows == 7
+
+
+def _hammer_batches(
+    path: str, rpm: int, count: int, start: Any, out: multiprocessing.Queue[int]
+) -> None:
+    history = History(Path(path))
+    p = provider(rpm=rpm)
+    lg = Ledger(history.db, budget_limits([p]))
+    start.wait(30)
+    granted = 0
+    for _ in range(count // 5):
+        waits = lg.try_acquire_many([(p, MODEL, ProbeKind.PROBE)] * 5)
+        granted += sum(1 for w in waits if w == 0)
+        time.sleep(0.001)  # interleave with the other process
+    out.put(granted)
+
+
+def test_two_processes_granting_in_batches_never_exceed_one_budget(tmp_path: Path) -> None:
+    path = str(tmp_path / "shared.sqlite3")
+    History(Path(path)).close()
+    ctx = multiprocessing.get_context("spawn")
+    queue: multiprocessing.Queue[int] = ctx.Queue()
+    start = ctx.Barrier(2)
+    workers = [
+        ctx.Process(target=_hammer_batches, args=(path, 60, 80, start, queue)) for _ in range(2)
+    ]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+    granted = [queue.get(timeout=5) for _ in workers]
+    assert sum(granted) == 60, granted
+
+
+async def test_concurrent_acquires_share_a_transaction_and_respect_the_cap(
+    tmp_path: Path,
+) -> None:
+    """The gate batches the acquires of one loop turn; 50 probes at once against rpm 20 get
+    exactly 20 grants, the rest are told to wait."""
+    import asyncio
+
+    from freemodels.core.monitor.budget import RequestGate
+
+    clock = Clock()
+    p = provider(rpm=20)
+    lg = ledger(tmp_path, [p], clock)
+    gate = RequestGate(lg)
+    calls: list[int] = []
+    many = lg.try_acquire_many
+
+    def counting(requests: Any) -> list[float]:
+        calls.append(len(requests))
+        return many(requests)
+
+    lg.try_acquire_many = counting  # type: ignore[method-assign]
+    admitted = await asyncio.gather(
+        *(gate.acquire(p, MODEL, ProbeKind.PROBE, max_wait_s=0) for _ in range(50))
+    )
+    assert sum(admitted) == 20
+    assert calls[0] == 50, "the first loop turn's acquires went in one transaction"

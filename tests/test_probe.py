@@ -27,8 +27,12 @@ async def fleet() -> AsyncIterator[Fleet]:
         yield fleet
 
 
-@pytest.fixture
-async def pool() -> AsyncIterator[ClientPool]:
+@pytest.fixture(params=["lean", "aiohttp", "httpcore"])
+async def pool(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[ClientPool]:
+    """Every probe test runs over each FREEMODELS_TRANSPORT choice."""
+    monkeypatch.setenv("FREEMODELS_TRANSPORT", request.param)
     async with ClientPool() as pool:
         yield pool
 
@@ -57,7 +61,7 @@ async def run(
     provider = provider_for(fleet)
     resolved = ResolvedKey(key, "env:P_API_KEY") if key else None
     return await probe(
-        pool.client(provider.base_url),
+        pool.wire(provider.base_url, provider.id),
         provider,
         MODEL,
         resolved,
@@ -272,7 +276,7 @@ async def test_connection_refused_is_a_network_error(pool: ClientPool) -> None:
         "https://x.invalid",
         models=(MODEL,),
     )
-    result = await probe(pool.client(provider.base_url), provider, MODEL, None, ProbeSpec())
+    result = await probe(pool.wire(provider.base_url, "p"), provider, MODEL, None, ProbeSpec())
     assert result.outcome is Outcome.NETWORK_ERROR
     assert result.error == "connection refused"
 
@@ -287,7 +291,7 @@ async def test_dns_failure_is_a_network_error(pool: ClientPool) -> None:
         models=(MODEL,),
     )
     result = await probe(
-        pool.client(provider.base_url), provider, MODEL, None, ProbeSpec(timeout_s=5)
+        pool.wire(provider.base_url, "p"), provider, MODEL, None, ProbeSpec(timeout_s=5)
     )
     assert result.outcome is Outcome.NETWORK_ERROR
 
@@ -297,7 +301,7 @@ async def test_tls_failure_is_a_network_error(fleet: Fleet, pool: ClientPool) ->
     https_url = fleet.base_url("p").replace("http://", "https://")
     fleet.set("p", "m", Behaviour())
     provider = provider_for(fleet, base_url=https_url)
-    result = await probe(pool.client(https_url), provider, MODEL, None, ProbeSpec(timeout_s=5))
+    result = await probe(pool.wire(https_url, "p"), provider, MODEL, None, ProbeSpec(timeout_s=5))
     assert result.outcome is Outcome.NETWORK_ERROR
 
 
@@ -340,7 +344,7 @@ async def test_missing_url_variable_sends_nothing(fleet: Fleet, pool: ClientPool
         "https://x.invalid",
         models=(MODEL,),
     )
-    result = await probe(pool.client("https://api.invalid"), provider, MODEL, None, env={})
+    result = await probe(pool.wire("https://api.invalid", "cf"), provider, MODEL, None, env={})
     assert result.outcome is Outcome.NO_KEY
     assert "CLOUDFLARE_ACCOUNT_ID" in (result.error or "")
     assert result.http_status is None

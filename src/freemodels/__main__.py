@@ -1,4 +1,5 @@
-"""`python -m freemodels` is the `freemodels` command."""
+"""`python -m freemodels` is the `freemodels` command (with the ordinary interpreter exit, so
+profilers and coverage run as `python -m ...` still write their data)."""
 
 import sys
 

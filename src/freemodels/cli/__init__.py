@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import NoReturn
 
 from freemodels import __version__
@@ -27,6 +27,25 @@ COMMANDS = {
     "use": "freemodels.cli.use",
     "serve": "freemodels.cli.serve",
 }
+
+# What `freemodels --help` lists for each command, so a command imports only its own module
+# (importing all eight cost a good part of `check`'s start). tests/test_cli_startup.py keeps
+# these equal to the modules' own help.
+SUMMARIES = {
+    "check": "ping every model now and print the ranking",
+    "best": "print provider/model of the top usable model",
+    "stats": "ranked aggregates from the stored history (no requests)",
+    "watch": "print one JSON object per model update until interrupted",
+    "providers": "list the catalog's providers and models, or refresh them from the live lists",
+    "keys": "list, set, remove, test or import API keys",
+    "use": "write a model into a coding tool's config",
+    "serve": "run the monitor headless, with Prometheus metrics and an optional web dashboard",
+}
+# Commands whose event loop carries many sockets at once get uvloop (freemodels.runtime); the
+# others would only pay for importing it.
+_LOOP_COMMANDS = {None, "check", "best", "watch", "serve"}
+# Global options that take a value: the word after them is not the command.
+_VALUED = {"--catalog", "--debug"}
 
 EXIT_USAGE = 2
 EXIT_NOTHING_USABLE = 3
@@ -62,9 +81,9 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
 
 
-def build_parser(*, commands: bool = True, only: str | None = None) -> _Parser:
-    """The argument parser, with every subcommand registered unless `commands` is False (or
-    only the one named `only`)."""
+def build_parser(*, commands: bool | Collection[str] = True) -> _Parser:
+    """The argument parser: every subcommand registered in full (True), none (False), or only
+    the named ones in full and the rest by name and summary."""
     parser = _Parser(
         prog="freemodels",
         description="Find the fastest working free LLM endpoint and put it into your coding tool.",
@@ -74,19 +93,32 @@ def build_parser(*, commands: bool = True, only: str | None = None) -> _Parser:
     parser.commands = {}
     parser.add_argument("--version", action="version", version=f"freemodels {__version__}")
     _global_options(parser, suppress=False)
-    if not commands:
+    if commands is False:
         parser.set_defaults(command=None)
         return parser
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, module_name in COMMANDS.items():
-        if only is not None and name != only:
-            continue
-        module = importlib.import_module(module_name)
-        command_parser = module.add_parser(sub)
-        parser.commands[command_parser.prog.split()[-1]] = command_parser
+        if commands is True or name in commands:
+            command_parser = importlib.import_module(module_name).add_parser(sub)
+        else:
+            command_parser = sub.add_parser(name, help=SUMMARIES[name])
+        parser.commands[name] = command_parser
         _global_options(command_parser, suppress=True)
         command_parser.set_defaults(_module=module_name)
     return parser
+
+
+def _named_command(argv: Sequence[str]) -> tuple[str, ...]:
+    """The command the arguments name (its module is the only one imported), if any."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word in _VALUED:
+            skip = True
+        elif not word.startswith("-"):
+            return (word,) if word in COMMANDS else ()
+    return ()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -99,16 +131,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         args, rest = build_parser(commands=False).parse_known_args(argv)
         args = None if rest else args
     if args is None:
-        # Only the command asked for registers its arguments: importing every command module
-        # would cost `stats` the probe stack's imports (httpx, aiohttp: a third of a second).
-        named = next((word for word in argv if not word.startswith("-")), None)
-        parser = build_parser(only=named if named in COMMANDS else None)
+        parser = build_parser(commands=_named_command(argv))
         args, rest = parser.parse_known_args(argv)
         if rest:
             # An unknown option after a command is that command's misuse: point to its help.
             owner = parser.commands.get(args.command or "", parser)
             owner.error(f"unrecognized arguments: {' '.join(rest)}")
     from freemodels.debuglog import configure as configure_debug_log
+    from freemodels.runtime import install_event_loop
 
     try:
         if getattr(args, "demo", False) and getattr(args, "catalog", None):
@@ -117,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "drop one of --demo and --catalog",
             )
         configure_debug_log(args.debug)
+        if args.command in _LOOP_COMMANDS:
+            install_event_loop()
         if args.command is None:
             from freemodels.cli import dashboard
 
@@ -137,3 +169,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
+
+
+def entry() -> NoReturn:
+    """The console script: run the command, then leave without tearing the interpreter down.
+
+    Freeing every module and object one by one takes about a tenth of a second after a sweep,
+    which nobody waits for on purpose. The output is flushed and the logs closed first; with a
+    non-daemon thread still running, or a tracer or coverage watching, the exit is the ordinary
+    one.
+    """
+    import logging
+    import os
+    import threading
+
+    code = main()
+    others = [t for t in threading.enumerate() if t is not threading.main_thread()]
+    # A tracer, profiler or coverage saves its data at the ordinary exit.
+    watched = sys.gettrace() or sys.getprofile() or "coverage" in sys.modules
+    if watched or any(t.is_alive() and not t.daemon for t in others):
+        sys.exit(code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # a reader that went away (`| head`): nothing left to tell it
+        pass
+    logging.shutdown()
+    os._exit(code)

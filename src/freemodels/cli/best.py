@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import functools
 import sys
 import time
@@ -12,11 +11,9 @@ from dataclasses import replace
 from typing import Any
 
 from freemodels.cli import EXIT_NOTHING_USABLE
-from freemodels.cli.check import probing, rank_results, sweep_and_rank
 from freemodels.cli.context import Context, open_context
 from freemodels.cli.render import print_json
-from freemodels.core.monitor.stats import WINDOWS
-from freemodels.core.probe.probe import ProbeSpec
+from freemodels.core.monitor.stats import WINDOWS, rank_results
 from freemodels.core.records import ModelStats, ProbeKind
 from freemodels.core.report import to_record
 from freemodels.core.store.history import History
@@ -65,9 +62,16 @@ def run(args: argparse.Namespace) -> int:
         else:
             rows = None if args.fresh else _from_history(ctx)
         if rows is None:
+            # Only a sweep needs the probe machinery (and an event loop): history does not.
+            import asyncio
+
+            from freemodels.cli.check import sweep_and_rank
+
             rows = asyncio.run(sweep_and_rank(ctx, ctx.catalog))
         usable = [row for row in rows if row.usable]
         if args.tools:
+            import asyncio
+
             found = asyncio.run(_first_with_tools(ctx, usable))
             usable = [found] if found is not None else []
     if not usable:
@@ -98,6 +102,9 @@ def _at_hour(args: argparse.Namespace) -> int | None:
 
 async def _first_with_tools(ctx: Context, usable: list[ModelStats]) -> ModelStats | None:
     """The best usable model with working tool calls, testing up to a few unknown ones."""
+    from freemodels.cli.check import probing
+    from freemodels.core.probe.probe import ProbeSpec
+
     async with probing(ctx) as (prober, history):
         tested = 0
         for row in usable:

@@ -20,13 +20,14 @@ from freemodels.cli.context import (
 from freemodels.cli.render import print_json, ranking_table
 from freemodels.core.catalog.parse import Catalog
 from freemodels.core.monitor.budget import Ledger, RequestGate, budget_limits
-from freemodels.core.monitor.stats import ModelInfo, model_stats, rank
+from freemodels.core.monitor.stats import rank_results
 from freemodels.core.probe.clients import ClientPool
 from freemodels.core.probe.probe import ProbeSpec
 from freemodels.core.probe.prober import Prober, pairs_of, sweep
-from freemodels.core.records import ModelRef, ModelStats, Outcome, ProbeKind, ProbeResult
+from freemodels.core.records import ModelRef, ModelStats, Outcome, ProbeKind
 from freemodels.core.report import to_records
 from freemodels.core.store.history import History
+from freemodels.runtime import sweep_gc
 
 
 def positive_int(text: str) -> int:
@@ -94,12 +95,13 @@ def run(args: argparse.Namespace) -> int:
                 f"probing {count} models across {len(catalog.providers)} providers…",
                 file=sys.stderr,
             )
-        rows = asyncio.run(
-            sweep_and_rank(
-                ctx, catalog, rounds=args.rounds, interval_s=args.interval,
-                timeout_s=args.timeout, speed=args.speed, tools=args.tools,
-            )
-        )  # fmt: skip
+        with sweep_gc():
+            rows = asyncio.run(
+                sweep_and_rank(
+                    ctx, catalog, rounds=args.rounds, interval_s=args.interval,
+                    timeout_s=args.timeout, speed=args.speed, tools=args.tools,
+                )
+            )  # fmt: skip
         keyless = not args.json and not ctx.demo and no_key_at_all(ctx, catalog)
         expired = [] if args.json else expired_models(args)
     _say_gone(rows)
@@ -193,18 +195,3 @@ async def probing(ctx: Context) -> AsyncIterator[tuple[Prober, History]]:
             yield Prober(pool, ctx.keys, gate), history
     finally:
         history.close()
-
-
-def rank_results(catalog: Catalog, results: list[ProbeResult], now: float) -> list[ModelStats]:
-    """Stats over exactly these results (no window cut), ranked."""
-    by_model: dict[ModelRef, list[ProbeResult]] = {}
-    for result in results:
-        by_model.setdefault(result.ref, []).append(result)
-    starts = [r.started_at for r in results]
-    end = max([now, *starts])
-    span = end - min(starts, default=end) + 1.0  # every result falls in (end - span, end]
-    rows = [
-        model_stats(info, by_model.get(info.ref, []), end, span)
-        for info in (ModelInfo.of(provider, model) for provider, model in catalog.models())
-    ]
-    return rank(rows)

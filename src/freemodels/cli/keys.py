@@ -8,7 +8,6 @@ carries the result; notices and warnings go to stderr; no key value is printed, 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import json
 import sys
@@ -241,6 +240,8 @@ def _test(catalog: Catalog, provider_id: str | None, *, as_json: bool) -> int:
         async def main() -> list[Any]:
             async with ClientPool() as pool:
                 return await verify_keys(keyed, pool=pool, gate=gate, env=keyring.env)
+
+        import asyncio
 
         results = asyncio.run(main())
     finally:

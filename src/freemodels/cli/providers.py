@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -180,6 +179,8 @@ def _refresh(ctx: Context, provider_id: str | None, *, add_new: bool) -> int:
             known = ", ".join(p.id for p in providers)
             raise UsageError(f"unknown provider {provider_id!r}", f"known providers: {known}")
         providers = [chosen]
+    import asyncio  # only here: listing the catalog needs no event loop
+
     results = asyncio.run(_refresh_all(ctx, providers, add_new=add_new))
     return _report(results)
 
@@ -187,6 +188,8 @@ def _refresh(ctx: Context, provider_id: str | None, *, add_new: bool) -> int:
 async def _refresh_all(
     ctx: Context, providers: Sequence[Provider], *, add_new: bool
 ) -> list[RefreshResult]:
+    import asyncio
+
     from freemodels import paths
     from freemodels.core.catalog.refresh import refresh_provider, write_overlay
     from freemodels.core.monitor.budget import Ledger, RequestGate, budget_limits

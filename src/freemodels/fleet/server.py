@@ -15,6 +15,7 @@ import json
 import random
 import threading
 import time
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -23,6 +24,7 @@ from aiohttp import web
 from freemodels.fleet.answers import Answer
 from freemodels.fleet.behaviour import SHAPES, Behaviour, RequestRecord, Sampler, SentTimes
 from freemodels.fleet.payloads import error_json, json_response
+from freemodels.fleet.tls import FleetTls, make_tls
 
 __all__ = ["SHAPES", "Behaviour", "Fleet", "FleetThread", "RequestRecord", "Sampler", "SentTimes"]
 
@@ -45,8 +47,12 @@ class Fleet:
         host: str = "127.0.0.1",
         port: int = 0,
         max_records: int | None = None,
+        tls: bool = False,
+        tls_dir: Path | None = None,
     ) -> None:
         self.seed = seed
+        self.tls: FleetTls | None = make_tls(tls_dir) if tls else None
+        """With `tls`, the fleet speaks https; clients trust `tls.ca_file` (SSL_CERT_FILE)."""
         self.max_records = max_records
         """Keep only about this many newest records (None: all); a long demo must not grow."""
         self.host = host
@@ -112,8 +118,9 @@ class Fleet:
 
     @property
     def url(self) -> str:
-        """The root URL, http://HOST:PORT."""
-        return f"http://{self.host}:{self.port}"
+        """The root URL, http://HOST:PORT (https with `tls`)."""
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     def base_url(self, provider: str) -> str:
         """The OpenAI base URL of one provider: http://HOST:PORT/<provider>/v1."""
@@ -137,7 +144,8 @@ class Fleet:
             keepalive_timeout=KEEPALIVE_TIMEOUT_S,
         )
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self._wanted_port)
+        ssl_context = self.tls.server_context if self.tls is not None else None
+        site = web.TCPSite(runner, self.host, self._wanted_port, ssl_context=ssl_context)
         try:
             await site.start()
         except BaseException:

@@ -10,6 +10,9 @@ store warns once and steps aside.
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -60,12 +63,38 @@ def _call_with_timeout(fn: Callable[[], T], timeout: float | None, lock: threadi
         ) from None
 
 
+NO_BACKEND = "keyring found no backend: no Secret Service, KWallet or Keychain is running"
+
+
+def keyring_unreachable() -> bool:
+    """Whether keyring could only pick its fail backend, told without importing it.
+
+    Importing keyring and detecting its backend costs about a third of a second (it imports
+    every backend, and the macOS one runs `gcc` through ctypes.util.find_library on Linux), all
+    before the first probe of a provider whose key is not in the environment. On Linux every
+    backend keyring ships needs a D-Bus session; so with none, no backend named in the
+    environment or keyring's config file, no third-party backends installed and none set in
+    this process, the answer is known.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    if os.environ.get("DBUS_SESSION_BUS_ADDRESS") or os.environ.get("PYTHON_KEYRING_BACKEND"):
+        return False
+    core = sys.modules.get("keyring.core")
+    if core is not None and getattr(core, "_keyring_backend", None) is not None:
+        return False
+    config_home = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+    if os.path.exists(os.path.join(config_home, "python_keyring", "keyringrc.cfg")):
+        return False
+    return importlib.util.find_spec("keyrings") is None  # keyrings.alt and other plugins
+
+
 def keyring_problem(backend: Any) -> str | None:
     """Why this keyring backend cannot keep keys, or None when it looks usable."""
     from keyring.backends import chainer, fail
 
     if isinstance(backend, fail.Keyring):
-        return "keyring found no backend: no Secret Service, KWallet or Keychain is running"
+        return NO_BACKEND
     if isinstance(backend, chainer.ChainerBackend):
         return None if backend.backends else "keyring has no backend to chain"
     try:
@@ -132,6 +161,8 @@ class KeyringStore:
 
     def check(self) -> str | None:
         """Load the backend and say why it cannot be used (None when it can)."""
+        if self._problem is None and self._backend is None and keyring_unreachable():
+            self._problem, self._missing = NO_BACKEND, True
         if self._problem is None:
             try:
                 backend = self._run(self._load_backend)

@@ -14,7 +14,7 @@ import math
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from freemodels.core.records import BudgetState, Model, ModelRef, ProbeKind, Provider
@@ -72,63 +72,69 @@ class Ledger:
 
     def try_acquire(self, provider: Provider, model: Model | None, kind: ProbeKind) -> float:
         """Record one request and return 0 when it fits; else the seconds until it may fit."""
-        budget = provider.budget_id
-        caps = self.limits(budget)
-        model_rpd = model.rpd if model is not None else None
-        now = self._clock()
+        return self.try_acquire_many([(provider, model, kind)])[0]
+
+    def try_acquire_many(self, requests: Sequence[Request]) -> list[float]:
+        """Check and record a batch of requests, in order, in one write transaction: 0 for each
+        one recorded, else the seconds until it may fit.
+
+        Each window is counted once per batch and then kept in memory as the batch's own grants
+        are added; the transaction holds the database's write lock throughout, so no other
+        process can grant in between and the count stays exact.
+        """
         db = self._db
+        batch = _Batch(db, self._clock())
         db.execute("BEGIN IMMEDIATE")
         try:
-            mid = model_id(db, self._model_ids, ModelRef(provider.id, model.id)) if model else None
-            wait = self._wait(budget, caps, mid, model_rpd, now)
-            if wait <= 0:
-                db.execute(
-                    "INSERT INTO ledger (budget, provider, model_id, kind, at, pid) "
-                    "VALUES (?,?,?,?,?,?)",
-                    (budget, provider.id, mid, kind.value, now, os.getpid()),
-                )
+            waits = [self._grant(batch, *request) for request in requests]
+            batch.flush()
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        return max(0.0, wait)
+        return waits
 
     def wait(self, provider: Provider, model: Model | None) -> float:
         """Seconds until one more request to `model` would fit (0: now); records nothing."""
         mid = self._model_ids.get(ModelRef(provider.id, model.id)) if model is not None else None
-        model_rpd = model.rpd if model is not None else None
-        caps = self.limits(provider.budget_id)
-        return max(0.0, self._wait(provider.budget_id, caps, mid, model_rpd, self._clock()))
+        batch = _Batch(self._db, self._clock())
+        wait = batch.paused_for(provider.budget_id)
+        for column, value, cap, span in self._windows(provider, model, mid):
+            wait = max(wait, batch.window_wait(column, value, cap, span))
+        return max(0.0, wait)
 
-    def _wait(
-        self, budget: str, caps: Limits, mid: int | None, model_rpd: int | None, now: float
+    def _grant(
+        self, batch: _Batch, provider: Provider, model: Model | None, kind: ProbeKind
     ) -> float:
-        db = self._db
-        row = db.execute("SELECT until FROM pauses WHERE budget = ?", (budget,)).fetchone()
-        wait = row[0] - now if row and row[0] > now else 0.0
+        budget = provider.budget_id
+        mid = (
+            model_id(self._db, self._model_ids, ModelRef(provider.id, model.id)) if model else None
+        )
+        windows = self._windows(provider, model, mid)
+        wait = batch.paused_for(budget)
+        for column, value, cap, span in windows:
+            wait = max(wait, batch.window_wait(column, value, cap, span))
+        if wait > 0:
+            return wait
+        batch.add((budget, provider.id, mid, kind.value, batch.now, os.getpid()))
+        for column, value, _, span in windows:
+            batch.counted(column, value, span)
+        return 0.0
+
+    def _windows(
+        self, provider: Provider, model: Model | None, mid: int | None
+    ) -> list[tuple[str, str | int, int, float]]:
+        """The sliding windows a request counts in: (column, value, cap, span)."""
+        budget = provider.budget_id
+        caps = self.limits(budget)
+        windows: list[tuple[str, str | int, int, float]] = []
         if caps.rpm is not None:
-            wait = max(wait, self._window_wait("budget = ?", (budget,), caps.rpm, MINUTE, now))
+            windows.append(("budget", budget, caps.rpm, MINUTE))
         if caps.rpd is not None:
-            wait = max(wait, self._window_wait("budget = ?", (budget,), caps.rpd, DAY, now))
-        if model_rpd is not None and mid is not None:
-            wait = max(wait, self._window_wait("model_id = ?", (mid,), model_rpd, DAY, now))
-        return wait
-
-    def _window_wait(
-        self, where: str, params: tuple[str | int, ...], cap: int, span: float, now: float
-    ) -> float:
-        """Seconds until a request fits `cap` in the sliding `span` (0 when it fits now)."""
-        count = self._db.execute(
-            f"SELECT COUNT(*) FROM ledger WHERE {where} AND at > ?", (*params, now - span)
-        ).fetchone()[0]
-        if count < cap:
-            return 0.0
-        # The window frees a slot when the (count - cap + 1)-th oldest request in it ages out.
-        oldest = self._db.execute(
-            f"SELECT at FROM ledger WHERE {where} AND at > ? ORDER BY at LIMIT 1 OFFSET ?",
-            (*params, now - span, count - cap),
-        ).fetchone()[0]
-        return float(oldest + span - now) + 0.001
+            windows.append(("budget", budget, caps.rpd, DAY))
+        if model is not None and model.rpd is not None and mid is not None:
+            windows.append(("model_id", mid, model.rpd, DAY))
+        return windows
 
     def pause(self, budget: str, until: float, reason: str) -> None:
         """Pause a budget for every process until the wall-clock time `until`."""
@@ -177,12 +183,76 @@ class Ledger:
         )
 
 
+Request = tuple[Provider, Model | None, ProbeKind]
+"""What a request is counted as: its provider (so its budget), its model if any, its kind."""
+
+
+class _Batch:
+    """One transaction's view of the ledger: each window counted once, then kept in memory."""
+
+    __slots__ = ("_counts", "_db", "_pauses", "_rows", "now")
+
+    def __init__(self, db: sqlite3.Connection, now: float) -> None:
+        self._db = db
+        self.now = now
+        self._counts: dict[tuple[str, str | int, float], int] = {}
+        self._pauses: dict[str, float] = {}
+        self._rows: list[tuple[str, str, int | None, str, float, int]] = []
+
+    def paused_for(self, budget: str) -> float:
+        """Seconds the budget stays paused (0 when it is not)."""
+        until = self._pauses.get(budget)
+        if until is None:
+            row = self._db.execute("SELECT until FROM pauses WHERE budget = ?", (budget,))
+            found = row.fetchone()
+            until = self._pauses[budget] = float(found[0]) if found else 0.0
+        return until - self.now if until > self.now else 0.0
+
+    def window_wait(self, column: str, value: str | int, cap: int, span: float) -> float:
+        """Seconds until a request fits `cap` in the sliding `span` (0 when it fits now)."""
+        key = (column, value, span)
+        count = self._counts.get(key)
+        if count is None:
+            count = self._counts[key] = self._db.execute(
+                f"SELECT COUNT(*) FROM ledger WHERE {column} = ? AND at > ?",
+                (value, self.now - span),
+            ).fetchone()[0]
+        if count < cap:
+            return 0.0
+        self.flush()  # the rows granted so far must be in the table the next query reads
+        # The window frees a slot when the (count - cap + 1)-th oldest request in it ages out.
+        oldest = self._db.execute(
+            f"SELECT at FROM ledger WHERE {column} = ? AND at > ? ORDER BY at LIMIT 1 OFFSET ?",
+            (value, self.now - span, count - cap),
+        ).fetchone()[0]
+        return float(oldest + span - self.now) + 0.001
+
+    def counted(self, column: str, value: str | int, span: float) -> None:
+        """One more grant in a window already counted."""
+        self._counts[(column, value, span)] += 1
+
+    def add(self, row: tuple[str, str, int | None, str, float, int]) -> None:
+        """A granted request, written at the next flush (before the transaction commits)."""
+        self._rows.append(row)
+
+    def flush(self) -> None:
+        """Write the granted rows."""
+        if self._rows:
+            self._db.executemany(
+                "INSERT INTO ledger (budget, provider, model_id, kind, at, pid) "
+                "VALUES (?,?,?,?,?,?)",
+                self._rows,
+            )
+            self._rows = []
+
+
 class RequestGate:
     """Waits until a request fits its provider's budget, then records it before it is sent."""
 
     def __init__(self, ledger: Ledger, *, poll_s: float = 1.0) -> None:
         self.ledger = ledger
         self._poll_s = poll_s
+        self._pending: list[tuple[Request, asyncio.Future[float]]] = []
 
     async def acquire(
         self,
@@ -195,13 +265,38 @@ class RequestGate:
         """Wait for room and record the request; False when that would take over `max_wait_s`."""
         deadline = time.monotonic() + max_wait_s
         while True:
-            wait = self.ledger.try_acquire(provider, model, kind)
+            wait = await self._try_acquire((provider, model, kind))
             if wait <= 0:
                 return True
             if time.monotonic() + wait > deadline:
                 return False
             # Re-check at least every poll: another process may have released a pause.
             await asyncio.sleep(min(wait, self._poll_s))
+
+    def _try_acquire(self, request: Request) -> asyncio.Future[float]:
+        """Join the batch the next loop turn writes: hundreds of probes starting together
+        share one transaction instead of taking one each."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[float] = loop.create_future()
+        self._pending.append((request, future))
+        if len(self._pending) == 1:
+            loop.call_soon(self._flush)
+        return future
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        try:
+            waits = self.ledger.try_acquire_many([request for request, _ in pending])
+        except BaseException as exc:  # handed to every waiter, who re-raises it
+            for _, future in pending:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        # A waiter cancelled meanwhile leaves its grant recorded: counting a request that was
+        # never sent errs on the side of the budget.
+        for (_, future), wait in zip(pending, waits, strict=True):
+            if not future.done():
+                future.set_result(wait)
 
     def pause(self, budget_id: str, until: float, reason: str = "429") -> None:
         """Pause a budget until the wall-clock time `until` (after a 429)."""

@@ -193,10 +193,7 @@ class Monitor:
                 prober = Prober(pool, self.keys, RequestGate(self._ledger), wall=self._clock)
                 # Keys resolve in threads (a key store may load for a while) while the clients
                 # are made and the transport imported, all before the first probe's timer starts.
-                for provider in self.catalog.providers:
-                    prober.prefetch(provider)
-                for provider in self.catalog.providers:
-                    pool.client(provider.base_url, provider.id)
+                prober.warm(self.catalog.providers)
                 async with asyncio.TaskGroup() as group:
                     tasks = [
                         group.create_task(self._watcher()),

@@ -18,6 +18,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from freemodels.core.catalog.parse import Catalog
 
 from freemodels.core.records import (
     Health,
@@ -284,3 +288,18 @@ def rank_key(stats: ModelStats) -> tuple[object, ...]:
 def rank(rows: Iterable[ModelStats]) -> list[ModelStats]:
     """Rows best first (see `rank_key`)."""
     return sorted(rows, key=rank_key)
+
+
+def rank_results(catalog: Catalog, results: list[ProbeResult], now: float) -> list[ModelStats]:
+    """Stats over exactly these results (no window cut), ranked."""
+    by_model: dict[ModelRef, list[ProbeResult]] = {}
+    for result in results:
+        by_model.setdefault(result.ref, []).append(result)
+    starts = [r.started_at for r in results]
+    end = max([now, *starts])
+    span = end - min(starts, default=end) + 1.0  # every result falls in (end - span, end]
+    rows = [
+        model_stats(info, by_model.get(info.ref, []), end, span)
+        for info in (ModelInfo.of(provider, model) for provider, model in catalog.models())
+    ]
+    return rank(rows)

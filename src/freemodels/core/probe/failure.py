@@ -7,9 +7,8 @@ import json
 import re
 import socket
 import ssl
+import sys
 from typing import Any
-
-import httpx
 
 ERROR_TEXT_MAX = 200
 # Cloudflare's "this model needs the Workers Paid plan" (its errors page: 403, code 5035).
@@ -86,11 +85,25 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
-def network_error(exc: httpx.TransportError) -> str | None:
+def is_transport_error(exc: BaseException) -> bool:
+    """Whether an exception from a wire is a network failure (an outcome), not a bug.
+
+    The HTTP libraries are looked up, not imported: one that is not loaded raised nothing.
+    """
+    if isinstance(exc, OSError):
+        return True
+    aiohttp = sys.modules.get("aiohttp")
+    if aiohttp is not None and isinstance(exc, aiohttp.ClientError):
+        return True
+    httpx = sys.modules.get("httpx")
+    return httpx is not None and isinstance(exc, httpx.TransportError)
+
+
+def network_error(exc: BaseException) -> str | None:
     """What went wrong on the network, or None when it was really a timeout.
 
-    The cause chain decides, not the httpx class: the aiohttp transport reports a refused or
-    reset connection as httpx.ConnectTimeout.
+    The cause chain decides, not the library's class: the httpx-aiohttp transport reports a
+    refused or reset connection as httpx.ConnectTimeout.
     """
     causes = _causes(exc)
     if any(isinstance(c, ssl.SSLError) for c in causes):
@@ -110,9 +123,14 @@ def network_error(exc: httpx.TransportError) -> str | None:
         return "DNS lookup failed"
     if "disconnect" in text or "closed" in text or "reset" in text:
         return "connection closed by the server"
-    if isinstance(exc, httpx.TimeoutException) and len(causes) == 1:
-        return None
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+    httpx = sys.modules.get("httpx")
+    if httpx is not None:
+        if isinstance(exc, httpx.TimeoutException) and len(causes) == 1:
+            return None
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+            return "could not connect"
+    aiohttp = sys.modules.get("aiohttp")
+    if aiohttp is not None and isinstance(exc, aiohttp.ClientConnectorError):
         return "could not connect"
     return "connection closed by the server"
 

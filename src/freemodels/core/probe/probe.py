@@ -10,16 +10,14 @@ once, so timing them measures nothing). Every remote failure becomes an `Outcome
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
+import os
 import time
-import uuid
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin, urlsplit
 
 from freemodels.core.keys.lookup import ResolvedKey
 from freemodels.core.probe import failure
@@ -32,7 +30,11 @@ from freemodels.core.probe.failure import (
     plan_refusal,
 )
 from freemodels.core.probe.sse import TOOL_NAME, SseReader
+from freemodels.core.probe.wire import HttpxWire, Wire, WireResponse
 from freemodels.core.records import Model, Outcome, ProbeKind, ProbeResult, Provider
+
+if TYPE_CHECKING:
+    import httpx
 
 BYTE_CAP = 1 << 20  # a stream cut here after content arrived still counts as ok
 _MAX_SAME_ORIGIN_REDIRECTS = 3
@@ -70,7 +72,7 @@ class ProbeSpec:
 
     def body(self, model: Model) -> dict[str, Any]:
         """The JSON request body; a fresh nonce each time so no cache can answer."""
-        nonce = uuid.uuid4().hex[:12]
+        nonce = os.urandom(6).hex()
         if self.kind is ProbeKind.SPEED:
             prompt = f"Count from 1 to 100, separated by spaces. [{nonce}]"
         elif self.kind is ProbeKind.TOOLS:
@@ -98,29 +100,21 @@ class ProbeSpec:
 _seen_connections: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
-def _reused(response: httpx.Response) -> bool | None:
+def _reused(connection: object | None) -> bool | None:
     """Whether this response came over a connection an earlier probe opened."""
-    stream = response.extensions.get("network_stream")
-    if stream is None:
-        # The aiohttp transport exposes no extension; its connection's protocol object lives as
-        # long as the TCP connection, so it identifies it just as well.
-        inner = getattr(response.stream, "_stream", response.stream)
-        aiohttp_response = getattr(inner, "_aiohttp_response", None)
-        connection = getattr(aiohttp_response, "connection", None)
-        stream = getattr(connection, "protocol", None)
-    if stream is None:
+    if connection is None:
         return None
     try:
-        if stream in _seen_connections:
+        if connection in _seen_connections:
             return True
-        _seen_connections.add(stream)
-    except TypeError:  # a stream type that cannot be weakly referenced
+        _seen_connections.add(connection)
+    except TypeError:  # a connection type that cannot be weakly referenced
         return None
     return False
 
 
 async def probe(
-    client: httpx.AsyncClient,
+    client: Wire | httpx.AsyncClient,
     provider: Provider,
     model: Model,
     key: ResolvedKey | None,
@@ -134,8 +128,10 @@ async def probe(
     """Send one request and measure it; never raises for a remote failure.
 
     `on_headers` is called when the response headers arrive (the dashboard waits for its first
-    probe to be under way before loading its UI).
+    probe to be under way before loading its UI). `client` is a provider's wire
+    (`ClientPool.wire`), or any httpx client.
     """
+    wire = client if not hasattr(client, "build_request") else HttpxWire(client)  # type: ignore[arg-type]
     spec = spec or ProbeSpec()
     started_at = wall()
     base_url = provider.resolve_base_url(env)
@@ -152,10 +148,12 @@ async def probe(
     measure = _Measurement(provider, model, key, spec, clock, started_at, on_headers)
     try:
         async with asyncio.timeout(spec.timeout_s):
-            return await measure.run(client, _chat_url(base_url))
+            return await measure.run(wire, f"{base_url}/chat/completions")
     except TimeoutError:
         return measure.failed(Outcome.TIMEOUT, f"no answer within {spec.timeout_s:g} s")
-    except httpx.TransportError as exc:
+    except Exception as exc:
+        if not failure.is_transport_error(exc):
+            raise
         network_error = failure.network_error(exc)
         if network_error is None:
             return measure.failed(Outcome.TIMEOUT, f"no answer within {spec.timeout_s:g} s")
@@ -214,24 +212,25 @@ class _Measurement:
             text = text.replace(self.key.value, "[redacted]")
         return " ".join(text.split())
 
-    async def run(self, client: httpx.AsyncClient, url: httpx.URL) -> ProbeResult:
-        body = self.spec.body(self.model)
+    async def run(self, wire: Wire, url: str) -> ProbeResult:
+        body = json.dumps(self.spec.body(self.model), separators=(",", ":")).encode()
         headers = request_headers(self.provider, self.key)
         origin = url
         for _ in range(_MAX_SAME_ORIGIN_REDIRECTS + 1):
             self.t0 = self.clock()
-            request = client.build_request("POST", url, json=body, headers=headers)
-            response = await client.send(request, stream=True)
+            response = await wire.post(url, body, headers)
             try:
-                self.status = response.status_code
+                self.status = response.status
                 self.headers_ms = self._ms(self.clock())
-                self.reused = _reused(response)
+                self.reused = _reused(response.connection)
                 if self.on_headers is not None:
                     self.on_headers()
-                if response.is_redirect:
-                    target = response.next_request.url if response.next_request else None
+                if response.status in _REDIRECTS:
+                    location = response.header("location")
+                    target = urljoin(url, location) if location else None
                     if target is None or not _same_origin(origin, target):
-                        where = f"{target.scheme}://{target.host}" if target else "nowhere"
+                        parts = urlsplit(target) if target else None
+                        where = f"{parts.scheme}://{parts.hostname}" if parts else "nowhere"
                         return self.failed(
                             Outcome.REJECTED,
                             f"redirected to another origin ({where}); not followed",
@@ -243,11 +242,11 @@ class _Measurement:
                 await response.aclose()
         return self.failed(Outcome.REJECTED, "too many redirects")
 
-    async def _answer(self, response: httpx.Response) -> ProbeResult:
-        status = response.status_code
+    async def _answer(self, response: WireResponse) -> ProbeResult:
+        status = response.status
         if status != 200:
             return await self._error_status(response)
-        content_type = response.headers.get("content-type", "")
+        content_type = response.header("content-type") or ""
         if "text/event-stream" in content_type:
             return await self._read_stream(response)
         if "json" in content_type:
@@ -256,10 +255,10 @@ class _Measurement:
             Outcome.BAD_RESPONSE, f"200 with {content_type.split(';')[0] or 'no content type'}"
         )
 
-    async def _error_status(self, response: httpx.Response) -> ProbeResult:
-        status = response.status_code
+    async def _error_status(self, response: WireResponse) -> ProbeResult:
+        status = response.status
         text = await _read_capped(response, 4096)
-        message = error_message_from_body(text) or response.reason_phrase or f"HTTP {status}"
+        message = error_message_from_body(text) or response.reason or f"HTTP {status}"
         error = f"HTTP {status}: {message}"
         if status in (401, 403) and plan_refusal(text):
             # The provider knows the key and refuses the model on this plan: not a key problem.
@@ -273,34 +272,35 @@ class _Measurement:
         if status in (404, 410):
             return self.failed(Outcome.NOT_FOUND, error)
         if status == 429:
-            retry = parse_retry_after(response.headers.get("retry-after"), time.time())
+            retry = parse_retry_after(response.header("retry-after"), time.time())
             return self.failed(Outcome.RATE_LIMITED, error, retry_after_s=retry)
         if status >= 500:
             return self.failed(Outcome.SERVER_ERROR, error)
         return self.failed(Outcome.REJECTED, error)
 
-    async def _read_stream(self, response: httpx.Response) -> ProbeResult:
+    async def _read_stream(self, response: WireResponse) -> ProbeResult:
         stream = SseReader()
-        clock = self.clock
         end: float | None = None
-        async for data in response.aiter_raw():
+        # Each piece comes with the time it reached the socket, not the (later, when hundreds of
+        # answers land at once) time this coroutine got to run.
+        async for data, arrived in response.chunks(self.clock):
             if end is not None:
                 # Drain what follows [DONE] (the chunked terminator): a response closed early
                 # costs its connection, and the next probe would pay a new handshake.
                 continue
-            stream.feed(data, clock())
+            stream.feed(data, arrived)
             if stream.done:
-                end = clock()
+                end = arrived
             elif stream.error or stream.size >= BYTE_CAP:
                 break
-        end = end if end is not None else clock()
+        end = end if end is not None else self.clock()
         if stream.error:
             return self.failed(Outcome.BAD_RESPONSE, stream.error)
         if stream.first_at is None:
             return self.failed(Outcome.BAD_RESPONSE, "the stream ended with no content")
         return self._ok(stream.first_at, end, stream)
 
-    async def _read_json(self, response: httpx.Response) -> ProbeResult:
+    async def _read_json(self, response: WireResponse) -> ProbeResult:
         text = await _read_capped(response, BYTE_CAP)
         end = self.clock()
         try:
@@ -348,16 +348,14 @@ class _Measurement:
         )
 
 
-@functools.lru_cache(maxsize=1024)
-def _chat_url(base_url: str) -> httpx.URL:
-    """The parsed chat URL of a base URL (parsing costs more than the rest of a request's setup)."""
-    return httpx.URL(f"{base_url}/chat/completions")
+_REDIRECTS = frozenset((301, 302, 303, 307, 308))
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-async def _read_capped(response: httpx.Response, limit: int) -> str:
+async def _read_capped(response: WireResponse, limit: int) -> str:
     parts: list[bytes] = []
     size = 0
-    async for data in response.aiter_raw():
+    async for data, _ in response.chunks(time.perf_counter):
         parts.append(data)
         size += len(data)
         if size >= limit:
@@ -365,5 +363,11 @@ async def _read_capped(response: httpx.Response, limit: int) -> str:
     return b"".join(parts)[:limit].decode("utf-8", "replace")
 
 
-def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
-    return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
+def _same_origin(a: str, b: str) -> bool:
+    """Same scheme, host and port (a default port spelled out or not)."""
+    x, y = urlsplit(a), urlsplit(b)
+    return (x.scheme, x.hostname, x.port or _DEFAULT_PORTS.get(x.scheme)) == (
+        y.scheme,
+        y.hostname,
+        y.port or _DEFAULT_PORTS.get(y.scheme),
+    )

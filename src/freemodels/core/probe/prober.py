@@ -56,12 +56,28 @@ class Prober:
         return await self.prefetch(provider)
 
     def prefetch(self, provider: Provider) -> asyncio.Future[ResolvedKey | None]:
-        """Start resolving the provider's key (once); the future of the answer."""
+        """Start resolving the provider's key (once); the future of the answer.
+
+        A key in the environment is the answer at once; only the key stores go to a thread.
+        """
         future = self._keys.get(provider.id)
         if future is None:
-            future = asyncio.ensure_future(asyncio.to_thread(self.keys.resolve, provider))
+            if self.keys.env_variable(provider) is not None:
+                future = asyncio.get_running_loop().create_future()
+                future.set_result(self.keys.resolve(provider))
+            else:
+                future = asyncio.ensure_future(asyncio.to_thread(self.keys.resolve, provider))
             self._keys[provider.id] = future
         return future
+
+    def warm(self, providers: Iterable[Provider]) -> None:
+        """Start every key lookup in threads, then make the providers' connection pools (which
+        imports the HTTP library) while they run, before any probe's timer starts."""
+        providers = list(providers)
+        for provider in providers:
+            self.prefetch(provider)
+        for provider in providers:
+            self.pool.wire(provider.base_url, provider.id)
 
     async def run(
         self,
@@ -99,7 +115,7 @@ class Prober:
         """Probe one model once; None when its budget has no room within `max_wait_s`."""
         env: Mapping[str, str] = self.keys.env
         key = await self.key(provider)
-        client = self.pool.client(provider.base_url, provider.id)
+        client = self.pool.wire(provider.base_url, provider.id)
         semaphore = self._semaphores.setdefault(provider.id, asyncio.Semaphore(self._max_in_flight))
         ref = ModelRef(provider.id, model.id)
         result: ProbeResult | None = None
@@ -169,6 +185,7 @@ async def sweep(
         if on_result is not None:
             on_result(result)
 
+    prober.warm({provider.id: provider for provider, _ in pairs}.values())
     loop = asyncio.get_running_loop()
     for index in range(rounds):
         started = loop.time()

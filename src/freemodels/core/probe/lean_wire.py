@@ -1,0 +1,379 @@
+"""The probe's hot path on asyncio protocols and httptools' C parser (the one uvicorn uses).
+
+A probe is one POST and a streamed answer over a kept-alive HTTP/1.1 connection: nothing of a
+general HTTP client is needed, and a general client's layers (and its import: aiohttp loads two
+CA bundles when imported) cost more CPU than the request itself when 400 answers land at once.
+Here each connection is one `asyncio.Protocol`: bytes go straight into the C parser, and each
+body piece is stamped with the time it reached the socket (`data_received`), so a busy event
+loop does not add its queue to the TTFT.
+
+Kept: TLS with the shared verifying context (SSL_CERT_FILE honoured by clients.ssl_context),
+HTTP_PROXY / HTTPS_PROXY / NO_PROXY from the environment (a CONNECT tunnel for https, the
+absolute form for http, basic proxy credentials), keep-alive up to `keepalive_s`, at most
+`limit` connections per provider, redirects left to the probe. Failures are OSErrors
+(ConnectionError, ssl.SSLError, socket.gaierror), which the probe turns into outcomes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ssl
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import cast
+from urllib.parse import unquote, urlsplit
+
+import httptools
+
+from freemodels.core.probe.clients import env_proxy
+from freemodels.core.probe.wire import Clock, WireResponse
+
+CONNECT_TIMEOUT_S = 10.0
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class ServerClosed(ConnectionError):
+    """The server closed the connection before the answer was complete."""
+
+
+class _Connection(asyncio.Protocol):
+    """One TCP (or TLS) connection: feeds the parser, hands body pieces to the response."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.response: _Response | None = None
+        self.headers_ready: asyncio.Future[None] | None = None
+        self.tunnel: asyncio.Future[bytes] | None = None
+        self.tunnel_buffer = b""
+        self.closed = False
+        self.keep_alive = False
+        self.idle_since = 0.0
+        self.now = 0.0
+        self._headers: dict[str, str] = {}
+        self._reason = b""
+
+    # -- asyncio.Protocol -------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, only alike.
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.now = time.perf_counter()
+        if self.tunnel is not None:
+            self._tunnel_data(data)
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(ServerClosed(f"the server sent a malformed answer ({exc})"))
+            self.close()
+
+    def eof_received(self) -> bool | None:
+        return None  # close the transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        response = self.response
+        if response is not None and not response.done and not response.chunked_or_sized:
+            response.finish()  # an answer delimited by the end of the connection
+        else:
+            self._fail(ServerClosed("the server closed the connection"), exc)
+        if self.tunnel is not None and not self.tunnel.done():
+            self.tunnel.set_exception(ServerClosed("the proxy closed the connection"))
+
+    # -- httptools callbacks -----------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._headers = {}
+        self._reason = b""
+
+    def on_status(self, status: bytes) -> None:
+        self._reason += status
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        headers = self._headers
+        response = _Response(
+            self,
+            self.parser.get_status_code(),
+            self._reason.decode("latin-1"),
+            headers,
+            "content-length" in headers or "chunked" in headers.get("transfer-encoding", ""),
+        )
+        self.keep_alive = self.parser.should_keep_alive()
+        self.response = response
+        if self.headers_ready is not None and not self.headers_ready.done():
+            self.headers_ready.set_result(None)
+
+    def on_body(self, body: bytes) -> None:
+        if self.response is not None:
+            self.response.feed(body, self.now)
+
+    def on_message_complete(self) -> None:
+        if self.response is not None:
+            self.response.finish()
+
+    # -- requests ----------------------------------------------------------------------------
+
+    def send(self, data: bytes) -> asyncio.Future[None]:
+        """Write a request; the future resolves when its response headers are in."""
+        assert self.transport is not None
+        self.response = None
+        self.headers_ready = asyncio.get_running_loop().create_future()
+        self.transport.write(data)
+        return self.headers_ready
+
+    def usable(self, now: float, keepalive_s: float) -> bool:
+        """Whether this idle connection can take another request."""
+        transport = self.transport
+        return (
+            not self.closed
+            and transport is not None
+            and not transport.is_closing()
+            and now - self.idle_since < keepalive_s
+        )
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def _fail(self, error: BaseException, cause: BaseException | None = None) -> None:
+        if cause is not None:
+            error.__cause__ = cause
+        if self.headers_ready is not None and not self.headers_ready.done():
+            self.headers_ready.set_exception(error)
+        if self.response is not None and not self.response.done:
+            self.response.fail(error)
+
+    def _tunnel_data(self, data: bytes) -> None:
+        assert self.tunnel is not None
+        self.tunnel_buffer += data
+        head, sep, _ = self.tunnel_buffer.partition(b"\r\n\r\n")
+        if sep and not self.tunnel.done():
+            self.tunnel.set_result(head)
+
+
+Release = Callable[[_Connection, bool], None]
+"""Hands a connection back to its pool: whether its answer was read to the end."""
+
+
+class _Response:
+    """An answer whose headers are in; its body arrives through `feed`."""
+
+    def __init__(
+        self,
+        connection: _Connection,
+        status: int,
+        reason: str,
+        headers: dict[str, str],
+        chunked_or_sized: bool,
+    ) -> None:
+        self.connection: object | None = connection
+        self._connection = connection
+        self.status = status
+        self.reason = reason
+        self._headers = headers
+        self.chunked_or_sized = chunked_or_sized
+        self.done = False
+        self._pieces: deque[tuple[bytes, float]] = deque()
+        self._error: BaseException | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._release: Release | None = None
+
+    def header(self, name: str) -> str | None:
+        return self._headers.get(name.lower())
+
+    def feed(self, data: bytes, at: float) -> None:
+        self._pieces.append((data, at))
+        self._wake()
+
+    def finish(self) -> None:
+        self.done = True
+        self._wake()
+
+    def fail(self, error: BaseException) -> None:
+        self._error = error
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def chunks(self, clock: Clock) -> AsyncIterator[tuple[bytes, float]]:
+        pieces = self._pieces
+        stamped = clock is time.perf_counter
+        while True:
+            if pieces:
+                data, at = pieces.popleft()
+                yield data, (at if stamped else clock())
+            elif self.done:
+                return
+            elif self._error is not None:
+                raise self._error
+            else:
+                self._waiter = asyncio.get_running_loop().create_future()
+                await self._waiter
+
+    async def aclose(self) -> None:
+        release, self._release = self._release, None
+        if release is not None:
+            release(self._connection, self.done and self._error is None)
+
+
+class LeanWire:
+    """A pool of up to `limit` kept-alive connections to one provider's origin."""
+
+    def __init__(
+        self,
+        base_url: str,
+        tls: ssl.SSLContext | bool,
+        *,
+        limit: int,
+        keepalive_s: float,
+        headers: Mapping[str, str],
+    ) -> None:
+        parts = urlsplit(base_url)
+        self._scheme = parts.scheme
+        self._host = parts.hostname or ""
+        self._port = parts.port or _DEFAULT_PORTS.get(parts.scheme, 80)
+        self._tls = tls if isinstance(tls, ssl.SSLContext) else None
+        self._keepalive_s = keepalive_s
+        self._fixed = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        self._slots = asyncio.Semaphore(limit)
+        self._idle: list[_Connection] = []
+        self._open: set[_Connection] = set()
+        self._proxy = _env_proxy(self._scheme, self._host)
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> WireResponse:
+        """Send a POST over an idle connection or a new one; return once the headers are in."""
+        parts = urlsplit(url)
+        if (parts.hostname or "", parts.port or _DEFAULT_PORTS.get(parts.scheme, 80)) != (
+            self._host,
+            self._port,
+        ):
+            raise ValueError(f"this wire serves {self._host}:{self._port} only")
+        target = parts.path or "/"
+        if parts.query:
+            target += "?" + parts.query
+        head = [f"POST {target} HTTP/1.1\r\n", f"Host: {parts.netloc.rpartition('@')[2]}\r\n"]
+        if self._proxy is not None and self._scheme == "http":
+            head[0] = f"POST {url} HTTP/1.1\r\n"  # the absolute form, through the proxy
+            if self._proxy[2]:
+                head.append(f"Proxy-Authorization: {self._proxy[2]}\r\n")
+        head.append(self._fixed)
+        head.append(f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n")
+        head.extend(f"{k}: {v}\r\n" for k, v in headers.items())
+        head.append("\r\n")
+        request = "".join(head).encode("latin-1") + body
+
+        await self._slots.acquire()
+        connection: _Connection | None = None
+        try:
+            connection = self._take_idle() or await self._connect()
+            await connection.send(request)
+        except BaseException:
+            if connection is not None:
+                self._discard(connection)
+            self._slots.release()
+            raise
+        response = connection.response
+        assert response is not None
+        response._release = self._give_back
+        return response
+
+    async def aclose(self) -> None:
+        """Close every connection."""
+        for connection in [*self._open]:
+            connection.close()
+        self._open.clear()
+        self._idle.clear()
+
+    def _take_idle(self) -> _Connection | None:
+        now = time.monotonic()
+        while self._idle:
+            connection = self._idle.pop()
+            if connection.usable(now, self._keepalive_s):
+                return connection
+            self._discard(connection)
+        return None
+
+    def _give_back(self, connection: _Connection, complete: bool) -> None:
+        self._slots.release()
+        if complete and connection.keep_alive and not connection.closed:
+            connection.idle_since = time.monotonic()
+            connection.response = None
+            self._idle.append(connection)
+        else:
+            # An answer left unread would arrive on the next request: the connection goes.
+            self._discard(connection)
+
+    def _discard(self, connection: _Connection) -> None:
+        connection.close()
+        self._open.discard(connection)
+
+    async def _connect(self) -> _Connection:
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(CONNECT_TIMEOUT_S):
+            if self._proxy is None:
+                _, connection = await loop.create_connection(
+                    _Connection,
+                    self._host,
+                    self._port,
+                    ssl=self._tls,
+                    server_hostname=self._host if self._tls else None,
+                )
+            else:
+                proxy_host, proxy_port, _ = self._proxy
+                _, connection = await loop.create_connection(_Connection, proxy_host, proxy_port)
+                if self._scheme == "https":
+                    await self._tunnel(loop, connection)
+        self._open.add(connection)
+        return connection
+
+    async def _tunnel(self, loop: asyncio.AbstractEventLoop, connection: _Connection) -> None:
+        """CONNECT through the proxy, then TLS to the provider inside the tunnel."""
+        assert self._proxy is not None and connection.transport is not None
+        authority = f"{self._host}:{self._port}"
+        auth = f"Proxy-Authorization: {self._proxy[2]}\r\n" if self._proxy[2] else ""
+        connection.tunnel = loop.create_future()
+        connection.transport.write(
+            f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n{auth}\r\n".encode("latin-1")
+        )
+        try:
+            head = await connection.tunnel
+        except BaseException:
+            connection.close()
+            raise
+        connection.tunnel = None
+        status_line = head.split(b"\r\n", 1)[0].split()
+        if len(status_line) < 2 or status_line[1] != b"200":
+            connection.close()
+            raise ConnectionRefusedError(f"the proxy refused the tunnel: {head[:80]!r}")
+        if self._tls is not None:
+            transport = await loop.start_tls(
+                connection.transport, connection, self._tls, server_hostname=self._host
+            )
+            connection.transport = cast(asyncio.Transport, transport)
+
+
+def _env_proxy(scheme: str, host: str) -> tuple[str, int, str] | None:
+    """The environment's proxy for this origin (host, port, Proxy-Authorization value), or
+    None; NO_PROXY honoured. Looked up once per provider: the origin never changes."""
+    url = env_proxy(f"{scheme}://{host}/")
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    auth = ""
+    if parts.username is not None:
+        credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        auth = "Basic " + base64.b64encode(credentials.encode()).decode("ascii")
+    return parts.hostname or "", parts.port or _DEFAULT_PORTS.get(parts.scheme, 80), auth

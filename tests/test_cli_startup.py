@@ -1,0 +1,45 @@
+"""What a command imports at start: its own module, not every command's."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+from freemodels.cli import COMMANDS, SUMMARIES, build_parser
+
+
+def test_the_summaries_are_the_commands_own_help() -> None:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    helps = {action.dest: action.help for action in sub._choices_actions}
+    assert helps == SUMMARIES
+    assert set(SUMMARIES) == set(COMMANDS)
+
+
+def test_a_command_imports_only_its_own_module() -> None:
+    code = (
+        "import sys\n"
+        "from freemodels.cli import main\n"
+        "try:\n"
+        "    main(['--catalog', 'x.toml', 'check', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('freemodels.cli.')))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "--rounds" in proc.stdout, "check's own options are there"
+    loaded = proc.stdout.strip().splitlines()[-1]
+    for other in ("serve", "use", "watch", "keys", "providers", "stats"):
+        assert f"freemodels.cli.{other}'" not in loaded, loaded
+
+
+def test_the_top_level_help_lists_every_command() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "freemodels", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    for name, summary in SUMMARIES.items():
+        assert name in proc.stdout
+        assert summary.split()[0] in proc.stdout
