@@ -17,9 +17,18 @@ samples and no turn sees the clock jump.
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from freemodels.core.monitor.budget import Ledger
+    from freemodels.core.monitor.scheduler import Scheduler
+    from freemodels.core.monitor.windows import SampleWindows
+
+log = logging.getLogger("freemodels.monitor")
 
 TICK_S = 0.25
 """How often the monitor's ticker runs."""
@@ -87,3 +96,27 @@ class GapWatch:
             paused_s=paused if paused > self._pause_s else 0.0,
             step_s=step if abs(step) > self._step_s else 0.0,
         )
+
+
+def absorb(
+    gap: Gap,
+    now: float,
+    windows: SampleWindows,
+    scheduler: Scheduler,
+    ledger: Ledger | None,
+) -> None:
+    """What the monitor does about a gap: a step moves every time it holds (and the ledger's,
+    when it is the process that probes); a pause spreads the overdue turns over the cadence."""
+    if gap.step_s:
+        log.warning("the wall clock stepped by %+.1f s: times held move with it", gap.step_s)
+        windows.shift(gap.step_s)
+        scheduler.shift(gap.step_s)
+        if ledger is not None:
+            ledger.shift(gap.step_s)
+    if gap.paused_s:
+        log.warning(
+            "the monitor did not run for %.1f s (stopped or asleep): probes in flight are "
+            "discarded, overdue ones spread over the cadence",
+            gap.paused_s,
+        )
+        scheduler.spread(now)

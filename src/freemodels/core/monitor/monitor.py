@@ -27,7 +27,7 @@ from freemodels.core.catalog.parse import Catalog
 from freemodels.core.keys.lookup import KeyRing
 from freemodels.core.monitor.broadcast import Subscriber, Subscribers
 from freemodels.core.monitor.budget import Ledger, RequestGate, budget_limits
-from freemodels.core.monitor.gaps import TICK_S, GapWatch, elapsed_clock
+from freemodels.core.monitor.gaps import TICK_S, GapWatch, absorb, elapsed_clock
 from freemodels.core.monitor.scheduler import Cadence, Scheduler
 from freemodels.core.monitor.stats import WINDOWS, ModelInfo
 from freemodels.core.monitor.windows import EARLIER_S, SampleWindows
@@ -282,20 +282,9 @@ class Monitor:
         gap = self._gaps.check() if self._gaps is not None else None
         if gap is None:
             return
-        now = self._clock()
-        if gap.step_s:
-            log.warning("the wall clock stepped by %+.1f s: times held move with it", gap.step_s)
-            self._windows.shift(gap.step_s)
-            self.scheduler.shift(gap.step_s)
-            if self._ledger is not None and not self._attached:
-                self._ledger.shift(gap.step_s)
-        if gap.paused_s:
-            log.warning(
-                "the monitor did not run for %.1f s (stopped or asleep): probes in flight are "
-                "discarded, overdue ones spread over the cadence",
-                gap.paused_s,
-            )
-            self.scheduler.spread(now)
+        # Only the probing monitor moves the shared ledger (an attached one would move it twice).
+        ledger = self._ledger if not self._attached else None
+        absorb(gap, self._clock(), self._windows, self.scheduler, ledger)
         self._mark_dirty()
 
     def _start(self, group: asyncio.TaskGroup, probe: Coroutine[Any, Any, None]) -> None:
