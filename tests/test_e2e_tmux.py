@@ -116,9 +116,9 @@ def test_demo_dashboard_rows_sort_filter_help_quit(dashboard: Tmux) -> None:
     dashboard.wait(lambda s: "Kimi" in s, "the filter to clear")
 
     dashboard.keys("?")
-    dashboard.wait(lambda s: "freemodels: keys" in s and "re-probe" in s, "the help screen")
+    dashboard.wait(lambda s: "keyboard shortcuts" in s and "re-probe" in s, "the help screen")
     dashboard.keys("Escape")
-    dashboard.wait(lambda s: "freemodels: keys" not in s, "the help screen to close")
+    dashboard.wait(lambda s: "keyboard shortcuts" not in s, "the help screen to close")
 
     dashboard.keys("q")
     exit_file: Path = dashboard.exit_file  # type: ignore[attr-defined]

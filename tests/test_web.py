@@ -51,6 +51,7 @@ async def test_the_page_loads_nothing_from_the_internet(loopback: TestClient) ->
     assert response.status == 200
     page = await response.text()
     assert "googleapis" not in page and "https://" not in page
+    assert "<title>freemodels</title>" in page  # the tab says what it is
     assert "@font-face" in page and "/static/fonts/RobotoMono-VariableFont_wght.ttf" in page
     csp = response.headers["Content-Security-Policy"]
     assert "default-src 'self'" in csp and "font-src 'self' data:" in csp

@@ -109,6 +109,7 @@ def test_dashboard_in_the_browser_ranks_answers_keys_and_ends_with_the_tab(
         response = page.goto(url)
         assert response is not None and response.status == 200
         screen.wait_for(page, ranked, "ranked rows", timeout=20)
+        assert page.title() == "freemodels"
         sessions = {pid for pid in descendants(serve.process.pid) if _is_dashboard(pid)}
         assert len(sessions) == 1, "one tab, one dashboard process"
         page.wait_for_timeout(1500)  # a quiet window: nothing may come from the tab
@@ -119,7 +120,7 @@ def test_dashboard_in_the_browser_ranks_answers_keys_and_ends_with_the_tab(
 
         page.mouse.click(700, 400)  # focus the terminal
         page.keyboard.press("?")
-        screen.wait_for(page, lambda t: "freemodels: keys" in t, "the help screen", timeout=10)
+        screen.wait_for(page, lambda t: "keyboard shortcuts" in t, "the help screen", timeout=10)
         page.screenshot(path=str(tmp_path / "help.png"))
         page.keyboard.press("Escape")
         page.wait_for_timeout(500)
@@ -179,6 +180,7 @@ def test_all_interfaces_need_the_token_in_the_browser(browser: Any) -> None:
         allowed = page.goto(f"http://127.0.0.1:{port}/?token={token}")
         assert allowed is not None and allowed.status == 200
         screen.wait_for(page, ranked, "ranked rows", timeout=20)
+        assert page.title() == "freemodels"
         sessions = {pid for pid in descendants(serve.process.pid) if _is_dashboard(pid)}
         assert sessions
         # An abrupt disconnect: the browser dies without closing its websocket.

@@ -21,6 +21,7 @@ from freemodels.core.monitor.monitor import Monitor
 from freemodels.core.records import ModelRef, Outcome
 from freemodels.ui import format as fmt
 from freemodels.ui.app import DashboardApp
+from freemodels.ui.columns import CELL_PADDING
 from freemodels.ui.messages import MonitorFailed
 from freemodels.ui.preferences import Preferences, PreferencesError
 from freemodels.ui.screens.help import HelpScreen
@@ -28,7 +29,6 @@ from freemodels.ui.screens.keys import KeysScreen
 from freemodels.ui.screens.use import UseScreen
 from freemodels.ui.services import Services
 from freemodels.ui.source import ManualSource
-from freemodels.ui.view import CELL_PADDING
 from freemodels.ui.widgets.banner import KeyBanner
 from freemodels.ui.widgets.detail import DetailPane
 from freemodels.ui.widgets.ranking import RankingTable

@@ -1,4 +1,4 @@
-"""How the dashboard looks, at 80x24 and 160x48, on canned Snapshots (fixed clock and theme).
+"""How the dashboard looks at 80x24, 120x40 and 160x48, on canned Snapshots (fixed clock, theme).
 
 Update after an intended change with `pytest tests/ui --snapshot-update`, then review the SVGs.
 """
@@ -14,8 +14,12 @@ from canned import make_app
 from textual.pilot import Pilot
 from textual.widgets import Input
 
+from freemodels.ui.preferences import Preferences
+
 NARROW = (80, 24)
+MIDDLE = (120, 40)
 WIDE = (160, 48)
+SIZES = pytest.mark.parametrize("size", [NARROW, MIDDLE, WIDE], ids=["80x24", "120x40", "160x48"])
 
 SnapCompare = Callable[..., bool]
 
@@ -26,12 +30,12 @@ async def _settled(pilot: Pilot[Any]) -> None:
     await pilot.pause()
 
 
-@pytest.mark.parametrize("size", [NARROW, WIDE], ids=["80x24", "160x48"])
+@SIZES
 def test_dashboard(snap_compare: SnapCompare, tmp_path: Path, size: tuple[int, int]) -> None:
     assert snap_compare(make_app(tmp_path), terminal_size=size, run_before=_settled)
 
 
-@pytest.mark.parametrize("size", [NARROW, WIDE], ids=["80x24", "160x48"])
+@SIZES
 def test_first_run_banner(snap_compare: SnapCompare, tmp_path: Path, size: tuple[int, int]) -> None:
     assert snap_compare(make_app(tmp_path, env={}), terminal_size=size, run_before=_settled)
 
@@ -64,3 +68,9 @@ def test_keys_screen(snap_compare: SnapCompare, tmp_path: Path) -> None:
         await pilot.pause()
 
     assert snap_compare(make_app(tmp_path), terminal_size=WIDE, run_before=run_before)
+
+
+def test_sorted_by_a_column_narrow_screens_hide(snap_compare: SnapCompare, tmp_path: Path) -> None:
+    # SWE is the first column to go at 80 columns; sorted by it, it stays (with its arrow).
+    app = make_app(tmp_path, prefs=Preferences(sort="swe"))
+    assert snap_compare(app, terminal_size=NARROW, run_before=_settled)

@@ -153,8 +153,16 @@ _LOCAL_FONT_FACE = """<style>
     </style>"""  # noqa: E501
 
 
+_HEAD = re.compile(r"<head>", re.IGNORECASE)
+# textual-serve's page has no <title>: the tab and the history would read as a bare address.
+_TITLE = "<head>\n    <title>{{ application.name }}</title>"
+
+
 class OfflineTemplates(jinja2.FileSystemLoader):
-    """textual-serve's templates with the web-font link replaced by its bundled font files."""
+    """textual-serve's templates with the web-font link replaced by its bundled font files.
+
+    The page also gets a `<title>` (the application's name) when the template has none.
+    """
 
     def __init__(self, templates: Path, statics: Path) -> None:
         super().__init__(templates)
@@ -166,4 +174,7 @@ class OfflineTemplates(jinja2.FileSystemLoader):
         """The template text, fonts served locally (or dropped: the CSP would block them)."""
         source, filename, uptodate = super().get_source(environment, template)
         replacement = _LOCAL_FONT_FACE if self._fonts_bundled else ""
-        return _GOOGLE_FONTS_LINK.sub(replacement, source), filename, uptodate
+        source = _GOOGLE_FONTS_LINK.sub(replacement, source)
+        if "<title" not in source.lower():
+            source = _HEAD.sub(_TITLE, source, count=1)
+        return source, filename, uptodate

@@ -264,17 +264,19 @@ class DashboardApp(App[None]):
         if prefs.favourites != self.prefs.favourites:
             self.source.set_favourites(sorted(prefs.favourites))
         self.prefs = prefs
-        self.save_preferences(prefs)
+        self.save_preferences()
 
     @work(thread=True, exit_on_error=False, group="preferences", exclusive=True)
-    def save_preferences(self, prefs: Preferences) -> None:
-        """Write the preferences file off the UI thread."""
-        self.services.save_preferences(prefs)
+    def save_preferences(self) -> None:
+        """Write the newest preferences off the UI thread."""
+        # Overlapping saves finish in any order: each writes the newest preferences (not the
+        # ones of its key press), so the last to finish leaves the file as the user left it.
+        self.services.save_preferences(self.prefs)
 
     def _theme_changed(self, theme: object) -> None:
         if self.prefs.theme != self.theme:
             self.dashboard.prefs = self.prefs = _with_theme(self.prefs, self.theme)
-            self.save_preferences(self.prefs)
+            self.save_preferences()
 
     def action_toggle_dark(self) -> None:
         """Switch between the dark and the light theme."""

@@ -7,6 +7,8 @@ them from a worker (or the CLI before the app starts); the record itself is plai
 from __future__ import annotations
 
 import os
+import tempfile
+import threading
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -27,6 +29,7 @@ SORTS: tuple[str, ...] = (
     "context",
     "model",
     "provider",
+    "samples",
 )
 DEFAULT_TOOL = "opencode"
 THEMES = ("textual-dark", "textual-light")
@@ -137,19 +140,31 @@ def dumps(prefs: Preferences) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Saves run in worker threads and may overlap (a user pressing `s` five times a second): one
+# at a time, each through a temporary file of its own, so none replaces another's half-write.
+_SAVING = threading.Lock()
+
+
 def save(path: Path, prefs: Preferences) -> None:
     """Write the preferences atomically; PreferencesError when the disk refuses."""
     text = dumps(prefs)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise PreferencesError(
-            f"cannot save preferences to {path}: {exc.strerror or type(exc).__name__}",
-            "check the permissions of that directory",
-        ) from None
+    with _SAVING:
+        tmp: str | None = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(text)
+            os.replace(tmp, path)
+            tmp = None
+        except OSError as exc:
+            raise PreferencesError(
+                f"cannot save preferences to {path}: {exc.strerror or type(exc).__name__}",
+                "check the permissions of that directory",
+            ) from None
+        finally:
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
 
 
 def _toml(value: object) -> str:

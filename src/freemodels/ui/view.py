@@ -7,13 +7,14 @@ testable without a terminal.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from freemodels.core.catalog.parse import Catalog
 from freemodels.core.records import Model, ModelRef, ModelStats, Provider, Snapshot
 from freemodels.core.store.insights import ModelRhythm
 from freemodels.ui import format as fmt
+from freemodels.ui.columns import COLUMNS
 from freemodels.ui.preferences import Preferences
 
 TIERS = ("S+", "S", "A+", "A", "A-", "B+", "B", "C")
@@ -22,56 +23,6 @@ _TIER_RANK = {tier: index for index, tier in enumerate(TIERS)}
 TIER_STYLES = {"S+": "bold magenta", "S": "magenta", "A+": "cyan", "A": "cyan", "A-": "cyan"}
 TREND_STYLES = {"▲": "red", "▼": "green"}
 VERDICT_STYLES = {"good": "green", "warn": "yellow", "bad": "red", "muted": "dim"}
-
-
-@dataclass(frozen=True, slots=True)
-class Column:
-    """One table column: its key, header, width, and how much it is worth when space is short."""
-
-    key: str
-    label: str
-    width: int
-    priority: int  # lower is kept longer on narrow terminals
-    sort: str
-    right: bool = False
-    min_width: int | None = None  # it may shrink to this on narrow terminals
-
-
-COLUMNS: tuple[Column, ...] = (
-    Column("rank", "#", 3, 0, "rank", right=True),
-    Column("tier", "Tier", 4, 3, "tier"),
-    Column("model", "Model", 22, 0, "model", min_width=18),
-    Column("provider", "Provider", 14, 1, "provider", min_width=10),
-    Column("ttft", "TTFT", 8, 0, "ttft", right=True),
-    Column("p50", "p50", 8, 2, "p50", right=True),
-    Column("p95", "p95", 8, 6, "p95", right=True),
-    # ▲ slower / ▼ faster than at the same hours last week (blank without enough history).
-    Column("trend", "Δ", 1, 4, "p50"),
-    Column("availability", "Avail", 5, 5, "availability", right=True),
-    Column("stability", "Stab", 4, 7, "stability", right=True),
-    Column("status", "Status", 14, 0, "rank", min_width=12),
-    Column("context", "Ctx", 5, 8, "context", right=True),
-    Column("swe", "SWE", 4, 9, "swe", right=True),
-)
-CELL_PADDING = 1  # each side of every cell
-
-
-def visible_columns(width: int) -> tuple[Column, ...]:
-    """The columns that fit `width` cells: the least valuable dropped, the flexible ones shrunk."""
-    chosen: dict[str, int] = {}
-    used = 0
-    for column in sorted(COLUMNS, key=lambda c: c.priority):
-        cost = (column.min_width or column.width) + 2 * CELL_PADDING
-        if used + cost <= width or column.priority == 0:
-            chosen[column.key] = column.min_width or column.width
-            used += cost
-    # Give the room left back to the shrunk columns, in column order.
-    for column in COLUMNS:
-        if column.key in chosen and column.min_width is not None:
-            grow = min(column.width - column.min_width, max(0, width - used))
-            chosen[column.key] += grow
-            used += grow
-    return tuple(replace(c, width=chosen[c.key]) for c in COLUMNS if c.key in chosen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +68,7 @@ class _Shown(NamedTuple):
     p50_ms: float | None
     p95_ms: float | None
     trend: str
+    ok: int
     availability: float | None
     stability: int | None
     status: str  # `now` enters the cells only through it (countdowns)
@@ -131,7 +83,7 @@ def _shown(row: RowView, status: str) -> _Shown:
     trend = row.rhythm.trend if row.rhythm is not None else None
     arrow = "" if trend is None or trend.arrow == "=" else trend.arrow
     return _Shown(s.name, s.provider, s.usable, s.ttft_ms, s.ttft_p50_ms, s.ttft_p95_ms, arrow,
-                  s.availability, s.stability, status, row.favourite, row.configured,
+                  s.ok, s.availability, s.stability, status, row.favourite, row.configured,
                   row.provider, row.model)  # fmt: skip
 
 
@@ -149,10 +101,12 @@ def _format(shown: _Shown) -> Cells:
         (tier, dim or TIER_STYLES.get(tier, "")),
         (star + shown.name, dim or ("bold" if shown.usable else "")),
         (shown.provider.name if shown.provider else shown.provider_id, dim),
+        (shown.provider_id, dim),
         (fmt.ms(shown.ttft_ms), dim),
         (fmt.ms(shown.p50_ms), dim),
         (fmt.ms(shown.p95_ms), dim),
         (shown.trend, dim or TREND_STYLES.get(shown.trend, "")),
+        (str(shown.ok), dim),
         (fmt.percent(shown.availability), dim),
         ("-" if shown.stability is None else str(shown.stability), dim),
         (status, dim or VERDICT_STYLES[fmt.verdict_style(status)]),
@@ -251,6 +205,7 @@ _SORT_KEYS: Mapping[str, Callable[[RowView], float | str | None]] = {
     "ttft": lambda r: r.stats.ttft_ms,
     "p50": lambda r: r.stats.ttft_p50_ms,
     "p95": lambda r: r.stats.ttft_p95_ms,
+    "samples": lambda r: -r.stats.ok,
     # Higher is better for these: negate so the best comes first unreversed.
     "availability": lambda r: None if r.stats.availability is None else -r.stats.availability,
     "stability": lambda r: None if r.stats.stability is None else -r.stats.stability,

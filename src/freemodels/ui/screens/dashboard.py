@@ -23,6 +23,7 @@ from freemodels.core.catalog.parse import Catalog
 from freemodels.core.keys.lookup import KeyStatus
 from freemodels.core.records import ModelRef, ProbeKind, Snapshot
 from freemodels.core.store.insights import ModelRhythm
+from freemodels.ui.columns import COLUMNS, Column, content_widths, visible_columns
 from freemodels.ui.messages import (
     HistoryRequested,
     KeysRequested,
@@ -31,24 +32,19 @@ from freemodels.ui.messages import (
     UseRequested,
 )
 from freemodels.ui.preferences import SORTS, Preferences
-from freemodels.ui.view import (
-    COLUMNS,
-    CellCache,
-    Column,
-    RowView,
-    build_rows,
-    next_in_cycle,
-    visible_columns,
-)
+from freemodels.ui.view import CellCache, Cells, RowView, build_rows, next_in_cycle
 from freemodels.ui.widgets.banner import KeyBanner, banner_text
 from freemodels.ui.widgets.detail import DetailPane
 from freemodels.ui.widgets.ranking import RankingTable
 from freemodels.ui.widgets.status import StatusBar, status_text
 
-# At this width and above the detail pane sits beside the table; below it goes underneath.
-WIDE = 120
+# At this width and above the detail pane sits beside the table; below it goes underneath, so
+# at 120 columns the table has the whole width for its numbers.
+WIDE = 140
 DETAIL_WIDTH = 40
 SCROLLBAR = 2
+TALL = 36
+STATUS_PADDING = 2  # the status line's padding, one cell each side
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +73,14 @@ ACTIONS: tuple[Action, ...] = (
         "enter", "use the selected model in the target tool (shows the change; w, l launch)", "use"
     ),
     Action("t", "cycle the target tool", "cycle_tool", ("t",), "Tool", footer=True),
-    Action("s", "cycle the sort column", "cycle_sort", ("s",), "Sort", footer=True),
+    Action(
+        "s",
+        "cycle the sort column (its header shows ↑ or ↓)",
+        "cycle_sort",
+        ("s",),
+        "Sort",
+        footer=True,
+    ),
     Action("S", "reverse the sort", "reverse_sort", ("S",), "Reverse"),
     # Priority: the app runs it before taking the next key, so keys typed right after it
     # (a paste, a fast typist) reach the field instead of the table's bindings.
@@ -175,7 +178,7 @@ class DashboardScreen(Screen[None]):
         self.query_one("#filter", Input).display = False
         self.query_one("#banner", KeyBanner).display = False
         self.query_one(RankingTable).focus()
-        self._layout(self.app.size.width)
+        self._layout(self.app.size.width, self.app.size.height)
 
     # -- rendering -----------------------------------------------------------------------------
 
@@ -185,16 +188,26 @@ class DashboardScreen(Screen[None]):
         return self.query_one(RankingTable)
 
     def on_resize(self) -> None:
-        self._layout(self.size.width)
+        self._layout(self.size.width, self.size.height)
         self.render_snapshot()
 
-    def _layout(self, width: int) -> None:
-        self.query_one("#body").set_class(width < WIDE, "-narrow")
+    def _layout(self, width: int, height: int) -> None:
+        body = self.query_one("#body")
+        body.set_class(width < WIDE, "-narrow")
+        # A tall terminal has room for the whole detail pane under the table.
+        body.set_class(height >= TALL, "-tall")
 
-    def _columns(self) -> tuple[Column, ...]:
+    def _columns(self, texts: Mapping[str, Cells]) -> tuple[Column, ...]:
         width = self.size.width or self.app.size.width
+        if not width:
+            return COLUMNS
         table_width = width - (DETAIL_WIDTH if width >= WIDE else 0) - SCROLLBAR
-        return visible_columns(table_width) if width else COLUMNS
+        return visible_columns(
+            table_width,
+            content_widths(texts.values()),
+            sort=self.prefs.sort,
+            reverse=self.prefs.reverse,
+        )
 
     def take(self, snapshot: Snapshot) -> None:
         """Show a new Snapshot."""
@@ -214,16 +227,18 @@ class DashboardScreen(Screen[None]):
     def render_snapshot(self) -> None:
         """Bring every widget to the current Snapshot and preferences."""
         snapshot = self.snapshot
-        if snapshot is None or not self.is_mounted:
+        # A countdown tick may land while the app exits and the widgets are already gone.
+        if snapshot is None or not self.is_mounted or not self.query(RankingTable):
             return
         now = self.now()
         configured = {pid for pid, s in self.keys.items() if s.configured} if self.keys else None
         rows = build_rows(snapshot, self.catalog, self.prefs, configured, self.rhythms)
         self.rows = {row.key: row for row in rows}
         texts = self._cells.texts(rows, snapshot, now)
-        self.table.show([row.key for row in rows], texts, self._columns())
+        self.table.show([row.key for row in rows], texts, self._columns(texts))
         # A Static's update lays the whole screen out again: skip the ones that would not change.
-        status = status_text(snapshot, self.prefs, now, demo=self.demo)
+        width = max(0, (self.size.width or self.app.size.width) - STATUS_PADDING)
+        status = status_text(snapshot, self.prefs, now, demo=self.demo, width=width)
         if status != self._status:
             self._status = status
             self.query_one(StatusBar).show(status)

@@ -18,7 +18,7 @@ from textual.coordinate import Coordinate
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Static
 
-from freemodels.core.keys.lookup import KeyStatus
+from freemodels.core.keys.lookup import KeyStatus, mask
 from freemodels.errors import FreemodelsError
 from freemodels.ui.messages import KeysLoaded
 from freemodels.ui.services import Services
@@ -32,6 +32,9 @@ class KeysScreen(ModalScreen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Close"),
+        # The dashboard's keys move the cursor here too (the key input, when open, takes them).
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
         Binding("a", "edit", "Add/replace"),
         Binding("enter", "edit", "Add/replace", show=False),
         Binding("d", "remove", "Remove"),
@@ -52,7 +55,7 @@ class KeysScreen(ModalScreen[None]):
             yield Static(id="keys-prompt")
             yield Input(password=True, id="keys-input", placeholder="paste the key, then Enter")
             yield Static(
-                Text("a add/replace · d remove · t test · Esc close", style="dim"),
+                Text("j/k move · a add/replace · d remove · t test · Esc close", style="dim"),
                 id="keys-help",
             )
 
@@ -99,6 +102,14 @@ class KeysScreen(ModalScreen[None]):
 
     # -- actions -------------------------------------------------------------------------------
 
+    def action_cursor_down(self) -> None:
+        """Next provider."""
+        self.query_one("#keys-table", DataTable).action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        """Previous provider."""
+        self.query_one("#keys-table", DataTable).action_cursor_up()
+
     def action_close(self) -> None:
         """Close the key input if it is open, else the screen."""
         if self._editing is not None:
@@ -130,12 +141,14 @@ class KeysScreen(ModalScreen[None]):
         provider, value = self._editing, event.value
         self._stop_editing()
         if provider is not None:
+            self._tests.pop(provider, None)  # a verdict about the key it replaces
             self._run(lambda: self._store(provider, value))
 
     def action_remove(self) -> None:
         """Delete the selected provider's stored key."""
         provider = self._selected()
         if provider is not None:
+            self._tests.pop(provider, None)
             self._run(lambda: self._remove(provider))
 
     def action_test(self) -> None:
@@ -162,7 +175,8 @@ class KeysScreen(ModalScreen[None]):
 
     def _store(self, provider: str, value: str) -> None:
         stored, warning = self._services.store_key(provider, value)
-        notes = [f"{provider}: key stored in {stored.location}"]
+        replacing = f", replacing {stored.replaced}" if stored.replaced else ""
+        notes = [f"{provider}: key {mask(value.strip())} stored in {stored.location}{replacing}"]
         if warning:
             notes.append(warning)
         if stored.env_override:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 import subprocess
@@ -24,6 +25,15 @@ from freemodels.ui.services import Services, split_target
 if TYPE_CHECKING:
     from freemodels.integrations.registry import UseResult
 
+log = logging.getLogger("freemodels.ui")
+
+
+def failure_text(exc: BaseException) -> str:
+    """What the user reads about a failure: a FreemodelsError says it all; a bug says it is one."""
+    if isinstance(exc, FreemodelsError):
+        return str(exc)
+    return f"unexpected error: {type(exc).__name__}: {exc} (please report it; --debug FILE logs it)"
+
 
 class UseScreen(ModalScreen[bool]):
     """A dry-run diff of the tool config, Write, and Write & launch; dismisses True once written."""
@@ -40,6 +50,7 @@ class UseScreen(ModalScreen[bool]):
         self._tool, via_router = split_target(target)
         self._ref = None if via_router else ref  # the router needs no model: it picks one
         self._preview: UseResult | None = None
+        self._failure: str | None = None
 
     def compose(self) -> ComposeResult:
         pick = "the local router" if self._ref is None else str(self._ref)
@@ -64,7 +75,7 @@ class UseScreen(ModalScreen[bool]):
         """Compute the dry run off the UI thread (it reads config files and the key chain)."""
         try:
             result = self._use(dry_run=True)
-        except FreemodelsError as exc:
+        except Exception as exc:  # shown, never left on "computing the change…"
             if not get_current_worker().is_cancelled:
                 self.app.call_from_thread(self._failed, exc)
             return
@@ -91,8 +102,13 @@ class UseScreen(ModalScreen[bool]):
         self.query_one("#use-write", Button).disabled = not result.changed
         self.query_one("#use-launch", Button).disabled = False
 
-    def _failed(self, exc: FreemodelsError) -> None:
-        self.query_one("#use-diff-body", Static).update(Text(str(exc), style="red"))
+    def _failed(self, exc: Exception) -> None:
+        """Say what went wrong, in the screen and as a notification; log a bug's traceback."""
+        if not isinstance(exc, FreemodelsError):
+            log.error("use %s %s failed", self._tool, self._ref, exc_info=exc)
+        self._failure = failure_text(exc)
+        self.query_one("#use-diff-body", Static).update(Text(self._failure, style="red"))
+        self.app.notify(self._failure, title=f"{self._tool}: nothing written", severity="error")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "use-write":
@@ -109,6 +125,7 @@ class UseScreen(ModalScreen[bool]):
     def action_write(self) -> None:
         """Write the change shown (only once the preview is ready and changes something)."""
         if self._preview is None or not self._preview.changed:
+            self.notify(self._nothing_to_write(), severity="warning")
             return
         self.query_one("#use-write", Button).disabled = True
         self.write()
@@ -118,8 +135,7 @@ class UseScreen(ModalScreen[bool]):
         """Write the tool config off the UI thread."""
         try:
             result = self._use(dry_run=False)
-        except FreemodelsError as exc:
-            self.app.call_from_thread(self.app.notify, str(exc), severity="error", timeout=8)
+        except Exception as exc:  # shown in the screen and notified, never lost
             self.app.call_from_thread(self._failed, exc)
             return
         paths = ", ".join(str(p) for p in result.paths) or "nothing changed"
@@ -127,9 +143,17 @@ class UseScreen(ModalScreen[bool]):
         self.app.call_from_thread(self.app.notify, message, title="Written", timeout=8)
         self.app.call_from_thread(self.dismiss, True)
 
+    def _nothing_to_write(self) -> str:
+        if self._failure is not None:
+            return f"nothing to write: {self._failure}"
+        if self._preview is None:
+            return "still computing the change"
+        return "nothing to write: the config already uses this model"
+
     def action_launch(self) -> None:
         """Write the change (if any), then hand the terminal to the tool until it exits."""
         if self._preview is None:
+            self.notify(self._nothing_to_write(), severity="warning")
             return
         self.query_one("#use-launch", Button).disabled = True
         self.query_one("#use-write", Button).disabled = True
@@ -145,8 +169,7 @@ class UseScreen(ModalScreen[bool]):
                 argv, extra = self._services.launch_router(self._tool)
             else:
                 argv, extra = self._services.launch_command(self._tool, self._ref)
-        except FreemodelsError as exc:
-            self.app.call_from_thread(self.app.notify, str(exc), severity="error", timeout=10)
+        except Exception as exc:  # shown in the screen and notified, never lost
             self.app.call_from_thread(self._failed, exc)
             return
         self.app.call_from_thread(self._run_tool, argv, extra)

@@ -14,7 +14,11 @@ from freemodels.core.monitor.rhythm import hours_label
 from freemodels.core.monitor.stats import WINDOWS, ModelInfo, model_stats
 from freemodels.core.records import Outcome, Snapshot
 from freemodels.ui import format as fmt
+from freemodels.ui.reasons import rank_reason
 from freemodels.ui.view import RowView
+
+MIN_TREND = 2  # samples a sparkline needs
+SPARK_SAMPLES = 60  # the newest ones shown
 
 
 class DetailPane(Vertical):
@@ -45,13 +49,18 @@ class DetailPane(Vertical):
         stats = row.stats
         samples = snapshot.samples.get(stats.ref, ())
         ttfts = [s.ttft_ms for s in samples if s.outcome is Outcome.OK and s.ttft_ms is not None]
-        spark.data = ttfts[-60:]
+        # One value would fill the whole strip (a flat max): show a trend from two samples on,
+        # one column per sample until they fill the pane (stretched, 2 samples look like 2 bars).
+        data = ttfts[-SPARK_SAMPLES:] if len(ttfts) >= MIN_TREND else []
+        spark.data = data
+        spark.styles.width = len(data) if 0 < len(data) < self.content_size.width else "1fr"
         heading = Text.assemble((stats.name, "bold"), "\n", (row.key, "dim"))
         five = model_stats(
             ModelInfo(stats.provider, stats.model, stats.name), samples, snapshot.at, WINDOWS["5m"]
         )
         window = _window_label(snapshot.window_s)
         lines = [
+            f"#{row.rank}: {rank_reason(stats)}",
             f"TTFT   now {fmt.ms(stats.ttft_ms)}  ({fmt.count(len(ttfts), 'ok sample')})",
             f"p50 {fmt.ms(stats.ttft_p50_ms)}  p95 {fmt.ms(stats.ttft_p95_ms)}",
             f"jitter {fmt.ms(stats.jitter_ms)}  stability "

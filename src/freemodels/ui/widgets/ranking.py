@@ -24,7 +24,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from freemodels.ui.view import CELL_PADDING, COLUMNS, Cells, Column
+from freemodels.ui.columns import CELL_PADDING, COLUMNS, Column
+from freemodels.ui.view import Cells
 from freemodels.ui.widgets.strips import Palette, header_strip, row_strip
 
 _COLUMN_INDEX = {column.key: index for index, column in enumerate(COLUMNS)}

@@ -15,7 +15,8 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
 
-from freemodels.ui.view import Cell, Column
+from freemodels.ui.columns import Column
+from freemodels.ui.view import Cell
 
 _ELLIPSIS = "…"
 
