@@ -26,10 +26,11 @@ COMMANDS = {
     "keys": "freemodels.cli.keys",
     "use": "freemodels.cli.use",
     "serve": "freemodels.cli.serve",
+    "ledger": "freemodels.cli.ledger",
 }
 
 # What `freemodels --help` lists for each command, so a command imports only its own module
-# (importing all eight cost a good part of `check`'s start). tests/test_cli_startup.py keeps
+# (importing them all cost a good part of `check`'s start). tests/test_cli_startup.py keeps
 # these equal to the modules' own help.
 SUMMARIES = {
     "check": "ping every model now and print the ranking",
@@ -40,6 +41,7 @@ SUMMARIES = {
     "keys": "list, set, remove, test or import API keys",
     "use": "write a model into a coding tool's config",
     "serve": "run the monitor headless, with Prometheus metrics and an optional web dashboard",
+    "ledger": "which request ledger is in use, its health, budgets left and who spent them",
 }
 # Commands whose event loop carries many sockets at once get uvloop (freemodels.runtime); the
 # others would only pay for importing it.

@@ -109,6 +109,11 @@ async def _serve(ctx: Context, args: argparse.Namespace) -> int:
     dashboard: WebDashboard | None = None
     try:
         lines = [_summary(ctx)]
+        from freemodels.core.monitor.ledger_config import ledger_settings
+
+        ledger = ledger_settings()
+        if ledger.url is not None:
+            lines.append(f"request ledger: {ledger.shown_url} (budgets shared with the team)")
         if not args.no_metrics:
             from freemodels.servers.listen import start_site
             from freemodels.servers.metrics import (
@@ -117,7 +122,7 @@ async def _serve(ctx: Context, args: argparse.Namespace) -> int:
                 metrics_app,
             )
 
-            collector = SnapshotCollector()
+            collector = SnapshotCollector(ledger=monitor.ledger_status)
             monitor.subscribe(collector.observe)
             runner, bound = await start_site(
                 metrics_app(build_registry(collector)), args.metrics, "--metrics"

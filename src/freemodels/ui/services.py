@@ -64,7 +64,8 @@ class Services:
     def test_key(self, provider_id: str) -> KeyTestResult:
         """One cheap authenticated request, counted against the provider's shared budget."""
         from freemodels.core.keys.verify import verify_key
-        from freemodels.core.monitor.budget import Ledger, RequestGate, budget_limits
+        from freemodels.core.monitor.budget import RequestGate
+        from freemodels.core.monitor.ledger_select import open_ledger
         from freemodels.core.probe.clients import ClientPool
         from freemodels.core.store.history import History
 
@@ -72,7 +73,7 @@ class Services:
         key = self.keys.resolve(provider)
         history = History(self.history_path)
         try:
-            gate = RequestGate(Ledger(history.db, budget_limits(self.catalog.providers)))
+            gate = RequestGate(open_ledger(history.db, self.catalog.providers, self.keys))
 
             async def main() -> KeyTestResult:
                 async with ClientPool() as pool:

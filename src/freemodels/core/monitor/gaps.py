@@ -23,8 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from freemodels.core.monitor.budget import BudgetLedger, Ledger
+
 if TYPE_CHECKING:
-    from freemodels.core.monitor.budget import Ledger
     from freemodels.core.monitor.scheduler import Scheduler
     from freemodels.core.monitor.windows import SampleWindows
 
@@ -103,7 +104,7 @@ def absorb(
     now: float,
     windows: SampleWindows,
     scheduler: Scheduler,
-    ledger: Ledger | None,
+    ledger: BudgetLedger | None,
 ) -> None:
     """What the monitor does about a gap: a step moves every time it holds (and the ledger's,
     when it is the process that probes); a pause spreads the overdue turns over the cadence."""
@@ -111,7 +112,9 @@ def absorb(
         log.warning("the wall clock stepped by %+.1f s: times held move with it", gap.step_s)
         windows.shift(gap.step_s)
         scheduler.shift(gap.step_s)
-        if ledger is not None:
+        # Only this machine's SQLite ledger moves: a team's Redis ledger is shared with
+        # machines whose clocks did not step.
+        if isinstance(ledger, Ledger):
             ledger.shift(gap.step_s)
     if gap.paused_s:
         log.warning(

@@ -26,8 +26,9 @@ from typing import Any
 from freemodels.core.catalog.parse import Catalog
 from freemodels.core.keys.lookup import KeyRing
 from freemodels.core.monitor.broadcast import Subscriber, Subscribers
-from freemodels.core.monitor.budget import Ledger, RequestGate, budget_limits
+from freemodels.core.monitor.budget import BudgetLedger, RequestGate, budget_limits
 from freemodels.core.monitor.gaps import TICK_S, GapWatch, absorb, elapsed_clock
+from freemodels.core.monitor.ledger_select import budget_states, ledger_status, open_ledger
 from freemodels.core.monitor.scheduler import Cadence, Scheduler
 from freemodels.core.monitor.stats import WINDOWS, ModelInfo
 from freemodels.core.monitor.windows import EARLIER_S, SampleWindows
@@ -122,7 +123,7 @@ class Monitor:
         self._favourites: tuple[ModelRef, ...] = ()
         self._attached = False
         self._history: History | None = None
-        self._ledger: Ledger | None = None
+        self._ledger: BudgetLedger | None = None
         self.probes_sent = 0
         self.discarded = 0
         """Results thrown away because they were in flight across a pause or a clock step."""
@@ -185,7 +186,7 @@ class Monitor:
         self._stop = asyncio.Event()
         history = History(self.history_path)
         self._history = history
-        self._ledger = Ledger(history.db, self._limits, clock=self._clock)
+        self._ledger = open_ledger(history.db, self.catalog.providers, self.keys, clock=self._clock)
         started = self._clock()
         self._warm_start(history)
         try:
@@ -399,6 +400,10 @@ class Monitor:
 
     # -- snapshots -----------------------------------------------------------------------------
 
+    def ledger_status(self) -> tuple[str, bool]:
+        """The request ledger's backend (`sqlite` or `redis`) and whether it answers."""
+        return ledger_status(self._ledger)
+
     def publish(self) -> Snapshot:
         """Build a Snapshot from the current samples and hand it to every subscriber."""
         # Before reading the clock for the windows: a step not yet noticed would age every
@@ -408,7 +413,7 @@ class Monitor:
         rows = self._windows.refresh(now)
         budgets: dict[str, BudgetState] = {}
         if self._ledger is not None:
-            budgets = {b: self._ledger.state(b) for b in self.scheduler.budgets()}
+            budgets = budget_states(self._ledger, self.scheduler.budgets())
         snapshot = Snapshot(
             at=now,
             window_s=self.config.window_s,
