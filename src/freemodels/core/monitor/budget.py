@@ -184,6 +184,17 @@ class Ledger:
                 (budget, until, reason),
             )
 
+    def shift(self, delta: float) -> None:
+        """The wall clock stepped by `delta`: move the last day's request times and the pauses
+        by as much, so the sliding windows hold the same requests as before the step (a step
+        forward would otherwise empty the minute, a step back stretch it)."""
+        now = self._clock()
+        with transaction(self._db):
+            self._db.execute(
+                "UPDATE ledger SET at = at + ? WHERE at > ?", (delta, now - delta - DAY - 3600)
+            )
+            self._db.execute("UPDATE pauses SET until = until + ?", (delta,))
+
     def pauses(self) -> dict[str, float]:
         """Every budget paused now, with the time it resumes."""
         rows = self._db.execute(
