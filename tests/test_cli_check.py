@@ -125,13 +125,20 @@ def test_bad_arguments_exit_2_with_one_line(args: list[str]) -> None:
 def test_check_speed_and_tools_add_their_fields(fleet_catalog: tuple[Fleet, Path]) -> None:
     fleet, catalog = fleet_catalog
     fleet.set(
-        "fast", "a", Behaviour(ttft_s=0.02, tokens=20, token_interval_s=0.005, tool_call=True)
+        "fast", "a", Behaviour(ttft_s=0.02, tokens=20, token_interval_s=0.025, tool_call=True)
     )
     proc = freemodels(
         "check", "--catalog", str(catalog), "--provider", "fast", "--speed", "--tools", "--json"
     )
     records = {r["model"]: r for r in json.loads(proc.stdout)}
-    assert records["a"]["tokens_per_s"] is not None and records["a"]["tokens_per_s"] > 50
+    # Against the rate the fleet really sent the speed probe's 20 tokens at, not a nominal one.
+    (speed,) = [
+        r for r in fleet.requests if r.model == "a" and (r.body or {}).get("max_tokens") == 256
+    ]
+    sent = speed.sent
+    assert sent.first_content is not None and sent.end is not None
+    rate = 19 / (sent.end - sent.first_content)
+    assert records["a"]["tokens_per_s"] == pytest.approx(rate, rel=0.35)
     assert records["a"]["tool_calls"] is True
     assert records["b"]["tool_calls"] is False
 
