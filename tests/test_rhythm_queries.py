@@ -26,14 +26,14 @@ def test_pooled_hours_match_the_pure_functions(tmp_path: Path) -> None:
     clock = LocalClock(TZ)
     buckets = hourly(history.db, NOW - 14 * 86400)
     names = model_names(history.db)
-    by_model = {mid: f"{p}/{m}" for mid, (p, m) in names.items()}
+    by_model = {mid: str(ref) for mid, ref in names.items()}
     slots = pooled(history.db, NOW - 14 * 86400, NOW, by_model, clock, by_weekday=False)
-    for provider, model in names.values():
-        mine = [b for b in buckets if (b.provider, b.model) == (provider, model)]
+    for ref in names.values():
+        mine = [b for b in buckets if b.ref == ref]
         expected = by_hour_of_day(mine, clock)
-        got = {hod: cell for (key, _, hod), cell in slots.items() if key == f"{provider}/{model}"}
+        got = {hod: cell for (key, _, hod), cell in slots.items() if key == str(ref)}
         assert got == expected
-    by_provider = {mid: p for mid, (p, _) in names.items()}
+    by_provider = {mid: ref.provider for mid, ref in names.items()}
     week = pooled(history.db, NOW - 14 * 86400, NOW, by_provider, clock, by_weekday=True)
     fast = {(wd, hod): c.ttft_p50_ms for (k, wd, hod), c in week.items() if k == "fastco"}
     expected_map = heatmap([b for b in buckets if b.provider == "fastco"], clock)
@@ -47,8 +47,8 @@ def test_trends_match_the_pure_function(tmp_path: Path) -> None:
     names = model_names(history.db)
     found = trends(history.db, NOW, names)
     assert set(found) == set(names)
-    for mid, (provider, model) in names.items():
-        expected = trend([b for b in buckets if (b.provider, b.model) == (provider, model)], NOW)
+    for mid, ref in names.items():
+        expected = trend([b for b in buckets if b.ref == ref], NOW)
         assert found[mid] == expected
         assert found[mid].arrow == "▲"
     history.close()

@@ -15,7 +15,7 @@ from freemodels.cli.by_hour import load_buckets
 from freemodels.core.catalog.parse import Catalog
 from freemodels.core.monitor.rhythm import HOUR, Bucket, LocalClock, stats_of_buckets
 from freemodels.core.monitor.stats import ModelInfo, rank
-from freemodels.core.records import ModelStats
+from freemodels.core.records import ModelRef, ModelStats
 from freemodels.errors import UsageError
 
 LOOKBACK_DAYS = 14
@@ -40,12 +40,10 @@ def ranked_at(catalog: Catalog, history_path: Path, hour: int) -> list[ModelStat
     # The hour indexes at that local hour (a time zone's DST change moves them: ask the clock).
     first = int(since // HOUR)
     at_hour = [h for h in range(first, int(now // HOUR) + 1) if clock.slot(h * HOUR)[1] == hour]
-    groups: dict[tuple[str, str], list[Bucket]] = {}
+    groups: dict[ModelRef, list[Bucket]] = {}
     for b in load_buckets(history_path, catalog, since, now, at_hour):
-        groups.setdefault((b.provider, b.model), []).append(b)
-    names = {(p.id, m.id): m.name for p, m in catalog.models()}
+        groups.setdefault(b.ref, []).append(b)
     rows = [
-        stats_of_buckets(ModelInfo(provider, model, names[(provider, model)]), items)
-        for (provider, model), items in groups.items()
+        stats_of_buckets(ModelInfo.of(*catalog.find(ref)), items) for ref, items in groups.items()
     ]
     return rank(rows)

@@ -76,11 +76,11 @@ def load_profiles(
     try:
         with transaction(history.db):
             roll_up(history.db, now)
-        known = {(p.id, m.id) for p, m in catalog.models()}
+        known = set(catalog.refs())
         groups = {
-            mid: f"{provider}/{model}" if per_model else provider
-            for mid, (provider, model) in model_names(history.db).items()
-            if (provider, model) in known
+            mid: str(ref) if per_model else ref.provider
+            for mid, ref in model_names(history.db).items()
+            if ref in known
         }
         slots = pooled(history.db, since, now, groups, LocalClock(), by_weekday=False)
     finally:

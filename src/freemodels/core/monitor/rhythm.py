@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from freemodels.core.monitor.stats import ModelInfo, percentile, stability, wilson_lower
-from freemodels.core.records import Health, ModelStats, Outcome, ProbeResult
+from freemodels.core.records import Health, ModelRef, ModelStats, Outcome, ProbeResult
 
 HOUR = 3600.0
 WEEK = 7 * 86400.0
@@ -47,6 +47,11 @@ class Bucket:
     rate_limited: int
     ttft_p50_ms: float | None
     ttft_p95_ms: float | None
+
+    @property
+    def ref(self) -> ModelRef:
+        """The model these samples are of."""
+        return ModelRef(self.provider, self.model)
 
     @property
     def availability(self) -> float | None:

@@ -77,8 +77,10 @@ def load_model_history(
         # Hours the raw samples cover come from them (the current hour is not rolled up yet);
         # older hours from the rollups.
         raw_from = (int((now - RAW_RETENTION_S) // HOUR) + 1) * HOUR
-        older = hourly(db, now - STRIP_DAYS * 86400, raw_from, model=(provider, model))
-        members = {mid: provider for mid, ref in model_names(db).items() if ref[0] == provider}
+        older = hourly(db, now - STRIP_DAYS * 86400, raw_from, model=ModelRef(provider, model))
+        members = {
+            mid: provider for mid, ref in model_names(db).items() if ref.provider == provider
+        }
         week_map = pooled(db, now - HEATMAP_DAYS * 86400, now, members, clock, by_weekday=True)
     finally:
         history.close()
@@ -120,6 +122,6 @@ def load_rhythms(path: Path, now: float, clock: LocalClock) -> dict[ModelRef, Mo
     for (key, _, hod), cell in slots.items():
         hours.setdefault(int(key), {})[hod] = cell
     return {
-        ModelRef(*names[mid]): ModelRhythm(found.get(mid), fastest_hours(hours.get(mid, {})))
+        names[mid]: ModelRhythm(found.get(mid), fastest_hours(hours.get(mid, {})))
         for mid in set(hours) | set(found)
     }

@@ -14,7 +14,7 @@ from collections.abc import Collection, Sequence
 
 from freemodels.core.monitor.rhythm import HOUR, Bucket, buckets_of
 from freemodels.core.monitor.stats import percentile
-from freemodels.core.records import Outcome, ProbeResult
+from freemodels.core.records import ModelRef, Outcome, ProbeResult
 
 ROLL_GRACE_S = 120.0
 """An hour is rolled up this long after it ends: a probe started at 10:59:59 may be written at
@@ -113,10 +113,10 @@ def migrate_rollups_v2(db: sqlite3.Connection) -> None:
     db.execute("DROP TABLE rollups_v1")
 
 
-def model_names(db: sqlite3.Connection) -> dict[int, tuple[str, str]]:
-    """Every model id's (provider, model)."""
+def model_names(db: sqlite3.Connection) -> dict[int, ModelRef]:
+    """Every model id's reference."""
     return {
-        int(mid): (str(provider), str(model))
+        int(mid): ModelRef(str(provider), str(model))
         for mid, provider, model in db.execute("SELECT id, provider, model FROM models")
     }
 
@@ -127,7 +127,7 @@ def hourly(
     until: float | None = None,
     *,
     providers: Collection[str] = (),
-    model: tuple[str, str] | None = None,
+    model: ModelRef | None = None,
     hours: Collection[int] | None = None,
 ) -> list[Bucket]:
     """Hourly buckets from the rollups whose hour starts in [since, until), oldest first;
@@ -136,7 +136,7 @@ def hourly(
     if model is not None:
         wanted = [mid for mid, ref in names.items() if ref == model]
     elif providers:
-        wanted = [mid for mid, (provider, _) in names.items() if provider in providers]
+        wanted = [mid for mid, ref in names.items() if ref.provider in providers]
     else:
         wanted = list(names)
     if not wanted:
@@ -149,9 +149,9 @@ def hourly(
         only = f" AND hour IN ({','.join(str(int(h)) for h in hours) or 'NULL'})"
     # One primary-key range per model: (model_id, hour) is the table's key.
     for mid in wanted:
-        provider, name = names[mid]
+        ref = names[mid]
         made += [
-            Bucket(provider, name, hour * HOUR, HOUR, n, ok, failures, limited, p50, p95)
+            Bucket(ref.provider, ref.model, hour * HOUR, HOUR, n, ok, failures, limited, p50, p95)
             for hour, n, ok, failures, limited, p50, p95 in db.execute(
                 "SELECT hour, samples, ok, server_failures, rate_limited, ttft_p50_ms, "
                 "ttft_p95_ms FROM rollups WHERE model_id = ? AND hour >= ? AND hour < ?" + only,
