@@ -97,28 +97,35 @@ def _model_rows(screen: str) -> list[str]:
 
 
 def test_demo_dashboard_rows_sort_filter_help_quit(dashboard: Tmux) -> None:
-    screen = dashboard.wait(lambda s: len(_model_rows(s)) >= 5, "five measured rows")
-    assert "DEMO" in screen
-    assert " UP " in screen
+    # One capture may catch a frame half drawn: wait for a screen that shows all of it at once.
+    dashboard.wait(
+        lambda s: len(_model_rows(s)) >= 5 and "DEMO" in s and " UP " in s,
+        "five measured rows under the DEMO header, one of them UP",
+    )
 
     dashboard.keys("s")  # rank → ttft
-    screen = dashboard.wait(lambda s: "sort ttft" in s, "the sort to change")
+    dashboard.wait(lambda s: "sort ttft" in s, "the sort to change")
 
     dashboard.keys("/")
     dashboard.keys("-l", "GPT")
-    screen = dashboard.wait(
-        lambda s: "'GPT'" in s and all("GPT" in r for r in _model_rows(s) or [""]),
+    dashboard.wait(
+        lambda s: (
+            "'GPT'" in s
+            and bool(_model_rows(s))
+            and all("GPT" in r and "Kimi" not in r for r in _model_rows(s))
+        ),
         "only GPT rows",
     )
-    assert _model_rows(screen)
-    assert "Kimi" not in "".join(_model_rows(screen))
     dashboard.keys("Escape")
     dashboard.wait(lambda s: "Kimi" in s, "the filter to clear")
 
     dashboard.keys("?")
     dashboard.wait(lambda s: "keyboard shortcuts" in s and "re-probe" in s, "the help screen")
     dashboard.keys("Escape")
-    dashboard.wait(lambda s: "keyboard shortcuts" not in s, "the help screen to close")
+    dashboard.wait(
+        lambda s: "keyboard shortcuts" not in s and len(_model_rows(s)) >= 5,
+        "the help screen to close",
+    )
 
     dashboard.keys("q")
     exit_file: Path = dashboard.exit_file  # type: ignore[attr-defined]

@@ -135,3 +135,13 @@ def test_no_label_or_value_carries_a_key_even_in_an_error_text() -> None:
     text = generate_latest(build_registry(collector)).decode()
     assert secret not in text and "Invalid API Key" not in text
     assert 'outcome="auth_failed"' in text
+
+
+def test_the_ledger_backend_and_its_health_are_a_gauge() -> None:
+    status = ["redis", True]
+    collector = SnapshotCollector(ledger=lambda: (str(status[0]), bool(status[1])))
+    assert value(families(collector)["freemodels_ledger_up"], "freemodels_ledger_up") == 1.0
+    status[1] = False
+    got = families(collector)["freemodels_ledger_up"]
+    assert value(got, "freemodels_ledger_up", backend="redis") == 0.0
+    assert "freemodels_ledger_up" not in families(SnapshotCollector())

@@ -54,7 +54,7 @@ def row_of(monitor: Monitor, model: str) -> Any:
 async def test_monitor_ranks_publishes_and_stores(tmp_path: Path) -> None:
     async with Fleet() as fleet:
         fleet.set("p", "fast", Behaviour(ttft_s=0.01))
-        fleet.set("p", "slow", Behaviour(ttft_s=0.08))
+        fleet.set("p", "slow", Behaviour(ttft_s=0.2))  # far apart: stalls cannot reorder
         fleet.set("p", "gone", Behaviour(status=404))
         catalog = parse_catalog(catalog_toml(fleet), "test", allow_http=True)
         monitor = Monitor(catalog, KeyRing(env={}), tmp_path / "h.sqlite3", FAST)

@@ -175,3 +175,32 @@ def test_latest_per_model_keeps_each_models_newest_samples(tmp_path: Path) -> No
     )
     assert [r.started_at for r in latest] == sorted(r.started_at for r in latest)
     history.close()
+
+
+def test_finished_hours_roll_up_while_raw_samples_stay_and_late_samples_re_roll(
+    tmp_path: Path,
+) -> None:
+    from freemodels.core.store.rollups import hourly, rolled_id
+
+    history = History(tmp_path / "h.sqlite3")
+    hour = 500_000 * 3600.0
+    history.add([result(hour + i * 60) for i in range(30)])
+    history.add([result(hour + 3600 + 10)])  # the next hour, still running
+    history.prune(hour + 3600 + 60)
+    assert hourly(history.db, 0) == [], "an hour is rolled up only after its grace period"
+    history.prune(hour + 3600 + 600)
+    (first,) = hourly(history.db, 0)
+    assert (first.start, first.samples, first.ok) == (hour, 30, 30)
+    assert len(history.samples(0)) == 31, "raw samples stay 48 h after their roll-up"
+    # A sample of that hour written late (a clock stepped back, another process): rolled again.
+    history.add([result(hour + 1800, Outcome.SERVER_ERROR)])
+    history.prune(hour + 3600 + 700)
+    (again,) = hourly(history.db, 0)
+    assert (again.samples, again.server_failures) == (31, 1)
+    # A wall clock far ahead deletes raw samples only once their hour is rolled up.
+    history.add([result(hour + 2 * 3600 + 5)])
+    history.prune(hour + 60 * 3600)
+    assert history.samples(0) == []
+    assert sum(b.samples for b in hourly(history.db, 0)) == 33
+    assert rolled_id(history.db) == 33
+    history.close()

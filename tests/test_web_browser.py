@@ -146,6 +146,26 @@ def test_dashboard_in_the_browser_ranks_answers_keys_and_ends_with_the_tab(
         assert not any(alive(pid) for pid in open_sessions), "a dashboard outlived serve"
 
 
+def test_history_screen_renders_in_the_browser(browser: Any) -> None:
+    serve, url, _ = web_serve("127.0.0.1:0")
+    with serve:
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        screen = Screen(page)
+        page.goto(url)
+        screen.wait_for(page, ranked, "ranked rows", timeout=20)
+        page.mouse.click(700, 400)  # focus the terminal
+        page.keyboard.press("h")
+        screen.wait_for(
+            page,
+            lambda t: "TTFT, last 24 h" in t and "Availability per hour, 30 days" in t,
+            "the history screen",
+            timeout=20,
+        )
+        page.keyboard.press("Escape")
+        page.close()
+        assert serve.stop() == 0, serve.stderr
+
+
 def test_all_interfaces_need_the_token_in_the_browser(browser: Any) -> None:
     serve, url, _ = web_serve("0.0.0.0:0")
     with serve:

@@ -27,10 +27,11 @@ COMMANDS = {
     "use": "freemodels.cli.use",
     "serve": "freemodels.cli.serve",
     "router": "freemodels.cli.router",
+    "ledger": "freemodels.cli.ledger",
 }
 
 # What `freemodels --help` lists for each command, so a command imports only its own module
-# (importing all eight cost a good part of `check`'s start). tests/test_cli_startup.py keeps
+# (importing them all cost a good part of `check`'s start). tests/test_cli_startup.py keeps
 # these equal to the modules' own help.
 SUMMARIES = {
     "check": "ping every model now and print the ranking",
@@ -42,6 +43,7 @@ SUMMARIES = {
     "use": "write a model into a coding tool's config",
     "serve": "run the monitor headless, with Prometheus metrics, a web dashboard, a router",
     "router": "run the monitor with only the router: one local OpenAI and Anthropic endpoint",
+    "ledger": "which request ledger is in use, its health, budgets left and who spent them",
 }
 # Commands whose event loop carries many sockets at once get uvloop (freemodels.runtime); the
 # others would only pay for importing it.

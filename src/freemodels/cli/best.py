@@ -17,6 +17,7 @@ from freemodels.core.monitor.stats import WINDOWS, rank_results
 from freemodels.core.records import ModelStats, ProbeKind
 from freemodels.core.report import to_record
 from freemodels.core.store.history import History
+from freemodels.errors import UsageError
 
 FRESH_S = WINDOWS["5m"]
 MAX_TOOL_TESTS = 5
@@ -41,14 +42,25 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "--tools", action="store_true",
         help="only a model whose function calling works (tested now when not known)",
     )  # fmt: skip
+    parser.add_argument(
+        "--at", metavar="HH:MM",
+        help="the best model at that local time of day over the last 14 days (from history)",
+    )  # fmt: skip
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Find the top usable model and print it."""
     reference = _reference_for(args.tool) if args.tool else None
+    hour = _at_hour(args)
     with open_context(args) as ctx:
-        rows = None if args.fresh else _from_history(ctx)
+        rows: list[ModelStats] | None
+        if hour is not None:
+            from freemodels.cli.best_at import ranked_at
+
+            rows = ranked_at(ctx.catalog, ctx.history_path, hour)
+        else:
+            rows = None if args.fresh else _from_history(ctx)
         if rows is None:
             # Only a sweep needs the probe machinery (and an event loop): history does not.
             import asyncio
@@ -65,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     if not usable:
         if args.json:
             print_json(None)
-        print("freemodels: no usable model right now (see 'freemodels check')", file=sys.stderr)
+        print(_nothing(args), file=sys.stderr)
         return EXIT_NOTHING_USABLE
     top = usable[0]
     if args.json:
@@ -75,6 +87,17 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(top.ref)
     return 0
+
+
+def _at_hour(args: argparse.Namespace) -> int | None:
+    """The local hour `--at` names (None without it); it reads history, so no --fresh/--tools."""
+    if args.at is None:
+        return None
+    from freemodels.cli.best_at import parse_time
+
+    if args.fresh or args.tools:
+        raise UsageError("--at reads the history: it cannot go with --fresh or --tools")
+    return parse_time(args.at)
 
 
 async def _first_with_tools(ctx: Context, usable: list[ModelStats]) -> ModelStats | None:
@@ -126,3 +149,9 @@ def _reference_for(tool: str) -> Callable[[str, str], str]:
 
     registry.direct(tool)  # an unknown or router-only tool is a usage error before any request
     return functools.partial(registry.reference, tool)
+
+
+def _nothing(args: argparse.Namespace) -> str:
+    if args.at is not None:
+        return f"freemodels: no usable model at {args.at} in the last 14 days of history"
+    return "freemodels: no usable model right now (see 'freemodels check')"

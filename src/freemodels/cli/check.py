@@ -19,7 +19,8 @@ from freemodels.cli.context import (
 )
 from freemodels.cli.render import print_json, ranking_table
 from freemodels.core.catalog.parse import Catalog
-from freemodels.core.monitor.budget import Ledger, RequestGate, budget_limits
+from freemodels.core.monitor.budget import RequestGate
+from freemodels.core.monitor.ledger_select import open_ledger
 from freemodels.core.monitor.stats import rank_results
 from freemodels.core.probe.clients import ClientPool
 from freemodels.core.probe.probe import ProbeSpec
@@ -190,7 +191,7 @@ async def probing(ctx: Context) -> AsyncIterator[tuple[Prober, History]]:
     """A Prober whose requests pass the shared budget ledger, and the history to store in."""
     history = History(ctx.history_path)
     try:
-        gate = RequestGate(Ledger(history.db, budget_limits(ctx.catalog.providers)))
+        gate = RequestGate(open_ledger(history.db, ctx.catalog.providers, ctx.keys))
         async with ClientPool() as pool:
             yield Prober(pool, ctx.keys, gate), history
     finally:

@@ -223,7 +223,8 @@ def _rm(catalog: Catalog, provider_id: str) -> int:
 def _test(catalog: Catalog, provider_id: str | None, *, as_json: bool) -> int:
     from freemodels import paths
     from freemodels.core.keys.verify import verify_keys
-    from freemodels.core.monitor.budget import Ledger, RequestGate, budget_limits
+    from freemodels.core.monitor.budget import RequestGate
+    from freemodels.core.monitor.ledger_select import open_ledger
     from freemodels.core.probe.clients import ClientPool
     from freemodels.core.store.history import History
 
@@ -235,7 +236,7 @@ def _test(catalog: Catalog, provider_id: str | None, *, as_json: bool) -> int:
     try:
         # Key tests count against the same shared budgets as probes
         # (docs/architecture.md, "Rate budgets").
-        gate = RequestGate(Ledger(history.db, budget_limits(catalog.providers)))
+        gate = RequestGate(open_ledger(history.db, catalog.providers, keyring))
 
         async def main() -> list[Any]:
             async with ClientPool() as pool:

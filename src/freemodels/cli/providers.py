@@ -192,13 +192,14 @@ async def _refresh_all(
 
     from freemodels import paths
     from freemodels.core.catalog.refresh import refresh_provider, write_overlay
-    from freemodels.core.monitor.budget import Ledger, RequestGate, budget_limits
+    from freemodels.core.monitor.budget import RequestGate
+    from freemodels.core.monitor.ledger_select import open_ledger
     from freemodels.core.probe.clients import ClientPool
     from freemodels.core.store.history import History
 
     history = History(ctx.history_path)
     try:
-        gate = RequestGate(Ledger(history.db, budget_limits(ctx.catalog.providers)))
+        gate = RequestGate(open_ledger(history.db, ctx.catalog.providers, ctx.keys))
         async with ClientPool() as pool:
             results = await asyncio.gather(
                 *(

@@ -129,6 +129,11 @@ async def _serve(ctx: Context, args: argparse.Namespace) -> int:
     router: RouterServer | None = None
     try:
         lines = [_summary(ctx)]
+        from freemodels.core.monitor.ledger_config import ledger_settings
+
+        ledger = ledger_settings()
+        if ledger.url is not None:
+            lines.append(f"request ledger: {ledger.shown_url} (budgets shared with the team)")
         if args.router is not None:
             router = _router(ctx, monitor, args.router)
             await router.start()
@@ -145,7 +150,7 @@ async def _serve(ctx: Context, args: argparse.Namespace) -> int:
                 metrics_app,
             )
 
-            collector = SnapshotCollector()
+            collector = SnapshotCollector(ledger=monitor.ledger_status)
             monitor.subscribe(collector.observe)
             registry = build_registry(collector)
             if router is not None:

@@ -1,4 +1,7 @@
-"""`freemodels stats`: ranked aggregates from the stored history; spends no request."""
+"""`freemodels stats`: ranked aggregates from the stored history; spends no request.
+
+`--by-hour` and `--csv` (hours of the day, hourly rows) live in `by_hour`.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +11,13 @@ import time
 from typing import Any
 
 from freemodels import paths
-from freemodels.cli.context import load_catalog_for
+from freemodels.cli.context import load_catalog_for, select_providers
 from freemodels.cli.render import print_json, ranking_table
 from freemodels.core.monitor.stats import WINDOWS, ModelInfo, is_gone, model_stats, rank
 from freemodels.core.records import ModelRef, ModelStats, ProbeResult
 from freemodels.core.report import to_record
 from freemodels.core.store.history import RAW_RETENTION_S, History
+from freemodels.errors import UsageError
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -28,7 +32,21 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--window", choices=list(WINDOWS), default="30m", help="time window (default 30m)"
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON array")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument(
+        "--by-hour", action="store_true",
+        help="TTFT p50 and availability per local hour of the day, from the hourly rollups",
+    )  # fmt: skip
+    parser.add_argument(
+        "--days", type=int, default=14, metavar="N", help="days of rollups for --by-hour/--csv"
+    )
+    parser.add_argument(
+        "--provider", action="append", metavar="ID", help="only this provider (repeatable)"
+    )
+    parser.add_argument("--model", action="store_true", help="--by-hour per model, not provider")
+    parser.add_argument(
+        "--csv", action="store_true", help="CSV rows: one per provider/model/hour (spreadsheets)"
+    )
     return parser
 
 
@@ -43,6 +61,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         history_path = paths.history_path()
         catalog = load_catalog_for(args)
+    catalog = select_providers(catalog, args.provider)
+    if args.csv and args.json:
+        raise UsageError("--csv and --json are exclusive", "pick one output format")
+    if args.by_hour or args.csv:
+        from freemodels.cli import by_hour
+
+        return by_hour.run(args, catalog, history_path)
     now = time.time()
     window = WINDOWS[args.window]
     samples: list[ProbeResult] = []

@@ -77,7 +77,13 @@ class _Histogram:
 class SnapshotCollector(Collector):
     """Metrics of the newest Snapshot; subscribe `observe` to the monitor."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        *,
+        ledger: Callable[[], tuple[str, bool]] | None = None,
+    ) -> None:
+        self._ledger = ledger  # the monitor's ledger_status: backend and health
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._since = clock()
@@ -123,6 +129,15 @@ class SnapshotCollector(Collector):
             ttft_sums = {ref: hist.total for ref, hist in self._ttft.items()}
         yield InfoMetricFamily("freemodels_build", "freemodels version", {"version": __version__})
         yield from _counters(probes, ttft, ttft_sums)
+        if self._ledger is not None:
+            backend, healthy = self._ledger()
+            up = GaugeMetricFamily(
+                "freemodels_ledger_up",
+                "1 while the request ledger answers (0: Redis unreachable, counting locally)",
+                labels=["backend"],
+            )
+            up.add_metric([backend], 1.0 if healthy else 0.0)
+            yield up
         if snapshot is None:
             return
         yield from self._model_gauges(snapshot)

@@ -7,6 +7,7 @@ a busy fleet never floods the terminal. The first measured TTFT is shown the mom
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -25,11 +26,13 @@ from freemodels.core.keys.lookup import KeyStatus
 from freemodels.core.records import ProbeKind, Snapshot
 from freemodels.errors import FreemodelsError
 from freemodels.ui.messages import (
+    HistoryRequested,
     KeysLoaded,
     KeysRequested,
     MonitorFailed,
     PreferencesChanged,
     ProbeRequested,
+    RhythmsLoaded,
     SnapshotReady,
     UseRequested,
 )
@@ -44,6 +47,8 @@ from freemodels.ui.source import SnapshotSource
 REFRESH_S = 0.5  # at most ~2 updates a second
 TICK_S = 1.0  # countdowns (rate-limit pauses) advance between Snapshots
 KEYS_DELAY_S = 1.0  # the key statuses load after the first measured row, or after this
+RHYTHMS_DELAY_S = 2.0  # trends and fastest hours: once the first rows are drawn
+RHYTHMS_EVERY_S = 600.0  # then as often as the rollups change (the monitor prunes every 10 min)
 
 log = logging.getLogger("freemodels.ui")
 
@@ -88,6 +93,7 @@ class DashboardApp(App[None]):
         self._unsubscribe: Callable[[], None] | None = None
         self._keys_requested = False
         self._keys_timer: Timer
+        self._rhythms_shown = False
         self.updates = 0
         """Snapshots applied to the screen (tests and benchmarks read it)."""
         self.theme = self.prefs.theme if self.prefs.theme in self.available_themes else THEMES[0]
@@ -121,6 +127,8 @@ class DashboardApp(App[None]):
             self._load_keys_once()  # rows from history or another monitor: nothing to wait for
         if self.tick_s:
             self.set_interval(self.tick_s, self._tick)
+        self.set_timer(RHYTHMS_DELAY_S, self.load_rhythms)
+        self.set_interval(RHYTHMS_EVERY_S, self.load_rhythms)
         if self.notice:
             self.notify(self.notice, severity="warning", timeout=10)
 
@@ -196,6 +204,40 @@ class DashboardApp(App[None]):
 
     def _keys_closed(self, _: None) -> None:
         self.load_keys()
+
+    # -- history -------------------------------------------------------------------------------
+
+    def on_history_requested(self, message: HistoryRequested) -> None:
+        """Push the model's history screen (its module, and plotext, load on first use)."""
+        from freemodels.ui.screens.history import HistoryScreen
+
+        found = self.catalog.provider(message.ref.provider)
+        model = found.model(message.ref.model) if found else None
+        name = model.name if model else message.ref.model
+        self.push_screen(
+            HistoryScreen(
+                message.ref,
+                name,
+                lambda: self.services.model_history(message.ref, self.clock()),
+            )
+        )
+
+    @work(thread=True, exit_on_error=False, group="rhythms", exclusive=True)
+    def load_rhythms(self) -> None:
+        """Read every model's trend and fastest hours off the UI thread."""
+        rhythms = self.services.rhythms(self.clock())
+        if rhythms or self._rhythms_shown:
+            self.post_message(RhythmsLoaded(rhythms))
+        # The history screen's module (and plotext, ~0.2 s of imports) loads here, in a thread
+        # after the first rows, so the first `h` does not wait for it; never at launch.
+        importlib.import_module("freemodels.ui.screens.history")
+
+    def on_rhythms_loaded(self, message: RhythmsLoaded) -> None:
+        # It may land while the app is closing (the load takes a while): nothing to show then.
+        if not self.screen_stack or not self.dashboard.is_mounted:
+            return
+        self._rhythms_shown = bool(message.rhythms)
+        self.dashboard.set_rhythms(message.rhythms)
 
     # -- requests for the monitor and tool configs ---------------------------------------------
 

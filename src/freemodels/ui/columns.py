@@ -39,6 +39,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("ttft", "TTFT", 7, 0, "ttft", right=True),
     Column("p50", "p50", 7, 2, "p50", right=True),
     Column("p95", "p95", 7, 6, "p95", right=True),
+    # ▲ slower / ▼ faster than at the same hours last week (blank without enough history);
+    # among the first to go on a narrow terminal.
+    Column("trend", "Δ", 1, 8, "p50"),
     Column("samples", "n", 2, 3, "samples", right=True),
     Column("availability", "Avail", 5, 4, "availability", right=True),
     Column("stability", "Stab", 4, 7, "stability", right=True),

@@ -7,12 +7,14 @@ services and the preferences file), so nothing below the app imports it. Events 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from textual.message import Message
 
 from freemodels.core.keys.lookup import KeyStatus
 from freemodels.core.records import ModelRef, ProbeKind, Snapshot
+from freemodels.core.store.insights import ModelRhythm
 from freemodels.ui.preferences import Preferences
 
 
@@ -68,3 +70,17 @@ class UseRequested(Message):
 
 class KeysRequested(Message):
     """The user asked for the provider keys screen."""
+
+
+@dataclass
+class HistoryRequested(Message):
+    """The user asked for a model's history screen (`h`)."""
+
+    ref: ModelRef
+
+
+@dataclass
+class RhythmsLoaded(Message):
+    """Every model's trend and usual fastest hours were read from the history."""
+
+    rhythms: Mapping[ModelRef, ModelRhythm]

@@ -21,6 +21,7 @@ from freemodels.ui.preferences import Preferences
 
 if TYPE_CHECKING:
     from freemodels.core.keys.verify import KeyTestResult
+    from freemodels.core.store.insights import ModelHistory, ModelRhythm
     from freemodels.integrations.registry import UseResult
 
 
@@ -63,7 +64,8 @@ class Services:
     def test_key(self, provider_id: str) -> KeyTestResult:
         """One cheap authenticated request, counted against the provider's shared budget."""
         from freemodels.core.keys.verify import verify_key
-        from freemodels.core.monitor.budget import Ledger, RequestGate, budget_limits
+        from freemodels.core.monitor.budget import RequestGate
+        from freemodels.core.monitor.ledger_select import open_ledger
         from freemodels.core.probe.clients import ClientPool
         from freemodels.core.store.history import History
 
@@ -71,7 +73,7 @@ class Services:
         key = self.keys.resolve(provider)
         history = History(self.history_path)
         try:
-            gate = RequestGate(Ledger(history.db, budget_limits(self.catalog.providers)))
+            gate = RequestGate(open_ledger(history.db, self.catalog.providers, self.keys))
 
             async def main() -> KeyTestResult:
                 async with ClientPool() as pool:
@@ -126,6 +128,22 @@ class Services:
         """Persist the preferences (no-op when persistence is off)."""
         if self.preferences_path is not None:
             preferences.save(self.preferences_path, prefs)
+
+    # -- history -------------------------------------------------------------------------------
+
+    def model_history(self, ref: ModelRef, now: float) -> ModelHistory:
+        """One model's history screen data (reads the database: call from a worker)."""
+        from freemodels.core.monitor.rhythm import LocalClock
+        from freemodels.core.store.insights import load_model_history
+
+        return load_model_history(self.history_path, ref.provider, ref.model, now, LocalClock())
+
+    def rhythms(self, now: float) -> dict[ModelRef, ModelRhythm]:
+        """Every model's trend and usual fastest hours (reads the database: from a worker)."""
+        from freemodels.core.monitor.rhythm import LocalClock
+        from freemodels.core.store.insights import load_rhythms
+
+        return load_rhythms(self.history_path, now, LocalClock())
 
     # -- lookups -------------------------------------------------------------------------------
 

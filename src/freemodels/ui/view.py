@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from freemodels.core.catalog.parse import Catalog
 from freemodels.core.records import Model, ModelRef, ModelStats, Provider, Snapshot
+from freemodels.core.store.insights import ModelRhythm
 from freemodels.ui import format as fmt
 from freemodels.ui.columns import COLUMNS
 from freemodels.ui.preferences import Preferences
@@ -20,6 +21,7 @@ TIERS = ("S+", "S", "A+", "A", "A-", "B+", "B", "C")
 _TIER_RANK = {tier: index for index, tier in enumerate(TIERS)}
 # Tier colours: the strongest coding models stand out, the weakest fade.
 TIER_STYLES = {"S+": "bold magenta", "S": "magenta", "A+": "cyan", "A": "cyan", "A-": "cyan"}
+TREND_STYLES = {"▲": "red", "▼": "green"}
 VERDICT_STYLES = {"good": "green", "warn": "yellow", "bad": "red", "muted": "dim"}
 
 
@@ -35,6 +37,7 @@ class RowView:
     rank: int
     favourite: bool
     configured: bool
+    rhythm: ModelRhythm | None = None  # trend and usual fastest hours, from the history
 
 
 Cell = tuple[str, str]  # (text, rich style)
@@ -64,6 +67,7 @@ class _Shown(NamedTuple):
     ttft_ms: float | None
     p50_ms: float | None
     p95_ms: float | None
+    trend: str
     ok: int
     availability: float | None
     stability: int | None
@@ -76,7 +80,9 @@ class _Shown(NamedTuple):
 
 def _shown(row: RowView, status: str) -> _Shown:
     s = row.stats
-    return _Shown(s.name, s.provider, s.usable, s.ttft_ms, s.ttft_p50_ms, s.ttft_p95_ms,
+    trend = row.rhythm.trend if row.rhythm is not None else None
+    arrow = "" if trend is None or trend.arrow == "=" else trend.arrow
+    return _Shown(s.name, s.provider, s.usable, s.ttft_ms, s.ttft_p50_ms, s.ttft_p95_ms, arrow,
                   s.ok, s.availability, s.stability, status, row.favourite, row.configured,
                   row.provider, row.model)  # fmt: skip
 
@@ -99,6 +105,7 @@ def _format(shown: _Shown) -> Cells:
         (fmt.ms(shown.ttft_ms), dim),
         (fmt.ms(shown.p50_ms), dim),
         (fmt.ms(shown.p95_ms), dim),
+        (shown.trend, dim or TREND_STYLES.get(shown.trend, "")),
         (str(shown.ok), dim),
         (fmt.percent(shown.availability), dim),
         ("-" if shown.stability is None else str(shown.stability), dim),
@@ -143,8 +150,10 @@ def build_rows(
     catalog: Catalog,
     prefs: Preferences,
     configured: Collection[str] | None,
+    rhythms: Mapping[ModelRef, ModelRhythm] | None = None,
 ) -> list[RowView]:
-    """The rows to show, filtered and in display order; `configured`: providers with a key."""
+    """The rows to show, filtered and in display order; `configured`: providers with a key;
+    `rhythms`: each model's trend and fastest hours, when the history has been read."""
     rows = []
     for index, stats in enumerate(snapshot.rows, start=1):
         ref = stats.ref
@@ -153,7 +162,10 @@ def build_rows(
         if provider is not None and not provider.key_required:
             has_key = True
         favourite = ref in prefs.favourites
-        rows.append(RowView(ref, str(ref), stats, provider, model, index, favourite, has_key))
+        rhythm = rhythms.get(ref) if rhythms else None
+        rows.append(
+            RowView(ref, str(ref), stats, provider, model, index, favourite, has_key, rhythm)
+        )
     return sort_rows(filter_rows(rows, prefs), prefs)
 
 

@@ -21,6 +21,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from freemodels.core.records import BudgetState, Model, ModelRef, ProbeKind, Provider
 from freemodels.core.store.history import model_id, transaction
@@ -54,6 +55,43 @@ def _min(a: int | None, b: int | None) -> int | None:
     if b is None:
         return a
     return min(a, b)
+
+
+class BudgetLedger(Protocol):
+    """What the gate, the monitor and the commands need of a ledger: this module's SQLite
+    `Ledger`, or the Redis one a team shares (`core.monitor.ledger_redis`)."""
+
+    def limits(self, budget: str) -> Limits:
+        """The caps of one budget."""
+        ...
+
+    def try_acquire(self, provider: Provider, model: Model | None, kind: ProbeKind) -> float:
+        """Record one request and return 0 when it fits; else the seconds until it may fit."""
+        ...
+
+    def try_acquire_many(self, requests: Sequence[Request]) -> list[float]:
+        """Check and record requests in order: 0 for each one recorded, else its wait."""
+        ...
+
+    def wait(self, provider: Provider, model: Model | None) -> float:
+        """Seconds until one more request to `model` would fit (0: now); records nothing."""
+        ...
+
+    def pause(self, budget: str, until: float, reason: str) -> None:
+        """Pause a budget for everyone until the wall-clock time `until`."""
+        ...
+
+    def pauses(self) -> dict[str, float]:
+        """Every budget paused now, with the time it resumes."""
+        ...
+
+    def paused_until(self, budget: str) -> float | None:
+        """When a paused budget resumes (None when it is not paused)."""
+        ...
+
+    def state(self, budget: str) -> BudgetState:
+        """Requests used and left in the budget's windows."""
+        ...
 
 
 class Ledger:
@@ -163,6 +201,17 @@ class Ledger:
                 (budget, until, reason),
             )
 
+    def shift(self, delta: float) -> None:
+        """The wall clock stepped by `delta`: move the last day's request times and the pauses
+        by as much, so the sliding windows hold the same requests as before the step (a step
+        forward would otherwise empty the minute, a step back stretch it)."""
+        now = self._clock()
+        with transaction(self._db):
+            self._db.execute(
+                "UPDATE ledger SET at = at + ? WHERE at > ?", (delta, now - delta - DAY - 3600)
+            )
+            self._db.execute("UPDATE pauses SET until = until + ?", (delta,))
+
     def pauses(self) -> dict[str, float]:
         """Every budget paused now, with the time it resumes."""
         rows = self._db.execute(
@@ -255,7 +304,7 @@ class _Batch:
 class RequestGate:
     """Waits until a request fits its provider's budget, then records it before it is sent."""
 
-    def __init__(self, ledger: Ledger, *, poll_s: float = 1.0) -> None:
+    def __init__(self, ledger: BudgetLedger, *, poll_s: float = 1.0) -> None:
         self.ledger = ledger
         self._poll_s = poll_s
         self._pending: list[tuple[Request, asyncio.Future[float]]] = []

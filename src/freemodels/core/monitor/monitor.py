@@ -26,7 +26,9 @@ from typing import Any
 from freemodels.core.catalog.parse import Catalog
 from freemodels.core.keys.lookup import KeyRing
 from freemodels.core.monitor.broadcast import Subscriber, Subscribers
-from freemodels.core.monitor.budget import Ledger, RequestGate, budget_limits
+from freemodels.core.monitor.budget import BudgetLedger, RequestGate, budget_limits
+from freemodels.core.monitor.gaps import TICK_S, GapWatch, absorb, elapsed_clock
+from freemodels.core.monitor.ledger_select import budget_states, ledger_status, open_ledger
 from freemodels.core.monitor.scheduler import Cadence, Scheduler
 from freemodels.core.monitor.stats import WINDOWS, ModelInfo
 from freemodels.core.monitor.windows import EARLIER_S, SampleWindows
@@ -90,6 +92,7 @@ class Monitor:
         transport_factory: TransportFactory | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        elapsed: Callable[[], float] | None = None,
     ) -> None:
         self.catalog = catalog
         self.keys = keys
@@ -98,6 +101,11 @@ class Monitor:
         self._transport_factory = transport_factory
         self._clock = clock
         self._sleep = sleep
+        # Pauses and clock steps are watched with a clock that only counts time passing; a test
+        # that injects `clock` alone (an accelerated soak) has no second clock to compare with.
+        if elapsed is None and clock is time.time:
+            elapsed = elapsed_clock()
+        self._gaps = GapWatch(clock, elapsed) if elapsed is not None else None
         self._windows = SampleWindows(
             (ModelInfo.of(p, m) for p, m in catalog.models()),
             config.window_s,
@@ -117,10 +125,12 @@ class Monitor:
         self._favourites: tuple[ModelRef, ...] = ()
         self._attached = False
         self._history: History | None = None
-        self._ledger: Ledger | None = None
+        self._ledger: BudgetLedger | None = None
         self._router: str | None = None
         self._live_router: str | None = None
         self.probes_sent = 0
+        self.discarded = 0
+        """Results thrown away because they were in flight across a pause or a clock step."""
         self.first_probe = threading.Event()
         """Set once the first answer's headers arrived (the dashboard loads its UI after that)."""
 
@@ -190,8 +200,12 @@ class Monitor:
         self._stop = asyncio.Event()
         history = History(self.history_path)
         self._history = history
-        self._ledger = Ledger(
-            history.db, self._limits, clock=self._clock, routed_reserve=self.config.routed_reserve
+        self._ledger = open_ledger(
+            history.db,
+            self.catalog.providers,
+            self.keys,
+            clock=self._clock,
+            routed_reserve=self.config.routed_reserve,
         )
         started = self._clock()
         self._warm_start(history)
@@ -203,6 +217,7 @@ class Monitor:
                 prober.warm(self.catalog.providers)
                 async with asyncio.TaskGroup() as group:
                     tasks = [
+                        group.create_task(self._watcher()),
                         group.create_task(self._publisher()),
                         group.create_task(self._flusher(history, started)),
                         group.create_task(self._dispatcher(prober, group)),
@@ -254,8 +269,10 @@ class Monitor:
         next_housekeeping = 0.0
         live = None
         while True:
+            self._check_gaps()
             now = self._clock()
-            if now >= next_housekeeping:
+            # (A wall clock stepped back must not put it off for as long as the step.)
+            if now >= next_housekeeping or next_housekeeping - now > HOUSEKEEPING_S:
                 # Once in a while, not every pass: another process's heartbeat and pauses, and
                 # the ranking the turns favour.
                 next_housekeeping = now + HOUSEKEEPING_S
@@ -284,6 +301,26 @@ class Monitor:
                     self._start(group, self._probe(prober, *picked, ProbeKind.PROBE))
             wait = max(0.02, min(1.0, self.scheduler.next_due(now) - self._clock()))
             await self._sleep(wait)
+
+    async def _watcher(self) -> None:
+        """Tick often, so a pause or a clock step is noticed within a tick of resuming."""
+        while True:
+            await self._sleep(TICK_S)
+            self._check_gaps()
+
+    @property
+    def gaps_seen(self) -> int:
+        """Pauses and clock steps noticed so far."""
+        return self._gaps.epoch if self._gaps is not None else 0
+
+    def _check_gaps(self) -> None:
+        gap = self._gaps.check() if self._gaps is not None else None
+        if gap is None:
+            return
+        # Only the probing monitor moves the shared ledger (an attached one would move it twice).
+        ledger = self._ledger if not self._attached else None
+        absorb(gap, self._clock(), self._windows, self.scheduler, ledger)
+        self._mark_dirty()
 
     def _start(self, group: asyncio.TaskGroup, probe: Coroutine[Any, Any, None]) -> None:
         task = group.create_task(probe)
@@ -326,10 +363,19 @@ class Monitor:
         if kind is not ProbeKind.PROBE:
             spec = replace(spec, timeout_s=max(self.config.timeout_s, 30.0))
         on_headers = None if self.first_probe.is_set() else self.first_probe.set
+        epoch = self._gaps.epoch if self._gaps is not None else 0
         result = await prober.try_run(provider, model, spec, max_wait_s=0.0, on_headers=on_headers)
         self.first_probe.set()  # also when no headers came (an error, a timeout)
+        # This may run before the ticker on resuming: look for a gap first.
+        self._check_gaps()
         now = self._clock()
         ref = ModelRef(provider.id, model.id)
+        if self._gaps is not None and self._gaps.epoch != epoch and result is not None:
+            # In flight across a pause or a step: its TTFT (or its timeout) measured the gap.
+            log.info("%s: a result from across a pause is discarded", ref)
+            self.discarded += 1
+            self.scheduler.release(ref)
+            return
         if result is None:
             # Another process used the room: try this budget again shortly.
             self.scheduler.done(ref, None, now)
@@ -350,13 +396,18 @@ class Monitor:
             await self._sleep(self.config.flush_interval_s)
             self._flush(history)
             now = self._clock()
-            if now - last_beat >= self.config.heartbeat_interval_s:
-                if not self._attached:
-                    history.beat(self.config.role, started, now, router=self._router)
-                elif self._router is not None:
-                    # Attached, this process probes nothing, but its router still serves.
-                    history.beat(ROUTER_ONLY_ROLE, started, now, router=self._router)
+            # A clock stepped back makes these negative: beat now (other processes would take a
+            # silent monitor for a dead one and start probing too), and restart the prune timer.
+            late = not 0 <= now - last_beat < self.config.heartbeat_interval_s
+            if late and not self._attached:
+                history.beat(self.config.role, started, now, router=self._router)
+            elif late and self._router is not None:
+                # Attached, this process probes nothing, but its router still serves.
+                history.beat(ROUTER_ONLY_ROLE, started, now, router=self._router)
+            if late:
                 last_beat = now
+            if now < last_prune:
+                last_prune = now
             if now - last_prune >= self.config.prune_interval_s:
                 history.prune(now)
                 last_prune = now
@@ -387,13 +438,20 @@ class Monitor:
 
     # -- snapshots -----------------------------------------------------------------------------
 
+    def ledger_status(self) -> tuple[str, bool]:
+        """The request ledger's backend (`sqlite` or `redis`) and whether it answers."""
+        return ledger_status(self._ledger)
+
     def publish(self) -> Snapshot:
         """Build a Snapshot from the current samples and hand it to every subscriber."""
+        # Before reading the clock for the windows: a step not yet noticed would age every
+        # sample out of them (and they drop what ages out).
+        self._check_gaps()
         now = self._clock()
         rows = self._windows.refresh(now)
         budgets: dict[str, BudgetState] = {}
         if self._ledger is not None:
-            budgets = {b: self._ledger.state(b) for b in self.scheduler.budgets()}
+            budgets = budget_states(self._ledger, self.scheduler.budgets())
         snapshot = Snapshot(
             at=now,
             window_s=self.config.window_s,

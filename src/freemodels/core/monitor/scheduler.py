@@ -209,3 +209,42 @@ class Scheduler:
     def in_flight(self) -> frozenset[ModelRef]:
         """Models with a probe under way."""
         return frozenset(ref for ref, s in self._models.items() if s.in_flight)
+
+    # -- time that jumped (see core.monitor.gaps) ----------------------------------------------
+
+    def shift(self, delta: float) -> None:
+        """The wall clock stepped by `delta`: move every time held by as much, so no turn comes
+        early or late for it."""
+        for state in self._models.values():
+            if state.last_at is not None:
+                state.last_at += delta
+            if state.backoff_until:
+                state.backoff_until += delta
+        for budget in self._budgets.values():
+            budget.next_at += delta
+            budget.recent = deque(at + delta for at in budget.recent)
+
+    def spread(self, now: float) -> None:
+        """After a pause (a stop, a sleep), turns that fell due meanwhile are spread over one
+        cadence, in the order they fell due, instead of all firing on resuming."""
+        interval = self.cadence.min_interval_s
+        for budget in self._budgets.values():
+            overdue = sorted(
+                (
+                    s
+                    for s in budget.members
+                    if s.last_at is not None and now - s.last_at >= interval
+                ),
+                key=lambda s: s.last_at or 0.0,
+            )
+            period = max(interval, spacing_s(budget.limits, self.cadence.headroom) * len(overdue))
+            for index, state in enumerate(overdue):
+                state.last_at = now + period * index / len(overdue) - interval
+            budget.next_at = max(budget.next_at, now)
+
+    def release(self, ref: ModelRef) -> None:
+        """A probe's result was discarded (it spanned a pause): the model is free again, and its
+        turn counts as taken (the request went out)."""
+        state = self._models.get(ref)
+        if state is not None:
+            state.in_flight = False

@@ -111,6 +111,15 @@ class SampleWindows:
         self._stats[ref] = stats
         self._frozen[ref] = tuple(samples)
 
+    def shift(self, delta: float) -> None:
+        """The wall clock stepped by `delta`: move the held samples by as much, so the step
+        neither ages them out of the window nor keeps them in it longer (the stored history
+        keeps the times as measured)."""
+        for ref, samples in self._samples.items():
+            self._samples[ref] = deque(replace(s, started_at=s.started_at + delta) for s in samples)
+        self._not_found_since = {ref: at + delta for ref, at in self._not_found_since.items()}
+        self._stale = set(self._infos)
+
     def samples(self) -> dict[ModelRef, tuple[ProbeResult, ...]]:
         """Each model's samples as of the last refresh, oldest first (sparklines, detail views)."""
         return dict(self._frozen)

@@ -2,8 +2,9 @@
 
 One SQLite file (`paths.history_path()`), shared by every freemodels process on the machine: WAL
 mode and a busy timeout let the dashboard, a `serve` and a `check` use it at once. Raw samples
-are kept 48 h, hourly rollups 30 days; `prune()` keeps the file bounded. Writes are small
-transactions, so a `kill -9` loses at most the samples not yet flushed and never corrupts the file.
+are kept 48 h, hourly rollups (made as each hour finishes, see `rollups`) 30 days; `prune()`
+keeps the file bounded. Writes are small transactions, so a `kill -9` loses at most the samples
+not yet flushed and never corrupts the file.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from freemodels.core.monitor.stats import percentile
 from freemodels.core.records import ModelRef, Outcome, ProbeKind, ProbeResult
+from freemodels.core.store.rollups import migrate_rollups_v2, roll_up
 from freemodels.errors import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 RAW_RETENTION_S = 48 * 3600.0
 ROLLUP_RETENTION_S = 30 * 86400.0
 LEDGER_RETENTION_S = 86400.0 + 3600.0
@@ -49,11 +50,11 @@ CREATE VIEW IF NOT EXISTS sample_rows AS
            s.tool_calls
     FROM samples s JOIN models m ON m.id = s.model_id;
 CREATE TABLE IF NOT EXISTS rollups (
-    hour INTEGER NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL,
+    model_id INTEGER NOT NULL REFERENCES models (id), hour INTEGER NOT NULL,
     samples INTEGER NOT NULL, ok INTEGER NOT NULL, server_failures INTEGER NOT NULL,
     rate_limited INTEGER NOT NULL, ttft_mean_ms REAL, ttft_p50_ms REAL, ttft_p95_ms REAL,
-    PRIMARY KEY (hour, provider, model)
-);
+    PRIMARY KEY (model_id, hour)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ledger (
     id INTEGER PRIMARY KEY,
     budget TEXT NOT NULL, provider TEXT NOT NULL, model_id INTEGER, kind TEXT NOT NULL,
@@ -138,15 +139,16 @@ class History:
                     f"{self.path}: written by a newer freemodels (schema {version})",
                     "upgrade freemodels, or move the file aside",
                 )
-            if version == 0:
-                # An empty file: the whole current schema at once.
+            if version == 1:
+                migrate_rollups_v2(self._db)
+            if 1 <= version < 3:
+                # 2 → 3: heartbeats name the router their process serves.
+                self._db.execute("ALTER TABLE heartbeats ADD COLUMN router TEXT")
+            if version < SCHEMA_VERSION:
+                # Migrations run in order; version 0 is an empty file.
                 for statement in _SCHEMA.strip().split(";"):
                     if statement.strip():
                         self._db.execute(statement)
-            elif version < 2:
-                # 1 → 2: heartbeats name the router their process serves.
-                self._db.execute("ALTER TABLE heartbeats ADD COLUMN router TEXT")
-            if version < SCHEMA_VERSION:
                 self._db.execute(
                     "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                     (str(SCHEMA_VERSION),),
@@ -237,18 +239,22 @@ class History:
     def rollups(self, since: float) -> list[tuple[str, str, int, int, int, int]]:
         """(provider, model, samples, ok, server_failures, rate_limited) summed since `since`."""
         return self._db.execute(
-            "SELECT provider, model, SUM(samples), SUM(ok), SUM(server_failures), "
-            "SUM(rate_limited) FROM rollups WHERE hour >= ? GROUP BY provider, model",
+            "SELECT m.provider, m.model, SUM(r.samples), SUM(r.ok), SUM(r.server_failures), "
+            "SUM(r.rate_limited) FROM rollups r JOIN models m ON m.id = r.model_id "
+            "WHERE r.hour >= ? GROUP BY r.model_id",
             (int(since // 3600),),
         ).fetchall()
 
     def prune(self, now: float | None = None) -> None:
-        """Roll finished hours of old raw samples up, then drop what is past retention."""
+        """Roll finished hours up, then drop what is past retention (raw samples only once their
+        hour is rolled up, so a wall clock that jumps ahead never loses a sample's hour)."""
         now = time.time() if now is None else now
         cutoff = now - RAW_RETENTION_S
         with transaction(self._db):
-            self._rollup_before(cutoff)
-            self._db.execute("DELETE FROM samples WHERE started_at <= ?", (cutoff,))
+            done = roll_up(self._db, now)
+            self._db.execute(
+                "DELETE FROM samples WHERE started_at <= ? AND id <= ?", (cutoff, done)
+            )
             self._db.execute(
                 "DELETE FROM rollups WHERE hour < ?", (int((now - ROLLUP_RETENTION_S) // 3600),)
             )
@@ -257,31 +263,6 @@ class History:
             self._db.execute(
                 "DELETE FROM heartbeats WHERE at <= ?", (now - HEARTBEAT_STALE_S * 20,)
             )
-
-    def _rollup_before(self, cutoff: float) -> None:
-        rows = self._db.execute(
-            "SELECT CAST(started_at / 3600 AS INTEGER), provider, model, outcome, ttft_ms "
-            "FROM sample_rows WHERE started_at <= ? ORDER BY started_at",
-            (cutoff,),
-        ).fetchall()
-        groups: dict[tuple[int, str, str], list[tuple[str, float | None]]] = {}
-        for hour, provider, model, outcome, ttft in rows:
-            groups.setdefault((hour, provider, model), []).append((outcome, ttft))
-        for (hour, provider, model), items in groups.items():
-            outcomes = [Outcome(o) for o, _ in items]
-            ttfts = sorted(t for o, t in items if o == Outcome.OK.value and t is not None)
-            self._db.execute(
-                "INSERT OR REPLACE INTO rollups VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (
-                    hour, provider, model, len(items),
-                    sum(1 for o in outcomes if o is Outcome.OK),
-                    sum(1 for o in outcomes if o.server_side),
-                    sum(1 for o in outcomes if o is Outcome.RATE_LIMITED),
-                    sum(ttfts) / len(ttfts) if ttfts else None,
-                    percentile(ttfts, 50) if ttfts else None,
-                    percentile(ttfts, 95) if ttfts else None,
-                ),
-            )  # fmt: skip
 
     # -- heartbeats ----------------------------------------------------------------------------
 

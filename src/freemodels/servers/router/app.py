@@ -19,7 +19,7 @@ from yarl import URL
 
 from freemodels.core.catalog.parse import Catalog
 from freemodels.core.keys.lookup import KeyRing
-from freemodels.core.monitor.budget import Ledger, budget_limits
+from freemodels.core.monitor.ledger_select import open_ledger
 from freemodels.core.records import ProbeResult, Snapshot
 from freemodels.core.store.history import History
 from freemodels.servers.address import LOOPBACK_NAMES, Address
@@ -157,7 +157,8 @@ class RouterServer:
         self._history = History(history_path) if history_path is not None else None
         ledger = None
         if self._history is not None:
-            ledger = Ledger(self._history.db, budget_limits(catalog.providers))
+            # The ledger the machine is configured for: SQLite, or the team's Redis.
+            ledger = open_ledger(self._history.db, catalog.providers, keys)
         self.upstream = Upstream(keys, timeouts or Timeouts())
         self.router = Router(
             catalog, self.upstream, ledger, snapshot, record, self.metrics, groups=groups

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from freemodels.core.catalog.parse import Catalog
-from freemodels.core.monitor.budget import Ledger
+from freemodels.core.monitor.budget import BudgetLedger
 from freemodels.core.probe.prober import DEFAULT_BACKOFF_S
 from freemodels.core.records import ModelRef, Outcome, ProbeKind, ProbeResult, Snapshot
 from freemodels.servers.router import pick
@@ -87,7 +87,7 @@ class Router:
         self,
         catalog: Catalog,
         upstream: Upstream,
-        ledger: Ledger | None,
+        ledger: BudgetLedger | None,
         snapshot: Callable[[], Snapshot],
         record: Callable[[ProbeResult], None],
         metrics: RouterMetrics,

@@ -22,8 +22,15 @@ from textual.widgets import Footer, Input
 from freemodels.core.catalog.parse import Catalog
 from freemodels.core.keys.lookup import KeyStatus
 from freemodels.core.records import ModelRef, ProbeKind, Snapshot
+from freemodels.core.store.insights import ModelRhythm
 from freemodels.ui.columns import COLUMNS, Column, content_widths, visible_columns
-from freemodels.ui.messages import KeysRequested, PreferencesChanged, ProbeRequested, UseRequested
+from freemodels.ui.messages import (
+    HistoryRequested,
+    KeysRequested,
+    PreferencesChanged,
+    ProbeRequested,
+    UseRequested,
+)
 from freemodels.ui.preferences import SORTS, Preferences
 from freemodels.ui.view import CellCache, Cells, RowView, build_rows, next_in_cycle
 from freemodels.ui.widgets.banner import KeyBanner, banner_text
@@ -108,6 +115,13 @@ ACTIONS: tuple[Action, ...] = (
         "Keys",
         footer=True,
     ),
+    Action(
+        "h",
+        "history of the selected model: TTFT 24 h / 7 days, uptime, busy hours",
+        "history",
+        ("h",),
+        "History",
+    ),
     Action("r", "re-probe every model now (within budgets)", "reprobe", ("r",), "Re-probe"),
     Action("?", "this help", "help"),
     Action("ctrl+p", "command palette: every action by name"),
@@ -142,6 +156,7 @@ class DashboardScreen(Screen[None]):
         self.demo = demo
         self.snapshot: Snapshot | None = None
         self.keys: Mapping[str, KeyStatus] = {}
+        self.rhythms: Mapping[ModelRef, ModelRhythm] = {}
         self.rows: dict[str, RowView] = {}
         self.now: Callable[[], float] = lambda: 0.0
         self.env: Mapping[str, str] = {}
@@ -204,6 +219,11 @@ class DashboardScreen(Screen[None]):
         self.keys = {s.provider_id: s for s in statuses}
         self.render_snapshot()
 
+    def set_rhythms(self, rhythms: Mapping[ModelRef, ModelRhythm]) -> None:
+        """Each model's trend and usual fastest hours (read from the history now and then)."""
+        self.rhythms = rhythms
+        self.render_snapshot()
+
     def render_snapshot(self) -> None:
         """Bring every widget to the current Snapshot and preferences."""
         snapshot = self.snapshot
@@ -212,7 +232,7 @@ class DashboardScreen(Screen[None]):
             return
         now = self.now()
         configured = {pid for pid, s in self.keys.items() if s.configured} if self.keys else None
-        rows = build_rows(snapshot, self.catalog, self.prefs, configured)
+        rows = build_rows(snapshot, self.catalog, self.prefs, configured, self.rhythms)
         self.rows = {row.key: row for row in rows}
         texts = self._cells.texts(rows, snapshot, now)
         self.table.show([row.key for row in rows], texts, self._columns(texts))
@@ -380,3 +400,11 @@ class DashboardScreen(Screen[None]):
         """Re-probe every model as soon as each budget allows."""
         self.post_message(ProbeRequested(ProbeKind.PROBE))
         self.notify("re-probing every model (within budgets)", timeout=3)
+
+    def action_history(self) -> None:
+        """Open the selected model's history screen."""
+        ref = self.selected_ref()
+        if ref is None:
+            self.notify("no model selected", severity="warning")
+            return
+        self.post_message(HistoryRequested(ref))

@@ -10,6 +10,7 @@ from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
 from freemodels.core.keys.lookup import KeyStatus
+from freemodels.core.monitor.rhythm import hours_label
 from freemodels.core.monitor.stats import WINDOWS, ModelInfo, model_stats
 from freemodels.core.records import Outcome, Snapshot
 from freemodels.ui import format as fmt
@@ -84,6 +85,8 @@ class DetailPane(Vertical):
             else:
                 lines.append(f"no key: get one at {provider.signup_url}")
             lines.append(fmt.free_kind(provider.free, provider.verified))
+        if row.rhythm is not None and row.rhythm.fastest:
+            lines.append(f"usually fastest at {hours_label(row.rhythm.fastest)} (local)")
         if row.model is not None:
             context, score = fmt.context(row.model.context), fmt.swe(row.model.swe_bench)
             lines.append(f"context {context}  SWE-bench {score}")

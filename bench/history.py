@@ -1,0 +1,242 @@
+"""History at full size: 30 days of hourly rollups and 48 h of raw samples for 250 models.
+
+    python bench/history.py [--providers 10] [--models 25] [--per-hour 36] [--runs 5]
+
+Generates the history file a month-old `serve` leaves behind (the raw rate defaults to the
+soak's: 25 probes per model-hour, the request ledger holding its last 25 h), then prints:
+- the file's size after pruning (target <= 50 MB);
+- how long `h` takes to show a model's history: from the key press to the screen showing the
+  loaded data, in a headless dashboard (target <= 150 ms), and the load alone;
+- `freemodels stats --by-hour --days 30` over the 250 models, wall time of the whole command,
+  next to `freemodels --version` as the interpreter's start-up control (target <= 0.5 s);
+- the dashboard's trend and fastest-hours load over every model (it runs in a thread).
+Medians of `--runs`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from freemodels.core.catalog.parse import parse_catalog
+from freemodels.core.keys.lookup import KeyRing
+from freemodels.core.monitor.rhythm import LocalClock
+from freemodels.core.records import ModelRef, Outcome, ProbeResult
+from freemodels.core.store.history import History, model_id, transaction
+from freemodels.core.store.insights import load_model_history, load_rhythms
+
+HOUR = 3600.0
+
+
+def catalog_toml(providers: int, models: int) -> str:
+    """Providers `p-0…` with model ids as long as the real catalog's."""
+    lines = ["schema_version = 1"]
+    for p in range(providers):
+        lines += [
+            f"[providers.p-{p}]", f'name = "Provider {p}"',
+            f'base_url = "http://127.0.0.1:9/p{p}/v1"', f'api_key_env = ["P{p}_API_KEY"]',
+            'signup_url = "https://example.invalid"', "key_required = false",
+        ]  # fmt: skip
+        for m in range(models):
+            lines += [
+                f"[[providers.p-{p}.models]]", f'id = "vendor-{p}/model-{m:03d}-instruct:free"',
+                f'name = "Model {p}.{m}"', "context = 131072",
+            ]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def rhythm(hour_of_day: int, base: float) -> float:
+    """Busy afternoons, quick mornings."""
+    return base * (1.6 if 13 <= hour_of_day <= 17 else 0.7 if 5 <= hour_of_day <= 8 else 1.0)
+
+
+def generate(path: Path, refs: list[tuple[str, str]], now: float, per_hour: int) -> None:
+    """30 days of rollups, then 48 h of raw samples and 25 h of ledger rows."""
+    rng = random.Random(1)
+    history = History(path)
+    db = history.db
+    top = int(now // HOUR)
+    bases = {ref: rng.uniform(150, 1500) for ref in refs}
+    ids: dict[ModelRef, int] = {}
+    with transaction(db):
+        rows = []
+        for hour in range(top - 30 * 24, top - 48):
+            hod = (hour + 2) % 24
+            for ref in refs:
+                p50 = rhythm(hod, bases[ref]) * rng.uniform(0.9, 1.1)
+                failures = 1 if rng.random() < 0.03 else 0
+                ok = per_hour - failures - 1
+                mid = model_id(db, ids, ModelRef(*ref))
+                rows.append(
+                    (
+                        mid,
+                        hour,
+                        per_hour,
+                        ok,
+                        failures,
+                        1,
+                        *(round(p50 * f) for f in (1.05, 1, 1.6)),
+                    )
+                )
+        db.executemany("INSERT INTO rollups VALUES (?,?,?,?,?,?,?,?,?)", rows)
+    step = HOUR / per_hour
+    batch: list[ProbeResult] = []
+    ledger = []
+    at = now - 48 * HOUR
+    index = 0
+    while at < now:
+        ref = refs[index % len(refs)]
+        index += 1
+        hod = int((at // HOUR + 2) % 24)
+        ttft = rhythm(hod, bases[ref]) * rng.uniform(0.8, 1.3)
+        outcome = Outcome.OK if rng.random() > 0.04 else Outcome.SERVER_ERROR
+        ok = outcome is Outcome.OK
+        batch.append(
+            ProbeResult(
+                ref[0], ref[1], outcome, at, 200 if ok else 503,
+                ttft_ms=ttft if ok else None, total_ms=ttft + 30 if ok else None,
+                headers_ms=ttft * 0.8 if ok else None, reused=True,
+                error=None if ok else "HTTP 503: overloaded",
+            )
+        )  # fmt: skip
+        if now - at <= 25 * HOUR:
+            mid = model_id(db, ids, ModelRef(*ref))
+            ledger.append((ref[0], ref[0], mid, "probe", at, 1))
+        at += step / len(refs)
+        if len(batch) >= 20_000:
+            history.add(batch)
+            batch = []
+    history.add(batch)
+    with transaction(db):
+        db.executemany(
+            "INSERT INTO ledger (budget, provider, model_id, kind, at, pid) VALUES (?,?,?,?,?,?)",
+            ledger,
+        )
+    history.prune(now)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    history.close()
+
+
+def file_mb(path: Path) -> float:
+    """The database and its WAL, in MB."""
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*")) / 2**20
+
+
+async def screen_open_ms(
+    path: Path, catalog_text: str, ref: tuple[str, str], key: str = "h"
+) -> float:
+    """Milliseconds from pressing `key` (`h`) to its screen showing (`h`: with the data loaded).
+
+    `?` (the help screen, no data to load) is the control: what any modal screen costs here."""
+    from freemodels.core.records import Snapshot
+    from freemodels.ui.app import DashboardApp
+    from freemodels.ui.screens.history import HistoryScreen
+    from freemodels.ui.services import Services
+    from freemodels.ui.source import ManualSource
+
+    catalog = parse_catalog(catalog_text, "bench", allow_http=True)
+    rows = []
+    from freemodels.core.monitor.stats import ModelInfo, model_stats
+
+    now = time.time()
+    sample = ProbeResult(ref[0], ref[1], Outcome.OK, now - 5, 200, ttft_ms=200.0)
+    rows.append(model_stats(ModelInfo(*ref, "bench"), [sample], now, 1800.0))
+    services = Services(catalog, KeyRing(env={}), path)
+    app = DashboardApp(ManualSource(Snapshot(now, 1800.0, tuple(rows))), catalog, services)
+    async with app.run_test(size=(160, 48)) as pilot:
+        # As a user would: the dashboard has read every model's trend before `h` is pressed.
+        while not app.dashboard.rhythms:
+            await pilot.pause(0.05)
+        await pilot.pause()
+        started = time.perf_counter()
+        await pilot.press(key)
+        if key != "h":
+            await pilot.pause()
+            return (time.perf_counter() - started) * 1000
+        while not (isinstance(app.screen, HistoryScreen) and app.screen.history is not None):
+            await pilot.pause(0.002)
+        await pilot.pause()  # one refresh: the plots drawn
+        return (time.perf_counter() - started) * 1000
+
+
+def command_s(*args: str) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system) of one `freemodels` command."""
+    before = os.times()
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "freemodels", *args], check=True, capture_output=True)
+    wall = time.perf_counter() - started
+    after = os.times()
+    cpu = after.children_user - before.children_user + after.children_system
+    return wall, cpu - before.children_system
+
+
+def main() -> int:
+    """Generate the history and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--providers", type=int, default=10)
+    parser.add_argument("--models", type=int, default=25, help="models per provider")
+    parser.add_argument(
+        "--per-hour", type=int, default=25,
+        help="raw samples per model-hour (bench/soak.py measured 25 over 250 models)",
+    )  # fmt: skip
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="fm-history-"))
+    catalog_text = catalog_toml(args.providers, args.models)
+    (tmp / "catalog.toml").write_text(catalog_text)
+    catalog = parse_catalog(catalog_text, "bench", allow_http=True)
+    refs = [(p.id, m.id) for p, m in catalog.models()]
+    os.environ["FREEMODELS_DATA_DIR"] = str(tmp / "data")
+    path = tmp / "data" / "history.sqlite3"
+    now = time.time()
+    started = time.perf_counter()
+    generate(path, refs, now, args.per_hour)
+    print(f"generated {len(refs)} models in {time.perf_counter() - started:.1f} s: {tmp}")
+    print(f"history file after 30 days: {file_mb(path):.1f} MB (target <= 50 MB)")
+
+    clock = LocalClock()
+    loads, load_cpu = [], []
+    for run in range(args.runs):
+        begun, cpu = time.perf_counter(), time.process_time()
+        load_model_history(path, *refs[run * 7 % len(refs)], time.time(), clock)
+        loads.append((time.perf_counter() - begun) * 1000)
+        load_cpu.append((time.process_time() - cpu) * 1000)
+    opens, helps = [], []
+    for run in range(args.runs):
+        helps.append(asyncio.run(screen_open_ms(path, catalog_text, refs[run], "question_mark")))
+        opens.append(asyncio.run(screen_open_ms(path, catalog_text, refs[run])))
+    print(
+        f"history screen: open {statistics.median(opens):.0f} ms median "
+        f"(min {min(opens):.0f}; target <= 150 ms), of which loading "
+        f"{statistics.median(loads):.0f} ms wall, {statistics.median(load_cpu):.0f} ms CPU; "
+        f"control: the help screen opens in {statistics.median(helps):.0f} ms"
+    )
+    begun = time.perf_counter()
+    load_rhythms(path, time.time(), clock)
+    print(f"trend + fastest hours of {len(refs)} models: {time.perf_counter() - begun:.2f} s")
+    env_args = ("--catalog", str(tmp / "catalog.toml"))
+    runs = {
+        "stats --by-hour --days 30": ("stats", "--by-hour", "--days", "30", *env_args),
+        "  per model, --json": (
+            "stats", "--by-hour", "--model", "--days", "30", "--json", *env_args,
+        ),
+        "  control: stats --help": ("stats", "--help"),
+    }  # fmt: skip
+    for label, command in runs.items():
+        measured = [command_s(*command) for _ in range(args.runs)]
+        wall = statistics.median(m[0] for m in measured)
+        cpu = statistics.median(m[1] for m in measured)
+        print(f"{label}: {wall:.2f} s wall, {cpu:.2f} s CPU (target <= 0.5 s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,410 @@
+"""The request ledger on Redis: one budget for every machine that shares a key.
+
+Same contract as the SQLite `Ledger` (docs/architecture.md, "Rate budgets"): `try_acquire`
+records a request before it is sent, or says how long until one fits; `pause` holds a budget for
+everyone after a 429. Budgets are keyed by provider budget and a fingerprint of the API key
+(HMAC with a fixed application salt), so colleagues on one key share one budget and colleagues
+with their own keys do not; keyless requests share the provider's budget.
+
+When Redis does not answer within the grant deadline (`timeout_s`, 50 ms by default) the local
+SQLite ledger decides instead, at 1/N of each budget (`fallback_share`, default 4): a warning is
+printed once, a background thread reconnects, and on reconnecting this process's own grants of
+the last day (made through Redis or locally) are written back, so a restarted, empty Redis
+still counts them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from freemodels.core.monitor import ledger_lua as lua
+from freemodels.core.monitor.budget import DAY, Ledger, Limits
+from freemodels.core.monitor.ledger_config import LedgerSettings, fallback_cap, scrub
+from freemodels.core.records import BudgetState, Model, ProbeKind, Provider
+
+log = logging.getLogger("freemodels.ledger")
+
+RECONNECT_S = 1.0
+KEEP_OWN = 20_000
+# Any error of Redis's (unreachable, a timeout, a wrong password, a server that refuses scripts)
+# hands the decision to the local fallback: probing must never stop on the shared ledger.
+REDIS_ERRORS = (redis.RedisError, OSError)
+
+KeyOf = Callable[[Provider], str | None]
+"""The API key a provider's requests carry (None when keyless)."""
+
+Request = tuple[Provider, Model | None, ProbeKind]
+
+
+@dataclass(frozen=True, slots=True)
+class _Grant:
+    """One request this process recorded, kept to write back after an outage."""
+
+    keys: tuple[str, str | None]  # budget set, model set (None: no own cap)
+    at: float  # server time
+    member: str
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerHealth:
+    """Which ledger counts right now, for `freemodels ledger` and the metrics."""
+
+    backend: str  # "redis" or "sqlite"
+    url: str  # masked
+    healthy: bool
+    detail: str
+
+
+class RedisLedger:
+    """Checks and records requests against budgets in Redis, falling back to a local share."""
+
+    def __init__(
+        self,
+        settings: LedgerSettings,
+        limits: Mapping[str, Limits],
+        local: Ledger,
+        key_of: KeyOf,
+        *,
+        clock: Callable[[], float] = time.time,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
+        assert settings.url is not None
+        self.settings = settings
+        self._limits = dict(limits)
+        self._local = local
+        self._key_of = key_of
+        self._clock = clock
+        self._warn = warn or _stderr
+        self._warned = False
+        self._fingerprints: dict[str, str] = {}
+        self._budget_providers: dict[str, Provider] = {}
+        self._host = (settings.host or socket.gethostname()).replace("|", "_")
+        self._seq = 0
+        self._own: deque[_Grant] = deque(maxlen=KEEP_OWN)
+        self._offset = 0.0  # server clock - local clock, from the last answer
+        self._down = threading.Event()
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._last_error = ""
+        timeout = settings.timeout_s
+        self._redis = self._client(timeout)
+        self._grant_sha = hashlib.sha1(lua.GRANT.encode()).hexdigest()
+        self._grant_lock = threading.Lock()
+        self._grant_conn: redis.connection.AbstractConnection | None = None
+        self._pause = self._redis.register_script(lua.PAUSE)
+        self._state = self._redis.register_script(lua.STATE)
+
+    def _client(self, timeout: float) -> redis.Redis:
+        kwargs: dict[str, object] = {}
+        if self.settings.password:
+            kwargs["password"] = self.settings.password
+        return redis.Redis.from_url(
+            self.settings.url or "",
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+            decode_responses=True,
+            **kwargs,
+        )
+
+    # -- the Ledger interface ------------------------------------------------------------------
+
+    def limits(self, budget: str) -> Limits:
+        """The caps of one budget (the whole team's)."""
+        return self._limits.get(budget, Limits())
+
+    def try_acquire(self, provider: Provider, model: Model | None, kind: ProbeKind) -> float:
+        """Record one request and return 0 when it fits; else the seconds until it may fit."""
+        return self.try_acquire_many([(provider, model, kind)])[0]
+
+    def try_acquire_many(self, requests: Sequence[Request]) -> list[float]:
+        """Check and record requests in order, in one round trip: 0 for each one recorded."""
+        return self._grant_many(requests, look=False)
+
+    def wait(self, provider: Provider, model: Model | None) -> float:
+        """Seconds until one more request to `model` would fit (0: now); records nothing."""
+        return self._grant_many([(provider, model, ProbeKind.PROBE)], look=True)[0]
+
+    def _grant_many(self, requests: Sequence[Request], *, look: bool) -> list[float]:
+        if self._down.is_set():
+            if look:
+                return [self._local.wait(p, self._local_model(m)) for p, m, _ in requests]
+            return self._local_many(requests)
+        keys: list[str] = []
+        args: list[str | int | float] = [lua.KEEP_UNCAPPED, "1" if look else "0"]
+        plan: list[tuple[str, str | None, str]] = []
+        for provider, model, kind in requests:
+            budget = provider.budget_id
+            fp = self._fingerprint(provider)
+            caps = self.limits(budget)
+            grants = lua.budget_key(budget, fp)
+            own_rpd = 0
+            per_model = None
+            if model is not None and model.rpd:
+                own_rpd = model.rpd
+                per_model = lua.model_key(budget, fp, f"{provider.id}/{model.id}")
+            self._seq += 1
+            tag = f"{self._host}|{os.getpid()}|{self._seq}|{kind.value}"
+            keys += [grants, per_model or grants, lua.pause_key(budget, fp)]
+            args += [caps.rpm or 0, caps.rpd or 0, own_rpd, tag]
+            plan.append((grants, per_model, tag))
+        sent = self._clock()
+        try:
+            reply = self._eval_grant(keys, args)
+        except REDIS_ERRORS as exc:
+            self._lost(exc)
+            return self._grant_many(requests, look=look)
+        server_now = float(reply[0])
+        self._offset = server_now - sent
+        waits = [float(wait) for wait in reply[1:]]
+        if look:
+            return waits
+        for (grants, per_model, tag), wait in zip(plan, waits, strict=True):
+            if wait <= 0:
+                member = f"{reply[0]}|{tag}"
+                self._own.append(_Grant((grants, per_model), server_now, member))
+        return waits
+
+    def _eval_grant(self, keys: list[str], args: list[str | int | float]) -> list[str]:
+        """Run the grant script on a connection of its own: a grant is every request's toll, and
+        the client's generic command path (pool, retries, script wrapper) costs twice as much CPU
+        as the round trip's own."""
+        with self._grant_lock:
+            conn = self._grant_conn
+            if conn is None:
+                conn = self._grant_conn = self._redis.connection_pool.get_connection()
+            try:
+                try:
+                    conn.send_command("EVALSHA", self._grant_sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
+                    reply = conn.read_response()
+                except redis.exceptions.NoScriptError:
+                    # A restarted (or flushed) server forgot the script: EVAL caches it again.
+                    conn.send_command("EVAL", lua.GRANT, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
+                    reply = conn.read_response()
+            except REDIS_ERRORS:
+                # A reply may still be on its way: never reuse the socket (redis-py leaves these
+                # two methods untyped).
+                conn.disconnect()  # type: ignore[no-untyped-call]
+                raise
+        return list(reply)
+
+    def pause(self, budget: str, until: float, reason: str) -> None:
+        """Pause a budget for every machine until the local wall-clock time `until`."""
+        self._local.pause(budget, until, reason)  # also here: it holds while Redis is down
+        if self._down.is_set():
+            return
+        try:
+            self._pause(keys=[self._pause_key(budget)], args=[max(0.0, until - self._clock())])
+        except REDIS_ERRORS as exc:
+            self._lost(exc)
+
+    def pauses(self) -> dict[str, float]:
+        """Every budget paused now (here or by any machine), with its local resume time."""
+        found = self._local.pauses()
+        for state in self.states(self._budgets()):
+            if state.paused_until is not None:
+                found[state.budget] = max(found.get(state.budget, 0.0), state.paused_until)
+        return found
+
+    def paused_until(self, budget: str) -> float | None:
+        """When a paused budget resumes (None when it is not paused)."""
+        return self.state(budget).paused_until
+
+    def state(self, budget: str) -> BudgetState:
+        """Requests used and left in the budget's windows, across every machine."""
+        return self.states([budget])[0]
+
+    def states(self, budgets: Sequence[str]) -> list[BudgetState]:
+        """`state` of several budgets in one round trip."""
+        if not budgets:
+            return []
+        if not self._down.is_set():
+            keys: list[str] = []
+            for budget in budgets:
+                keys += [self._grants_key(budget), self._pause_key(budget)]
+            try:
+                reply = self._state(keys=keys)
+            except REDIS_ERRORS as exc:
+                self._lost(exc)
+            else:
+                offset = float(reply[0]) - self._clock()
+                return [
+                    self._budget_state(budget, reply[1 + 3 * i : 4 + 3 * i], offset)
+                    for i, budget in enumerate(budgets)
+                ]
+        return [self._local.state(budget) for budget in budgets]
+
+    def _budget_state(self, budget: str, row: Sequence[str], offset: float) -> BudgetState:
+        caps = self.limits(budget)
+        until = float(row[2]) - offset
+        paused = until if until > self._clock() else None
+        return BudgetState(budget, caps.rpm, caps.rpd, int(row[0]), int(row[1]), paused)
+
+    # -- who spent it, health --------------------------------------------------------------------
+
+    def spenders(self, budget: str, span: float = DAY) -> dict[str, int]:
+        """Requests per host in the budget's last `span` seconds (empty while Redis is down)."""
+        if self._down.is_set():
+            return {}
+        try:
+            now = float(self._redis.time()[0])
+            members = self._redis.zrangebyscore(self._grants_key(budget), now - span, "+inf")
+        except REDIS_ERRORS as exc:
+            self._lost(exc)
+            return {}
+        hosts: dict[str, int] = {}
+        for member in members:
+            host = str(member).split("|")[1]
+            hosts[host] = hosts.get(host, 0) + 1
+        return hosts
+
+    def health(self) -> LedgerHealth:
+        """Whether Redis answers now (one PING within the grant deadline)."""
+        url = self.settings.shown_url
+        if not self._down.is_set():
+            try:
+                self._redis.ping()
+            except REDIS_ERRORS as exc:
+                self._lost(exc)
+            else:
+                return LedgerHealth("redis", url, True, "shared budgets")
+        share = self.settings.fallback_share
+        detail = f"unreachable ({self._last_error}); counting locally at 1/{share} of each budget"
+        return LedgerHealth("redis", url, False, detail)
+
+    @property
+    def healthy(self) -> bool:
+        """Whether the last exchange with Redis worked."""
+        return not self._down.is_set()
+
+    def close(self) -> None:
+        """Close the connections and end the reconnect thread."""
+        self._closed.set()
+        self._redis.close()
+
+    # -- keys -------------------------------------------------------------------------------
+
+    def _fingerprint(self, provider: Provider) -> str:
+        fp = self._fingerprints.get(provider.id)
+        if fp is None:
+            fp = self._fingerprints[provider.id] = lua.fingerprint(
+                provider.budget_id, self._key_of(provider)
+            )
+            self._budget_providers.setdefault(provider.budget_id, provider)
+        return fp
+
+    def add_providers(self, providers: Iterable[Provider]) -> None:
+        """Providers whose budgets `pauses` and `state` read (the first one names the key)."""
+        for provider in providers:
+            self._budget_providers.setdefault(provider.budget_id, provider)
+
+    def _budgets(self) -> list[str]:
+        return list(self._budget_providers)
+
+    def _budget_fingerprint(self, budget: str) -> str:
+        provider = self._budget_providers.get(budget)
+        return (
+            self._fingerprint(provider) if provider is not None else lua.fingerprint(budget, None)
+        )
+
+    def _grants_key(self, budget: str) -> str:
+        return lua.budget_key(budget, self._budget_fingerprint(budget))
+
+    def _pause_key(self, budget: str) -> str:
+        return lua.pause_key(budget, self._budget_fingerprint(budget))
+
+    # -- the fallback ---------------------------------------------------------------------------
+
+    def _local_many(self, requests: Sequence[Request]) -> list[float]:
+        """The local SQLite ledger decides, at this machine's share of each budget."""
+        waits: list[float] = []
+        for provider, model, kind in requests:
+            wait = self._local.try_acquire(provider, self._local_model(model), kind)
+            if wait <= 0:
+                budget, fp = provider.budget_id, self._fingerprint(provider)
+                per_model = None
+                if model is not None and model.rpd:
+                    per_model = lua.model_key(budget, fp, f"{provider.id}/{model.id}")
+                self._seq += 1
+                at = self._clock() + self._offset
+                tag = f"{self._host}|{os.getpid()}|{self._seq}|{kind.value}"
+                member = f"{at:.6f}|{tag}"
+                self._own.append(_Grant((lua.budget_key(budget, fp), per_model), at, member))
+            waits.append(wait)
+        return waits
+
+    def _local_model(self, model: Model | None) -> Model | None:
+        """The model as the fallback counts it: its own daily cap at this machine's share."""
+        if model is None or not model.rpd:
+            return model
+        return replace(model, rpd=fallback_cap(model.rpd, self.settings.fallback_share))
+
+    def _lost(self, exc: BaseException) -> None:
+        with self._lock:
+            self._last_error = scrub(exc, self.settings)
+            if self._down.is_set():
+                return
+            self._down.set()
+        log.info("ledger: %s unreachable: %s", self.settings.shown_url, self._last_error)
+        if not self._warned:
+            self._warned = True
+            self._warn(
+                f"the shared ledger at {self.settings.shown_url} is unreachable "
+                f"({self._last_error}); counting locally at 1/{self.settings.fallback_share} "
+                "of each budget until it is back"
+            )
+        threading.Thread(target=self._reconnect, name="freemodels-ledger", daemon=True).start()
+
+    def _reconnect(self) -> None:
+        """Until Redis answers: then write back this process's own grants and resume."""
+        # Twice the grant deadline: a Redis too slow for grants stays on the fallback.
+        client = self._client(2 * self.settings.timeout_s)
+        try:
+            while not self._closed.wait(RECONNECT_S):
+                try:
+                    seconds, micros = client.time()
+                    server_now = seconds + micros / 1e6
+                    self._replay(client, server_now)
+                except REDIS_ERRORS as exc:
+                    self._last_error = scrub(exc, self.settings)
+                    continue
+                self._offset = server_now - self._clock()
+                self._down.clear()
+                # Again, for grants made locally while the first write-back ran; should Redis
+                # go away meanwhile, the next grant notices it and falls back again.
+                with contextlib.suppress(*REDIS_ERRORS):
+                    self._replay(client, server_now)
+                self._warn(f"reconnected to the shared ledger at {self.settings.shown_url}")
+                return
+        finally:
+            client.close()
+
+    def _replay(self, client: redis.Redis, server_now: float) -> None:
+        """Write back own grants of the last day (ZADD NX: ones Redis still has are kept)."""
+        pipe = client.pipeline(transaction=False)
+        for grant in self._own.copy():
+            if grant.at <= server_now - DAY:
+                continue
+            for key in grant.keys:
+                if key is not None:
+                    pipe.zadd(key, {grant.member: grant.at}, nx=True)
+                    pipe.expire(key, int(DAY) + 60)
+        pipe.execute()
+
+
+def _stderr(message: str) -> None:
+    print(f"freemodels: {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,127 @@
+"""What the dashboard reads from the history: one model's history screen, every model's rhythm.
+
+Both load in a thread (they read the database and compute), never in a render. Finished hours
+are rolled up first, so what was measured an hour ago shows without waiting for the monitor's
+next prune.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from freemodels.core.monitor.rhythm import (
+    HOUR,
+    Bucket,
+    HourOfDay,
+    LocalClock,
+    Trend,
+    availability_strip,
+    buckets_of,
+    by_hour_of_day,
+    fastest_hours,
+    trend,
+)
+from freemodels.core.records import ModelRef
+from freemodels.core.store.history import RAW_RETENTION_S, History, transaction
+from freemodels.core.store.rhythm_queries import pooled, trends
+from freemodels.core.store.rollups import hourly, model_names, model_samples, roll_up
+
+DAY_BUCKET_S = 900.0
+"""The 24 h plot's resolution: 15 minutes, several samples per point at the usual cadence."""
+STRIP_DAYS = 30
+HEATMAP_DAYS = 28
+RHYTHM_DAYS = 14
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRhythm:
+    """A model's trend against last week and its usual fastest hours (the table and detail)."""
+
+    trend: Trend | None
+    fastest: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelHistory:
+    """Everything the history screen shows for one model, computed off the UI thread."""
+
+    provider: str
+    model: str
+    now: float
+    day: tuple[Bucket, ...]  # 15-minute buckets of the last 24 h
+    week: tuple[Bucket, ...]  # hourly buckets of the last 7 days
+    strip: tuple[float | None, ...]  # availability of each hour of the last 30 days
+    provider_heatmap: Mapping[tuple[int, int], float] = field(default_factory=dict)
+    rhythm: ModelRhythm = ModelRhythm(None, ())
+
+
+def _rolled(db: sqlite3.Connection, now: float) -> None:
+    with transaction(db):
+        roll_up(db, now)
+
+
+def load_model_history(
+    path: Path, provider: str, model: str, now: float, clock: LocalClock
+) -> ModelHistory:
+    """One model's history: raw samples for the last two days, rollups before that."""
+    if not path.exists():
+        return ModelHistory(provider, model, now, (), (), (None,) * (STRIP_DAYS * 24))
+    history = History(path)
+    try:
+        db = history.db
+        _rolled(db, now)
+        raw = model_samples(db, provider, model, now - RAW_RETENTION_S)
+        # Hours the raw samples cover come from them (the current hour is not rolled up yet);
+        # older hours from the rollups.
+        raw_from = (int((now - RAW_RETENTION_S) // HOUR) + 1) * HOUR
+        older = hourly(db, now - STRIP_DAYS * 86400, raw_from, model=ModelRef(provider, model))
+        members = {
+            mid: provider for mid, ref in model_names(db).items() if ref.provider == provider
+        }
+        week_map = pooled(db, now - HEATMAP_DAYS * 86400, now, members, clock, by_weekday=True)
+    finally:
+        history.close()
+    mine = [*older, *buckets_of((s for s in raw if s.started_at >= raw_from), HOUR)]
+    day = buckets_of((s for s in raw if s.started_at > now - 86400), DAY_BUCKET_S)
+    week = [b for b in mine if b.start >= now - 7 * 86400]
+    recent = [b for b in mine if b.start >= now - RHYTHM_DAYS * 86400]
+    return ModelHistory(
+        provider=provider,
+        model=model,
+        now=now,
+        day=tuple(day),
+        week=tuple(week),
+        strip=tuple(availability_strip(mine, now, STRIP_DAYS)),
+        provider_heatmap={
+            (wd, hod): cell.ttft_p50_ms
+            for (_, wd, hod), cell in week_map.items()
+            if cell.ttft_p50_ms is not None
+        },
+        rhythm=ModelRhythm(trend(recent, now), fastest_hours(by_hour_of_day(recent, clock))),
+    )
+
+
+def load_rhythms(path: Path, now: float, clock: LocalClock) -> dict[ModelRef, ModelRhythm]:
+    """Every model's trend and fastest hours over the last 14 days of rollups."""
+    if not path.exists():
+        return {}
+    history = History(path)
+    try:
+        db = history.db
+        _rolled(db, now)
+        names = model_names(db)
+        groups = {mid: str(mid) for mid in names}
+        slots = pooled(db, now - RHYTHM_DAYS * 86400, now, groups, clock, by_weekday=False)
+        found = trends(db, now, names)
+    finally:
+        history.close()
+    hours: dict[int, dict[int, HourOfDay]] = {}
+    for (key, _, hod), cell in slots.items():
+        hours.setdefault(int(key), {})[hod] = cell
+    return {
+        names[mid]: ModelRhythm(found.get(mid), fastest_hours(hours.get(mid, {})))
+        for mid in set(hours) | set(found)
+    }
