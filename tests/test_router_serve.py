@@ -185,12 +185,12 @@ def test_claude_code_gets_an_answer_through_the_router(tmp_path: Path) -> None:
 
 def test_the_heartbeat_migration_keeps_old_files_and_names_the_router(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
+    History(path).close()
+    # A schema-2 file: today's, without the heartbeat's router column, and one heartbeat in it.
     db = sqlite3.connect(path)
     db.executescript(
-        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-        "INSERT INTO meta VALUES ('schema_version', '1');"
-        "CREATE TABLE heartbeats (pid INTEGER PRIMARY KEY, role TEXT NOT NULL, "
-        "at REAL NOT NULL, started REAL NOT NULL);"
+        "ALTER TABLE heartbeats DROP COLUMN router;"
+        "UPDATE meta SET value = '2' WHERE key = 'schema_version';"
         f"INSERT INTO heartbeats VALUES (1, 'serve', {time.time()}, 0);"
     )
     db.close()
