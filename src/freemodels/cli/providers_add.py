@@ -171,7 +171,8 @@ def _refuse_known(providers: Sequence[Provider]) -> None:
 
 def _write(servers: Sequence[Server]) -> None:
     from freemodels import paths
-    from freemodels.core.catalog.local import add_to_overlay, write_overlay
+    from freemodels.core.catalog.local import add_to_overlay
+    from freemodels.core.catalog.overlay import replace_overlay
     from freemodels.core.catalog.parse import load_catalog
 
     path = paths.overlay_catalog_path()
@@ -184,6 +185,6 @@ def _write(servers: Sequence[Server]) -> None:
             # The temporary file is what was parsed; the user knows the overlay's name.
             raise CatalogError(exc.message.replace(str(temp), str(path)), exc.hint) from None
 
-    write_overlay(path, text, check)
+    replace_overlay(path, text, check)
     names = ", ".join(s.provider.id for s in servers)
     print(f"added {names} to {path}", file=sys.stderr)

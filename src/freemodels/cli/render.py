@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from freemodels.core.records import ModelStats, Outcome, format_ms
+from freemodels.core.records import ModelStats, Outcome, format_ms, format_wait
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -64,20 +64,10 @@ def output_width(stream: Any = None) -> tuple[int, bool]:
     return PIPED_WIDTH, False
 
 
-def wait_text(seconds: float) -> str:
-    """`42 s`, `3 min`, `2 h`: how long until a held-back probe may run."""
-    seconds = max(0.0, seconds)
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.0f} h"
-
-
 def outcome_cell(row: ModelStats, now: float) -> str:
     """The outcome's wording; a held-back probe says when it may run again."""
     if row.skipped and row.retry_at is not None:
-        return f"{row.label} (again in {wait_text(row.retry_at - now)})"
+        return f"{row.label} (again in {format_wait(row.retry_at - now)})"
     return row.label
 
 

@@ -74,6 +74,18 @@ def format_ms(value: float) -> str:
     return f"{value:,.0f} ms"
 
 
+def format_wait(seconds: float, *, compact: bool = False) -> str:
+    """How long until a pause ends or a held-back probe may run: `42 s`, `3 min`, `2 h`
+    (`42s`, `3m`, `2h` where a table cell is narrow)."""
+    seconds = max(0.0, seconds)
+    units = ("s", "m", "h") if compact else (" s", " min", " h")
+    if seconds < 90:
+        return f"{seconds:.0f}{units[0]}"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f}{units[1]}"
+    return f"{seconds / 3600:.0f}{units[2]}"
+
+
 class ProbeKind(StrEnum):
     """Why a request was sent: every kind counts against the budget."""
 

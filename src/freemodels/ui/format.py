@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from freemodels.core.monitor.stats import is_gone
-from freemodels.core.records import BudgetState, Health, ModelStats, Outcome, format_ms
+from freemodels.core.records import BudgetState, Health, ModelStats, Outcome, format_ms, format_wait
 
 
 def ms(value: float | None) -> str:
@@ -38,13 +38,8 @@ def swe(score: float | None) -> str:
 
 
 def countdown(seconds: float) -> str:
-    """`42s`, `3m`, `2h`: how long until a pause ends."""
-    seconds = max(0.0, seconds)
-    if seconds < 100:
-        return f"{seconds:.0f}s"
-    if seconds < 6000:
-        return f"{seconds / 60:.0f}m"
-    return f"{seconds / 3600:.0f}h"
+    """`42s`, `3m`, `2h`: how long until a pause ends, narrow enough for a cell."""
+    return format_wait(seconds, compact=True)
 
 
 def verdict(row: ModelStats, paused_until: float | None, now: float, probing: bool) -> str:

@@ -9,13 +9,10 @@ like every other; nothing is written unless the new overlay parses.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import os
 import re
-import tempfile
 import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +22,7 @@ import tomlkit
 import tomlkit.exceptions
 from tomlkit.items import AoT, Table
 
+from freemodels.core.catalog.overlay import load_overlay
 from freemodels.core.keys.lookup import ResolvedKey
 from freemodels.core.monitor.budget import RequestGate
 from freemodels.core.probe.clients import request_headers
@@ -164,9 +162,9 @@ def add_to_overlay(path: Path, servers: Sequence[Server], known: Sequence[str]) 
     """The overlay's new text with these servers added; CatalogError when one cannot be.
 
     `known`: provider ids the catalog already has (an added server must not shadow one).
-    Nothing is written here; `write_overlay` does, after the caller checked the text parses.
+    Nothing is written here; `replace_overlay` does, once the caller checked the text parses.
     """
-    doc = _load(path)
+    doc = load_overlay(path)
     providers = doc.get("providers")
     if providers is None:
         providers = tomlkit.table(is_super_table=True)
@@ -201,43 +199,3 @@ def _provider_table(server: Server) -> Table:
         models.append(entry)
     table.add("models", models)
     return table
-
-
-def _load(path: Path) -> tomlkit.TOMLDocument:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        doc = tomlkit.document()
-        doc.add(tomlkit.comment("freemodels user catalog: merged over the bundled providers.toml."))
-        doc.add(tomlkit.comment("Same provider id: fields override; models add or override by id."))
-        doc.add("schema_version", 1)
-        return doc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CatalogError(f"{path}: cannot read the overlay ({exc.__class__.__name__})") from None
-    try:
-        return tomlkit.parse(text)
-    except tomlkit.exceptions.ParseError as exc:
-        raise CatalogError(
-            f"{path}: not valid TOML: {exc}", "fix it; nothing was written"
-        ) from None
-
-
-def write_overlay(path: Path, text: str, check: Callable[[Path], object]) -> None:
-    """Replace the overlay atomically (through a symlink, keeping its mode) once `check` (which
-    raises on a bad catalog) accepted the new text in its temporary file."""
-    target = Path(os.path.realpath(path))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        check(Path(temp))
-        os.chmod(temp, mode)
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise

@@ -14,9 +14,6 @@ is edited with tomlkit, keeping the user's comments.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +25,7 @@ import tomlkit
 import tomlkit.exceptions
 from tomlkit.items import AoT, Table
 
+from freemodels.core.catalog.overlay import load_overlay, replace_overlay
 from freemodels.core.keys.lookup import ResolvedKey
 from freemodels.core.monitor.budget import RequestGate
 from freemodels.core.probe.clients import request_headers
@@ -230,7 +228,7 @@ def write_overlay(path: Path, additions: Mapping[str, Sequence[LiveModel]]) -> i
     wanted = {pid: models for pid, models in additions.items() if models}
     if not wanted:
         return 0
-    doc = _load_overlay(path)
+    doc = load_overlay(path)
     providers = doc.get("providers")
     if providers is None:
         providers = tomlkit.table(is_super_table=True)
@@ -258,27 +256,8 @@ def write_overlay(path: Path, additions: Mapping[str, Sequence[LiveModel]]) -> i
             present.add(model.id)
             added += 1
     if added:
-        _replace_atomically(path, tomlkit.dumps(doc))
+        replace_overlay(path, tomlkit.dumps(doc))
     return added
-
-
-def _load_overlay(path: Path) -> tomlkit.TOMLDocument:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        doc = tomlkit.document()
-        doc.add(tomlkit.comment("freemodels user catalog: merged over the bundled providers.toml."))
-        doc.add(tomlkit.comment("Same provider id: fields override; models add or override by id."))
-        doc.add("schema_version", 1)
-        return doc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CatalogError(f"{path}: cannot read the overlay ({exc.__class__.__name__})") from None
-    try:
-        return tomlkit.parse(text)
-    except tomlkit.exceptions.ParseError as exc:
-        raise CatalogError(
-            f"{path}: not valid TOML: {exc}", "fix the syntax; nothing was written"
-        ) from None
 
 
 def _model_table(model: LiveModel) -> Table:
@@ -289,21 +268,3 @@ def _model_table(model: LiveModel) -> Table:
     if model.context is None:
         table["context"].comment("not listed by the provider: a conservative default")
     return table
-
-
-def _replace_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    target = path.resolve() if path.is_symlink() else path
-    mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
