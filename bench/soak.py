@@ -29,7 +29,8 @@ from pathlib import Path
 
 from freemodels.core.catalog.parse import load_catalog
 from freemodels.core.keys.lookup import KeyRing
-from freemodels.core.monitor.monitor import Monitor, MonitorConfig
+from freemodels.core.monitor.config import MonitorConfig
+from freemodels.core.monitor.monitor import Monitor
 
 # (rpm, rpd) per synthetic provider: a mix like the real catalog's.
 LIMITS = [(30, None), (40, None), (20, 1000), (60, None), (30, 14400), (10, 50), (30, None),

@@ -34,7 +34,8 @@ async def shoot(terminal: tuple[int, int], samples: int, wait_s: float) -> tuple
     """Run the dashboard until the ranking is measured; the SVG and the rows measured."""
     from freemodels.cli.context import open_context
     from freemodels.cli.dashboard import MonitorThread
-    from freemodels.core.monitor.monitor import Monitor, MonitorConfig
+    from freemodels.core.monitor.config import MonitorConfig
+    from freemodels.core.monitor.monitor import Monitor
     from freemodels.ui.app import DashboardApp
     from freemodels.ui.services import Services
 

@@ -17,7 +17,8 @@ from typing import Any
 
 from freemodels.core.catalog.parse import parse_catalog
 from freemodels.core.keys.lookup import KeyRing
-from freemodels.core.monitor.monitor import Monitor, MonitorConfig
+from freemodels.core.monitor.config import MonitorConfig
+from freemodels.core.monitor.monitor import Monitor
 from freemodels.core.monitor.scheduler import Cadence
 from freemodels.core.records import ModelRef, Outcome, ProbeResult, Snapshot
 from freemodels.core.store.history import RAW_RETENTION_S, History
@@ -126,7 +127,8 @@ SERVE = textwrap.dedent("""
     from pathlib import Path
     from freemodels.core.catalog.parse import load_catalog
     from freemodels.core.keys.lookup import KeyRing
-    from freemodels.core.monitor.monitor import Monitor, MonitorConfig
+    from freemodels.core.monitor.config import MonitorConfig
+    from freemodels.core.monitor.monitor import Monitor
     from freemodels.core.monitor.scheduler import Cadence
     catalog = load_catalog(Path(sys.argv[1]))
     config = MonitorConfig(

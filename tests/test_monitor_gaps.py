@@ -10,7 +10,8 @@ from pathlib import Path
 
 from freemodels.core.catalog.parse import parse_catalog
 from freemodels.core.keys.lookup import KeyRing
-from freemodels.core.monitor.monitor import Monitor, MonitorConfig
+from freemodels.core.monitor.config import MonitorConfig
+from freemodels.core.monitor.monitor import Monitor
 from freemodels.core.monitor.scheduler import Cadence
 from freemodels.core.records import ModelRef
 from freemodels.core.store.history import History

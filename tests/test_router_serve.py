@@ -233,7 +233,8 @@ async def test_the_monitor_takes_routed_samples_and_shows_any_running_router(
 ) -> None:
     from freemodels.core.catalog.parse import parse_catalog
     from freemodels.core.keys.lookup import KeyRing
-    from freemodels.core.monitor.monitor import Monitor, MonitorConfig
+    from freemodels.core.monitor.config import MonitorConfig
+    from freemodels.core.monitor.monitor import Monitor
     from freemodels.core.monitor.scheduler import Cadence
     from freemodels.core.records import ModelRef, Outcome, ProbeResult
     from freemodels.fleet.synthetic import catalog_toml

@@ -48,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     """Open the dashboard (Textual is imported only here, after the probes started)."""
     from freemodels import paths
     from freemodels.cli.context import open_context
-    from freemodels.core.monitor.monitor import Monitor, MonitorConfig
+    from freemodels.core.monitor.config import MonitorConfig
+    from freemodels.core.monitor.monitor import Monitor
 
     # `serve --web` runs the dashboard through pipes, with Textual's web driver.
     if not sys.stdout.isatty() and not os.environ.get("TEXTUAL_DRIVER"):

@@ -21,7 +21,8 @@ from urllib.parse import urlsplit
 
 from freemodels.cli.context import Context, open_context
 from freemodels.core.catalog.parse import Catalog
-from freemodels.core.monitor.monitor import Monitor, MonitorConfig
+from freemodels.core.monitor.config import MonitorConfig
+from freemodels.core.monitor.monitor import Monitor
 from freemodels.core.monitor.scheduler import Cadence
 from freemodels.errors import UsageError
 from freemodels.servers.address import Address, outward_host, parse_address

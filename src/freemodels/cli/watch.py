@@ -11,7 +11,8 @@ from typing import Any
 from freemodels.cli.context import open_context
 from freemodels.cli.serve import run_until_signalled
 from freemodels.cli.updates import UpdateWriter
-from freemodels.core.monitor.monitor import Monitor, MonitorConfig
+from freemodels.core.monitor.config import MonitorConfig
+from freemodels.core.monitor.monitor import Monitor
 from freemodels.core.records import Snapshot
 
 

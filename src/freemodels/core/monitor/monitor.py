@@ -19,7 +19,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +27,11 @@ from freemodels.core.catalog.parse import Catalog
 from freemodels.core.keys.lookup import KeyRing
 from freemodels.core.monitor.broadcast import Subscriber, Subscribers
 from freemodels.core.monitor.budget import BudgetLedger, RequestGate, budget_limits
+from freemodels.core.monitor.config import MonitorConfig
 from freemodels.core.monitor.gaps import TICK_S, GapWatch, absorb, elapsed_clock
 from freemodels.core.monitor.ledger_select import budget_states, ledger_status, open_ledger
-from freemodels.core.monitor.scheduler import Cadence, Scheduler
-from freemodels.core.monitor.stats import WINDOWS, ModelInfo
+from freemodels.core.monitor.scheduler import Scheduler
+from freemodels.core.monitor.stats import ModelInfo
 from freemodels.core.monitor.windows import EARLIER_S, SampleWindows
 from freemodels.core.probe.clients import ClientPool, TransportFactory
 from freemodels.core.probe.probe import ProbeSpec
@@ -52,33 +53,6 @@ HOUSEKEEPING_S = 2.0
 EARLIER_SAMPLES = 20
 
 
-@dataclass(frozen=True, slots=True)
-class MonitorConfig:
-    """How the monitor behaves; the defaults keep the bundled catalog under every budget."""
-
-    cadence: Cadence = field(default_factory=Cadence)
-    timeout_s: float = 15.0
-    window_s: float = WINDOWS["30m"]
-    publish_interval_s: float = 0.5
-    flush_interval_s: float = 1.0
-    heartbeat_interval_s: float = 5.0
-    stats_refresh_s: float = 5.0
-    """Every model's stats are recomputed (and published) at least this often: windows slide."""
-    prune_interval_s: float = 600.0
-    """How often old samples are rolled up and dropped from the history."""
-    role: str = "monitor"
-    attach: bool = True
-    routed_reserve: float = 0.0
-    """Share of each rate cap kept for routed requests (see budget.Ledger); set with a router."""
-
-    @classmethod
-    def for_demo(cls, demo: bool, **overrides: Any) -> MonitorConfig:
-        """The default config, or a livelier one on the simulated fleet (which has no quotas)."""
-        if demo:
-            overrides.setdefault("cadence", Cadence(min_interval_s=5.0))
-        return cls(**overrides)
-
-
 class Monitor:
     """Probes the catalog continuously within every budget and publishes Snapshots."""
 
@@ -87,7 +61,7 @@ class Monitor:
         catalog: Catalog,
         keys: KeyRing,
         history_path: Path,
-        config: MonitorConfig = MonitorConfig(),
+        config: MonitorConfig | None = None,
         *,
         transport_factory: TransportFactory | None = None,
         clock: Callable[[], float] = time.time,
@@ -97,7 +71,7 @@ class Monitor:
         self.catalog = catalog
         self.keys = keys
         self.history_path = history_path
-        self.config = config
+        self.config = config if config is not None else MonitorConfig()
         self._transport_factory = transport_factory
         self._clock = clock
         self._sleep = sleep
@@ -108,14 +82,14 @@ class Monitor:
         self._gaps = GapWatch(clock, elapsed) if elapsed is not None else None
         self._windows = SampleWindows(
             (ModelInfo.of(p, m) for p, m in catalog.models()),
-            config.window_s,
-            refresh_s=config.stats_refresh_s,
+            self.config.window_s,
+            refresh_s=self.config.stats_refresh_s,
         )
         self._limits = budget_limits(catalog.providers)
-        self.scheduler = Scheduler(catalog.providers, self._limits, config.cadence)
+        self.scheduler = Scheduler(catalog.providers, self._limits, self.config.cadence)
         self._pending: list[ProbeResult] = []
         self._subscribers = Subscribers()
-        self._snapshot = Snapshot(self._clock(), config.window_s, ())
+        self._snapshot = Snapshot(self._clock(), self.config.window_s, ())
         self._dirty = asyncio.Event()
         self._first_ttft = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
