@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from freemodels.core.records import Model
+from freemodels.core.records import Model, ModelRef
 from freemodels.integrations import registry
 from integrations_fixtures import (
     ENV_KEY,
@@ -41,7 +41,7 @@ def _setup(tool: str, home: Path, case: str, model: Model, **options: bool) -> s
         (home / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(GOLDEN / tool / name, home / relative)
     registry.apply(tool, GROQ, model, ENV_KEY, env=env, cwd=home, **options)
-    return registry.reference(tool, GROQ.id, model.id)
+    return registry.reference(tool, ModelRef(GROQ.id, model.id))
 
 
 def _debug_config(binary: str, home: Path) -> dict[str, object]:

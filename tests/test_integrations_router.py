@@ -15,6 +15,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from freemodels.cli import main
+from freemodels.core.records import ModelRef
 from freemodels.core.store.history import History
 from freemodels.errors import ConfigWriteError, UsageError
 from freemodels.integrations import registry, router
@@ -276,7 +277,7 @@ def test_claude_takes_only_the_router() -> None:
     with pytest.raises(UsageError, match="needs the router"):
         registry.apply("claude", GROQ, LLAMA, ENV_KEY)
     with pytest.raises(UsageError, match="needs the router"):
-        registry.reference("claude", "groq", "x")
+        registry.reference("claude", ModelRef("groq", "x"))
     assert "claude" not in registry.TOOLS and "claude" in registry.ROUTER_TOOLS
 
 

@@ -11,6 +11,7 @@ import jsonschema
 import pytest
 from ruamel.yaml import YAML
 
+from freemodels.core.records import ModelRef
 from freemodels.errors import UsageError
 from freemodels.integrations import registry
 from integrations_fixtures import (
@@ -149,17 +150,17 @@ def test_aider_keys_exist_in_the_official_sample(tmp_path: Path) -> None:
 
 def test_references() -> None:
     """`best --for TOOL` prints what the tool expects; model ids with `/` keep our prefix first."""
-    assert registry.reference("opencode", "groq", "openai/gpt-oss-120b") == (
+    assert registry.reference("opencode", ModelRef("groq", "openai/gpt-oss-120b")) == (
         "freemodels-groq/openai/gpt-oss-120b"
     )
-    assert registry.reference("kilo", "groq", "x") == "freemodels-groq/x"
-    assert registry.reference("openclaw", "groq", "x") == "freemodels-groq/x"
-    assert registry.reference("aider", "groq", "x") == "openai/x"
-    assert registry.reference("qwen", "groq", "x") == "x"
+    assert registry.reference("kilo", ModelRef("groq", "x")) == "freemodels-groq/x"
+    assert registry.reference("openclaw", ModelRef("groq", "x")) == "freemodels-groq/x"
+    assert registry.reference("aider", ModelRef("groq", "x")) == "openai/x"
+    assert registry.reference("qwen", ModelRef("groq", "x")) == "x"
     with pytest.raises(
         UsageError, match="opencode, kilo, openclaw, crush, goose, aider, continue, qwen"
     ):
-        registry.reference("vim", "groq", "x")
+        registry.reference("vim", ModelRef("groq", "x"))
 
 
 def test_env_references_per_tool(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from freemodels.cli import EXIT_NOTHING_USABLE
 from freemodels.cli.context import Context, open_context
 from freemodels.cli.render import print_json
 from freemodels.core.monitor.stats import WINDOWS, rank_results
-from freemodels.core.records import ModelStats, ProbeKind
+from freemodels.core.records import ModelRef, ModelStats, ProbeKind
 from freemodels.core.report import to_record
 from freemodels.core.store.history import History
 from freemodels.errors import UsageError
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(to_record(top, 1))
     elif reference is not None:
-        print(reference(top.provider, top.model))
+        print(reference(top.ref))
     else:
         print(top.ref)
     return 0
@@ -143,7 +143,7 @@ def _from_history(ctx: Context) -> list[ModelStats] | None:
     return [row for row in rows if row.ref in fresh]
 
 
-def _reference_for(tool: str) -> Callable[[str, str], str]:
+def _reference_for(tool: str) -> Callable[[ModelRef], str]:
     """The function that turns provider/model into TOOL's reference (checked before sweeping)."""
     from freemodels.integrations import registry
 

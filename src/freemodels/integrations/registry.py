@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from freemodels.core.keys.lookup import ResolvedKey
-from freemodels.core.records import Model, Provider
+from freemodels.core.records import Model, ModelRef, Provider
 from freemodels.errors import UsageError
 from freemodels.integrations import router
 from freemodels.integrations.base import ROUTER_ID, Integration, Selection, Target, home
@@ -96,9 +96,9 @@ def direct(tool: str) -> Integration:
     return spec
 
 
-def reference(tool: str, provider_id: str, model_id: str) -> str:
+def reference(tool: str, ref: ModelRef) -> str:
     """The model reference `tool` expects after `use` (e.g. `freemodels-groq/<model>`)."""
-    return direct(tool).reference(provider_id, model_id)
+    return direct(tool).reference(ref.provider, ref.model)
 
 
 def selection_for(

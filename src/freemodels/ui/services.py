@@ -120,7 +120,7 @@ class Services:
         """The model name the tool expects after `use`."""
         from freemodels.integrations import registry
 
-        return registry.reference(tool, ref.provider, ref.model)
+        return registry.reference(tool, ref)
 
     # -- preferences ---------------------------------------------------------------------------
 
