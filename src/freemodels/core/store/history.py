@@ -142,8 +142,11 @@ class History:
             if version == 1:
                 migrate_rollups_v2(self._db)
             if 1 <= version < 3:
-                # 2 → 3: heartbeats name the router their process serves.
-                self._db.execute("ALTER TABLE heartbeats ADD COLUMN router TEXT")
+                # 2 → 3: heartbeats name the router their process serves. A file without the
+                # table gets it, column and all, from the schema below.
+                columns = {row[1] for row in self._db.execute("PRAGMA table_info(heartbeats)")}
+                if columns and "router" not in columns:
+                    self._db.execute("ALTER TABLE heartbeats ADD COLUMN router TEXT")
             if version < SCHEMA_VERSION:
                 # Migrations run in order; version 0 is an empty file.
                 for statement in _SCHEMA.strip().split(";"):
