@@ -232,6 +232,16 @@ def test_hostile_config_stops_cleanly(
         assert path.read_text(encoding="utf-8") == content
 
 
+def test_a_yaml_key_that_is_not_a_string_is_compared_not_crashed_on(tmp_path: Path) -> None:
+    """Random damage found it: `? ` then `: value` is a null key, and comparing documents sorted
+    mixed key types (TypeError). Keys compare as a JSON writer would spell them."""
+    path = tmp_path / WHERE["goose"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("? \n: freemodels-groq\nGOOSE_MODEL: llama-3.3-70b-versatile\n")
+    registry.apply("goose", GROQ, LLAMA, ENV_KEY, env=_env(tmp_path), cwd=tmp_path)
+    assert "freemodels-groq" in path.read_text(encoding="utf-8")
+
+
 @pytest.mark.parametrize(
     ("tool", "relative", "content"),
     [

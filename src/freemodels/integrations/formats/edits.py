@@ -78,7 +78,25 @@ def type_name(value: Any) -> str:
 
 def same(a: Any, b: Any) -> bool:
     """Equality that tells 1 from True and 1 from 1.0, as a JSON reader would."""
-    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+    return _canonical(a) == _canonical(b)
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(_string_keys(value), sort_keys=True, default=str)
+
+
+def _string_keys(value: Any) -> Any:
+    # YAML allows keys that are not strings (a damaged `key:` line can parse as a null key);
+    # sorting mixed key types fails, so keys become the strings a JSON writer would make of them.
+    if isinstance(value, dict):
+        return {_key_text(k): _string_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_string_keys(v) for v in value]
+    return value
+
+
+def _key_text(key: Any) -> str:
+    return key if isinstance(key, str) else json.dumps(key, default=str).strip('"')
 
 
 def lookup(value: Any, path: Path) -> Any:
