@@ -113,6 +113,11 @@ class DashboardApp(App[None]):
         assert isinstance(screen, DashboardScreen)
         return screen
 
+    def _screens_gone(self) -> bool:
+        # Messages from threads (snapshots, keys, rhythms) may land while the app is closing,
+        # after its screens are gone: there is nothing to show them on then.
+        return not self.screen_stack
+
     def on_mount(self) -> None:
         log.debug("startup: the dashboard is mounted")
         self.theme_changed_signal.subscribe(self, self._theme_changed)
@@ -143,6 +148,8 @@ class DashboardApp(App[None]):
     # -- snapshots -----------------------------------------------------------------------------
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
+        if self._screens_gone():
+            return
         self._pending = message.snapshot
         waited = time.monotonic() - self._applied_at
         if waited >= self.refresh_s or _first_measurement(self.dashboard.snapshot, self._pending):
@@ -153,7 +160,7 @@ class DashboardApp(App[None]):
     def _apply(self) -> None:
         self._timer = None
         snapshot, self._pending = self._pending, None
-        if snapshot is None:
+        if snapshot is None or self._screens_gone():
             return
         if _first_measurement(self.dashboard.snapshot, snapshot):
             log.debug("startup: the first measured row is drawn")
@@ -163,6 +170,8 @@ class DashboardApp(App[None]):
         self.dashboard.take(snapshot)
 
     def _tick(self) -> None:
+        if self._screens_gone():
+            return
         snapshot = self.dashboard.snapshot
         if snapshot is None:
             return
@@ -189,6 +198,8 @@ class DashboardApp(App[None]):
         self.post_message(KeysLoaded(self.services.key_statuses()))
 
     def on_keys_loaded(self, message: KeysLoaded) -> None:
+        if self._screens_gone():
+            return
         changed = bool(self.key_statuses) and _fingerprint(self.key_statuses) != _fingerprint(
             message.statuses
         )
@@ -233,8 +244,7 @@ class DashboardApp(App[None]):
         importlib.import_module("freemodels.ui.screens.history")
 
     def on_rhythms_loaded(self, message: RhythmsLoaded) -> None:
-        # It may land while the app is closing (the load takes a while): nothing to show then.
-        if not self.screen_stack or not self.dashboard.is_mounted:
+        if self._screens_gone() or not self.dashboard.is_mounted:
             return
         self._rhythms_shown = bool(message.rhythms)
         self.dashboard.set_rhythms(message.rhythms)
