@@ -292,8 +292,12 @@ async def test_stop_is_prompt_with_open_streams(caplog: pytest.LogCaptureFixture
 # -- timing ----------------------------------------------------------------------------------
 
 
+NAGLE_STALL_S = 0.04
+"""What a socket without TCP_NODELAY adds to a small write after another (Nagle + delayed ACK)."""
+
+
 async def test_first_content_arrives_at_ttft(fleet: Fleet, client: httpx.AsyncClient) -> None:
-    ttft = 0.08
+    ttft = 0.3
     fleet.set("p", "m", Behaviour(ttft_s=ttft, headers_delay_s=0.0, role_chunk=True))
     headers, late, transit = [], [], []
     # A loaded machine delays single wake-ups by tens of ms; the best of several tries shows
@@ -311,14 +315,18 @@ async def test_first_content_arrives_at_ttft(fleet: Fleet, client: httpx.AsyncCl
         late.append(sent.first_content - record.at - ttft)
         # The client runs in the same process: what it saw against the fleet's own record.
         transit.append(answer.first_content_at() - sent.first_content)
-        if attempt >= 4 and max(min(headers), min(late), min(transit)) < 0.02:
+        if (
+            attempt >= 4
+            and min(transit) < NAGLE_STALL_S / 2
+            and max(min(headers), min(late)) < ttft / 3
+        ):
             break
-    # Headers leave at once, not with the content 80 ms later; content leaves at ttft, not a
-    # token interval or a second ttft later; and it reaches the client without Nagle's ~40 ms
-    # stall. 20 ms holds on a loaded 2-core machine, as the best of several tries.
-    assert min(headers) < 0.02, headers
-    assert min(late) < 0.02, late
-    assert min(transit) < 0.02, transit
+    # Headers leave at once, not with the content 300 ms later; content leaves at ttft, not a
+    # token interval or a second ttft later (each bound a third of ttft, the best of the tries).
+    assert min(headers) < ttft / 3, headers
+    assert min(late) < ttft / 3, late
+    # And it reaches the client without Nagle's stall: on the best try, well under one.
+    assert min(transit) < NAGLE_STALL_S / 2, transit
 
 
 async def test_headers_delay_is_honoured(fleet: Fleet, client: httpx.AsyncClient) -> None:

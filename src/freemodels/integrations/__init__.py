@@ -2,5 +2,5 @@
 `base` (the Integration class and the helpers tools share), `formats/` (parsing, minimal edits,
 the careful writer) and `tools/` (one module per tool).
 
-Headless: imports only the core; never textual, rich, freemodels.ui or freemodels.cli.
+Headless: imports only the core; never textual, rich, the ui or cli packages.
 """

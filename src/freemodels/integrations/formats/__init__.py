@@ -2,5 +2,5 @@
 minimal text edits to JSON and YAML, the edits tool modules ask for, atomic writes with a backup.
 
 Headless: knows nothing of any one tool; never imports textual, rich,
-freemodels.ui or freemodels.cli.
+the ui or cli packages.
 """
