@@ -77,13 +77,15 @@ def test_check_ranks_by_ttft_and_writes_history(fleet_catalog: tuple[Fleet, Path
         "`freemodels providers refresh` lists what the providers serve now"
     ]
     # The reported TTFT is the latest probe's, against the fleet's own record of that request:
-    # never less than when the content left, and not the next event's, which left 300 ms later
-    # (a 250 ms margin holds for two hops between processes on a loaded machine; bench/
-    # measures the precision).
+    # never less than the 20 ms the fleet holds the content back, and not the next event's,
+    # which left 300 ms later (a 250 ms margin holds for two hops between processes on a loaded
+    # machine; bench/ measures the precision). The fleet's own stamps are taken after its write
+    # returns, so a stalled fleet thread may stamp a few ms after the client already read it.
     latest = [r for r in fleet.requests if (r.provider, r.model) == ("fast", "a")][-1]
     assert latest.sent.first_content is not None
     truth_ms = (latest.sent.first_content - latest.at) * 1000
-    assert 20 <= truth_ms <= records[0]["ttft_ms"] <= truth_ms + 250, (truth_ms, records[0])
+    assert truth_ms >= 20
+    assert 20 <= records[0]["ttft_ms"] <= truth_ms + 250, (truth_ms, records[0])
     assert len([r for r in fleet.requests if r.path == "chat/completions"]) == 8
     stats = freemodels("--catalog", str(catalog), "stats", "--json")
     assert [r["model"] for r in json.loads(stats.stdout)][:3] == ["a", "b", "c"]
