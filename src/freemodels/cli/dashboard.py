@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         thread.start()
         # Let the first probes leave before Textual's import (a quarter second of CPU) competes
         # with the monitor for the interpreter: the UI then loads while the endpoints answer.
+        # With rows from the history and nothing due, there is nothing to wait for.
         monitor.first_probe.wait(FIRST_PROBE_WAIT_S)
         log.debug("startup: first probe sent: %s", monitor.first_probe.is_set())
         try:

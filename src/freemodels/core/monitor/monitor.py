@@ -106,7 +106,9 @@ class Monitor:
         self.discarded = 0
         """Results thrown away because they were in flight across a pause or a clock step."""
         self.first_probe = threading.Event()
-        """Set once the first answer's headers arrived (the dashboard loads its UI after that)."""
+        """Set once the first pass's probes are handed to the network, or there is none to send
+        (the dashboard loads its UI after that: the monitor then mostly waits on the network)."""
+        self._unsent = 0
 
     # -- public, thread-safe -------------------------------------------------------------------
 
@@ -272,7 +274,10 @@ class Monitor:
             for budget in self.scheduler.budgets():
                 # Several at once during the warm-up burst; one per slot afterwards.
                 while (picked := self.scheduler.take(budget, now)) is not None:
-                    self._start(group, self._probe(prober, *picked, ProbeKind.PROBE))
+                    sent = self._first_pass_probe()
+                    self._start(group, self._probe(prober, *picked, ProbeKind.PROBE, sent))
+            if self._unsent == 0:
+                self.first_probe.set()  # nothing (more) of the first pass to send
             wait = max(0.02, min(1.0, self.scheduler.next_due(now) - self._clock()))
             await self._sleep(wait)
 
@@ -330,16 +335,40 @@ class Monitor:
         ranked = [row.ref for row in self._snapshot.rows]
         return [*self._favourites, *ranked]
 
+    def _first_pass_probe(self) -> Callable[[], None] | None:
+        """For a probe of the first pass: the callback that counts it as sent (once)."""
+        if self.first_probe.is_set():
+            return None
+        self._unsent += 1
+        done = False
+
+        def sent() -> None:
+            nonlocal done
+            if not done:
+                done = True
+                self._unsent -= 1
+                if self._unsent == 0:
+                    self.first_probe.set()
+
+        return sent
+
     async def _probe(
-        self, prober: Prober, provider: Provider, model: Model, kind: ProbeKind
+        self,
+        prober: Prober,
+        provider: Provider,
+        model: Model,
+        kind: ProbeKind,
+        sent: Callable[[], None] | None = None,
     ) -> None:
         spec = ProbeSpec.for_kind(kind, self.config.timeout_s)
         if kind is not ProbeKind.PROBE:
             spec = replace(spec, timeout_s=max(self.config.timeout_s, 30.0))
-        on_headers = None if self.first_probe.is_set() else self.first_probe.set
         epoch = self._gaps.epoch if self._gaps is not None else 0
-        result = await prober.try_run(provider, model, spec, max_wait_s=0.0, on_headers=on_headers)
-        self.first_probe.set()  # also when no headers came (an error, a timeout)
+        try:
+            result = await prober.try_run(provider, model, spec, max_wait_s=0.0, on_sent=sent)
+        finally:
+            if sent is not None:
+                sent()  # also when nothing was sent (no room in the budget, an error)
         # This may run before the ticker on resuming: look for a gap first.
         self._check_gaps()
         now = self._clock()

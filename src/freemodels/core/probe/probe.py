@@ -123,12 +123,12 @@ async def probe(
     env: Mapping[str, str] | None = None,
     clock: Callable[[], float] = time.perf_counter,
     wall: Callable[[], float] = time.time,
-    on_headers: Callable[[], None] | None = None,
+    on_sent: Callable[[], None] | None = None,
 ) -> ProbeResult:
     """Send one request and measure it; never raises for a remote failure.
 
-    `on_headers` is called when the response headers arrive (the dashboard waits for its first
-    probe to be under way before loading its UI). `client` is a provider's wire
+    `on_sent` is called once the request is handed to the wire: what is left is mostly waiting
+    on the network (the dashboard loads its UI from then on). `client` is a provider's wire
     (`ClientPool.wire`), or any httpx client.
     """
     wire = client if not hasattr(client, "build_request") else HttpxWire(client)  # type: ignore[arg-type]
@@ -145,7 +145,7 @@ async def probe(
             error=f"set {missing} to use {provider.name}",
             kind=spec.kind,
         )
-    measure = _Measurement(provider, model, key, spec, clock, started_at, on_headers)
+    measure = _Measurement(provider, model, key, spec, clock, started_at, on_sent)
     try:
         async with asyncio.timeout(spec.timeout_s):
             return await measure.run(wire, f"{base_url}/chat/completions")
@@ -171,9 +171,9 @@ class _Measurement:
         spec: ProbeSpec,
         clock: Callable[[], float],
         started_at: float,
-        on_headers: Callable[[], None] | None = None,
+        on_sent: Callable[[], None] | None = None,
     ) -> None:
-        self.on_headers = on_headers
+        self.on_sent = on_sent
         self.provider = provider
         self.model = model
         self.key = key
@@ -217,14 +217,15 @@ class _Measurement:
         headers = request_headers(self.provider, self.key)
         origin = url
         for _ in range(_MAX_SAME_ORIGIN_REDIRECTS + 1):
+            if self.on_sent is not None:
+                self.on_sent, on_sent = None, self.on_sent
+                on_sent()
             self.t0 = self.clock()
             response = await wire.post(url, body, headers)
             try:
                 self.status = response.status
                 self.headers_ms = self._ms(self.clock())
                 self.reused = _reused(response.connection)
-                if self.on_headers is not None:
-                    self.on_headers()
                 if response.status in _REDIRECTS:
                     location = response.header("location")
                     target = urljoin(url, location) if location else None

@@ -110,7 +110,7 @@ class Prober:
         spec: ProbeSpec,
         *,
         max_wait_s: float = math.inf,
-        on_headers: Callable[[], None] | None = None,
+        on_sent: Callable[[], None] | None = None,
     ) -> ProbeResult | None:
         """Probe one model once; None when its budget has no room within `max_wait_s`."""
         env: Mapping[str, str] = self.keys.env
@@ -131,7 +131,7 @@ class Prober:
                 refused = self._refused.get(ref, frozenset())
                 result = await probe(
                     client, provider, model, key, replace(spec, refused=refused), env=env,
-                    wall=self._wall, on_headers=on_headers,
+                    wall=self._wall, on_sent=on_sent,
                 )  # fmt: skip
                 learnt = _newly_refused(result, refused)
                 if not learnt:
