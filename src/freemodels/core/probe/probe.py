@@ -217,8 +217,8 @@ class _Measurement:
         headers = request_headers(self.provider, self.key)
         origin = url
         for _ in range(_MAX_SAME_ORIGIN_REDIRECTS + 1):
-            if self.on_sent is not None:
-                self.on_sent, on_sent = None, self.on_sent
+            on_sent, self.on_sent = self.on_sent, None
+            if on_sent is not None:
                 on_sent()
             self.t0 = self.clock()
             response = await wire.post(url, body, headers)
