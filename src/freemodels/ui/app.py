@@ -39,8 +39,6 @@ from freemodels.ui.messages import (
 from freemodels.ui.preferences import THEMES, Preferences
 from freemodels.ui.screens.dashboard import ACTIONS, DashboardScreen
 from freemodels.ui.screens.help import HelpScreen
-from freemodels.ui.screens.keys import KeysScreen
-from freemodels.ui.screens.use import UseScreen
 from freemodels.ui.services import Services
 from freemodels.ui.source import SnapshotSource
 
@@ -127,9 +125,11 @@ class DashboardApp(App[None]):
         self._applied_at = time.monotonic()
         # The key chain may load the OS keyring (a tenth of a second of imports): not while the
         # first probes are answering, but once their row is drawn, or after a second anyway.
-        self._keys_timer = self.set_timer(KEYS_DELAY_S, self._load_keys_once)
+        self._keys_timer = self.set_timer(KEYS_DELAY_S, self._after_first_row)
         if _first_measurement(None, self.source.snapshot):
-            self._load_keys_once()  # rows from history or another monitor: nothing to wait for
+            # Rows from history or another monitor: nothing to wait for.
+            self._load_keys_once()
+            self.call_after_refresh(self._after_first_row)
         if self.tick_s:
             self.set_interval(self.tick_s, self._tick)
         self.set_timer(RHYTHMS_DELAY_S, self.load_rhythms)
@@ -164,7 +164,7 @@ class DashboardApp(App[None]):
             return
         if _first_measurement(self.dashboard.snapshot, snapshot):
             log.debug("startup: the first measured row is drawn")
-            self.call_after_refresh(self._load_keys_once)
+            self.call_after_refresh(self._after_first_row)
         self._applied_at = time.monotonic()
         self.updates += 1
         self.dashboard.take(snapshot)
@@ -183,6 +183,14 @@ class DashboardApp(App[None]):
 
     def on_monitor_failed(self, message: MonitorFailed) -> None:
         self.notify(message.text, title="Monitor stopped", severity="error", timeout=30)
+
+    def _after_first_row(self) -> None:
+        """What the first frame does without: the key hints, the key chain (a tenth of a
+        second of keyring imports), once the first measured row is drawn or a second passed."""
+        if self._screens_gone():
+            return
+        self.dashboard.show_footer()
+        self._load_keys_once()
 
     # -- keys ----------------------------------------------------------------------------------
 
@@ -210,7 +218,9 @@ class DashboardApp(App[None]):
             self.source.probe_now(None)
 
     def on_keys_requested(self, _: KeysRequested) -> None:
-        """Push the provider keys screen."""
+        """Push the provider keys screen (its module loads on first use)."""
+        from freemodels.ui.screens.keys import KeysScreen
+
         self.push_screen(KeysScreen(self.services, self.key_statuses), self._keys_closed)
 
     def _keys_closed(self, _: None) -> None:
@@ -263,6 +273,8 @@ class DashboardApp(App[None]):
 
     def on_use_requested(self, message: UseRequested) -> None:
         """Push the dry-run diff of writing the model (or the router) into the target tool."""
+        from freemodels.ui.screens.use import UseScreen
+
         self.push_screen(UseScreen(self.services, message.tool, message.ref))
 
     # -- preferences ---------------------------------------------------------------------------

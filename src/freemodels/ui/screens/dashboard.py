@@ -15,7 +15,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
+from textual.containers import Container, Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
@@ -172,13 +172,24 @@ class DashboardScreen(Screen[None]):
             yield RankingTable(id="ranking")
             yield DetailPane(id="detail")
         yield Input(placeholder="filter: part of a model or provider name", id="filter")
-        yield Footer()
+        # The key hints come once the first row is drawn (show_footer): composing Textual's
+        # Footer costs a third of the first frame, and this slot keeps its line meanwhile.
+        yield Container(id="footer-slot")
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
         self.query_one("#banner", KeyBanner).display = False
         self.query_one(RankingTable).focus()
         self._layout(self.app.size.width, self.app.size.height)
+
+    def show_footer(self) -> None:
+        """Put the key hints into their line (once; the app calls it after the first row)."""
+        slot = self.query_one("#footer-slot")
+        if not slot.children:
+            footer = Footer()
+            slot.mount(footer)
+            # A Footer lists the bindings when told they changed: tell it once it is mounted.
+            footer.call_after_refresh(self.refresh_bindings)
 
     # -- rendering -----------------------------------------------------------------------------
 
