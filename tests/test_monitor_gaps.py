@@ -108,7 +108,9 @@ async def test_a_pause_discards_probes_in_flight_and_spreads_the_overdue(tmp_pat
         try:
             await async_wait_until(
                 lambda: (
-                    all(r.samples for r in monitor.snapshot.rows if r.model != "slow")
+                    # (Not vacuously: before the first Snapshot there are no rows at all.)
+                    len(monitor.snapshot.rows) == len(models) + 1
+                    and all(r.samples for r in monitor.snapshot.rows if r.model != "slow")
                     and slow in monitor.scheduler.in_flight()
                 ),
                 what="every model measured and the slow one in flight",

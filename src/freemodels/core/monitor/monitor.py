@@ -109,6 +109,7 @@ class Monitor:
         """Set once the first pass's probes are handed to the network, or there is none to send
         (the dashboard loads its UI after that: the monitor then mostly waits on the network)."""
         self._unsent = 0
+        self._sent = asyncio.Event()  # first_probe, seen from the loop
 
     # -- public, thread-safe -------------------------------------------------------------------
 
@@ -265,7 +266,7 @@ class Monitor:
                     log.info("attached to the monitor of process %d (%s)", live.pid, live.role)
                     attached_id = self._history.latest_sample_id()
                 self._attached = True
-                self.first_probe.set()  # nothing of ours to wait for
+                self._first_pass_sent()  # nothing of ours to wait for
                 attached_id = self._follow(attached_id)
                 await self._sleep(0.5)
                 continue
@@ -277,7 +278,7 @@ class Monitor:
                     sent = self._first_pass_probe()
                     self._start(group, self._probe(prober, *picked, ProbeKind.PROBE, sent))
             if self._unsent == 0:
-                self.first_probe.set()  # nothing (more) of the first pass to send
+                self._first_pass_sent()  # nothing (more) of the first pass to send
             wait = max(0.02, min(1.0, self.scheduler.next_due(now) - self._clock()))
             await self._sleep(wait)
 
@@ -348,9 +349,13 @@ class Monitor:
                 done = True
                 self._unsent -= 1
                 if self._unsent == 0:
-                    self.first_probe.set()
+                    self._first_pass_sent()
 
         return sent
+
+    def _first_pass_sent(self) -> None:
+        self.first_probe.set()
+        self._sent.set()
 
     async def _probe(
         self,
@@ -425,6 +430,9 @@ class Monitor:
             history.add(pending)
 
     async def _publisher(self) -> None:
+        # The first requests leave before the first Snapshot is built (ranking every model and
+        # reading every budget): the warm start's Snapshot can wait that long, a probe cannot.
+        await self._sent.wait()
         while True:
             await self._dirty.wait()
             self._dirty.clear()

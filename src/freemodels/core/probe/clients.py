@@ -13,6 +13,7 @@ import asyncio
 import functools
 import os
 import ssl
+import sys
 from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -109,6 +110,12 @@ def aiohttp_transport(tls: bool = True) -> httpx.AsyncBaseTransport:
 def env_proxy(url: str) -> str | None:
     """The environment's proxy (HTTP_PROXY, HTTPS_PROXY) for this URL, unless NO_PROXY
     exempts its host."""
+    if not sys.platform.startswith(("darwin", "win")) and not any(
+        name.lower().endswith("_proxy") for name in os.environ
+    ):
+        # Elsewhere urllib reads proxies from the environment alone: with none set there,
+        # there is nothing to look up (and urllib.request, a few ms to import, waits).
+        return None
     import urllib.request
     from urllib.parse import urlsplit
 
