@@ -277,7 +277,7 @@ class Monitor:
                 while (picked := self.scheduler.take(budget, now)) is not None:
                     sent = self._first_pass_probe()
                     self._start(group, self._probe(prober, *picked, ProbeKind.PROBE, sent))
-            if self._unsent == 0:
+            if self._unsent == 0 and not self.first_probe.is_set():
                 self._first_pass_sent()  # nothing (more) of the first pass to send
             wait = max(0.02, min(1.0, self.scheduler.next_due(now) - self._clock()))
             await self._sleep(wait)

@@ -33,8 +33,15 @@ def banner_text(catalog: Catalog, keys: Mapping[str, KeyStatus], snapshot: Snaps
 class KeyBanner(Static):
     """Shown only while no key is configured."""
 
+    _lines = -1
+
     def show(self, text: Text | None) -> None:
         """Show `text`, or hide the banner when it is None."""
         self.display = text is not None
         if text is not None:
-            self.update(text)
+            # The suggested provider follows the ranking, so the text changes now and then; a
+            # layout of the whole screen is needed only when it takes another number of lines.
+            width = max(1, self.content_size.width)
+            lines = sum(max(1, -(-len(line) // width)) for line in text.plain.split("\n"))
+            self.update(text, layout=lines != self._lines)
+            self._lines = lines

@@ -24,7 +24,7 @@ SPARK_SAMPLES = 60  # the newest ones shown
 class DetailPane(Vertical):
     """TTFT sparkline, percentiles, availability per window, budget, base URL, key source."""
 
-    _heights: tuple[int, int] = (-1, -1)
+    _title_lines = -1
 
     def compose(self) -> ComposeResult:
         yield Static(id="detail-title")
@@ -98,13 +98,14 @@ class DetailPane(Vertical):
 
     def _put(self, title: Static, body: Static, heading: Text, text: Text) -> None:
         # A new layout of the whole screen costs more than the rest of an update together: only
-        # ask for one when the pane's text takes a different number of lines than before.
+        # ask for one when the title takes a different number of lines than before (the body
+        # fills the rest of the pane whatever its text: #detail-body in dashboard.tcss).
         width = max(1, self.size.width)
-        heights = (_height(heading, width), _height(text, width))
-        layout = heights != self._heights
-        self._heights = heights
+        height = _height(heading, width)
+        layout = height != self._title_lines
+        self._title_lines = height
         title.update(heading, layout=layout)
-        body.update(text, layout=layout)
+        body.update(text, layout=False)
 
 
 def _height(text: Text, width: int) -> int:
