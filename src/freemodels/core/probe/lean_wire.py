@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import socket
 import ssl
 import time
 from collections import deque
@@ -324,16 +325,16 @@ class LeanWire:
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(CONNECT_TIMEOUT_S):
             if self._proxy is None:
-                _, connection = await loop.create_connection(
-                    _Connection,
+                connection = await _open(
+                    loop,
                     self._host,
                     self._port,
-                    ssl=self._tls,
+                    tls=self._tls,
                     server_hostname=self._host if self._tls else None,
                 )
             else:
                 proxy_host, proxy_port, _ = self._proxy
-                _, connection = await loop.create_connection(_Connection, proxy_host, proxy_port)
+                connection = await _open(loop, proxy_host, proxy_port)
                 if self._scheme == "https":
                     await self._tunnel(loop, connection)
         self._open.add(connection)
@@ -363,6 +364,38 @@ class LeanWire:
                 connection.transport, connection, self._tls, server_hostname=self._host
             )
             connection.transport = cast(asyncio.Transport, transport)
+
+
+async def _open(
+    loop: asyncio.AbstractEventLoop,
+    host: str,
+    port: int,
+    *,
+    tls: ssl.SSLContext | None = None,
+    server_hostname: str | None = None,
+) -> _Connection:
+    """A connection to the first of `host`'s addresses that accepts one.
+
+    The name is looked up here, not by `create_connection`: uvloop's own lookup leaves a failed
+    lookup's future unretrieved (MagicStack/uvloop#437), and asyncio then logs an error for it,
+    once per probe of a host that does not resolve (every probe, offline).
+    """
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    error: OSError = OSError(f"no address for {host}")
+    for *_, address in infos:
+        try:
+            _, connection = await loop.create_connection(
+                _Connection,
+                str(address[0]),
+                cast(int, address[1]),
+                ssl=tls,
+                server_hostname=server_hostname,
+            )
+        except OSError as exc:
+            error = exc
+        else:
+            return connection
+    raise error
 
 
 def _env_proxy(scheme: str, host: str) -> tuple[str, int, str] | None:
