@@ -92,6 +92,7 @@ class RedisLedger:
         self._warn = warn or _stderr
         self._warned = False
         self._fingerprints: dict[str, str] = {}
+        self._plans: dict[str, tuple[str, str, int, int]] = {}
         self._budget_providers: dict[str, Provider] = {}
         self._host = (settings.host or socket.gethostname()).replace("|", "_")
         self._seq = 0
@@ -130,22 +131,38 @@ class RedisLedger:
                 return [self._local.wait(p, self._local_model(m)) for p, m, _ in requests]
             return self._local_many(requests)
         keys: list[str] = []
+        index: dict[str, int] = {}  # each key once: the script finds it by its place in KEYS
+
+        def at(key: str) -> int:
+            found = index.get(key)
+            if found is None:
+                keys.append(key)
+                found = index[key] = len(keys)
+            return found
+
         args: list[str | int | float] = [lua.KEEP_UNCAPPED, "1" if look else "0"]
         plan: list[tuple[str, str | None, str]] = []
+        prefix = f"{self._host}|{os.getpid()}|"
         for provider, model, kind in requests:
-            budget = provider.budget_id
-            fp = self._fingerprint(provider)
-            caps = self.limits(budget)
-            grants = lua.budget_key(budget, fp)
+            grants, pause, rpm, rpd = self._budget_keys(provider)
             own_rpd = 0
             per_model = None
             if model is not None and model.rpd:
                 own_rpd = model.rpd
-                per_model = lua.model_key(budget, fp, f"{provider.id}/{model.id}")
+                fp = self._fingerprint(provider)
+                per_model = lua.model_key(provider.budget_id, fp, f"{provider.id}/{model.id}")
             self._seq += 1
-            tag = f"{self._host}|{os.getpid()}|{self._seq}|{kind.value}"
-            keys += [grants, per_model or grants, lua.pause_key(budget, fp)]
-            args += [caps.rpm or 0, caps.rpd or 0, own_rpd, tag]
+            tag = f"{prefix}{self._seq}|{kind.value}"
+            where = at(grants)
+            args += [
+                where,
+                at(per_model) if per_model else where,
+                at(pause),
+                rpm,
+                rpd,
+                own_rpd,
+                tag,
+            ]
             plan.append((grants, per_model, tag))
         sent = self._clock()
         try:
@@ -266,6 +283,20 @@ class RedisLedger:
         self._redis.close()
 
     # -- keys -------------------------------------------------------------------------------
+
+    def _budget_keys(self, provider: Provider) -> tuple[str, str, int, int]:
+        """A provider's budget set, pause key, rpm and rpd (0: uncapped), worked out once."""
+        found = self._plans.get(provider.id)
+        if found is None:
+            budget, fp = provider.budget_id, self._fingerprint(provider)
+            caps = self.limits(budget)
+            found = self._plans[provider.id] = (
+                lua.budget_key(budget, fp),
+                lua.pause_key(budget, fp),
+                caps.rpm or 0,
+                caps.rpd or 0,
+            )
+        return found
 
     def _fingerprint(self, provider: Provider) -> str:
         fp = self._fingerprints.get(provider.id)
