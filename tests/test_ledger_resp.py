@@ -61,7 +61,12 @@ def _close_ledgers() -> Iterator[None]:
 def ledger(tmp_path: Path, url: str, providers: list[Provider]) -> RedisLedger:
     history = History(tmp_path / f"h{len(list(tmp_path.iterdir()))}.sqlite3")
     made = open_ledger(
-        history.db, providers, KeyRing(env={"P_API_KEY": KEY}), settings=LedgerSettings(url=url)
+        history.db,
+        providers,
+        KeyRing(env={"P_API_KEY": KEY}),
+        # Not a test of the grant deadline (test_ledger_redis has one): a loaded machine may
+        # take more than 50 ms for a TLS handshake.
+        settings=LedgerSettings(url=url, timeout_s=10.0),
     )
     assert isinstance(made, RedisLedger)
     OPENED.append(made)

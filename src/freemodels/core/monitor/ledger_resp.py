@@ -4,8 +4,8 @@ Why not a general client: the ledger needs a handful of commands (AUTH, SELECT, 
 PING, TIME, ZRANGEBYSCORE, ZADD, EXPIRE), and importing a full client costs a `check` sweep
 about a third of its CPU (docs/architecture.md, "Rate budgets"; bench/ledger.py). This module
 speaks RESP2 over one blocking socket, plain (`redis://`) or TLS (`rediss://`), connecting on
-first use, and every exchange has a deadline: a Redis that does not answer in time raises
-`TimeoutError` rather than stalling the caller.
+first use, and every exchange (and the opening of a connection) has a deadline: a Redis that
+does not answer in time raises `TimeoutError` rather than stalling the caller.
 
 Errors: an unreachable, slow or closed server raises `OSError` (`ConnectionError`,
 `TimeoutError`, `ssl.SSLError`); a reply the server sent as an error raises `ReplyError`; a
@@ -118,6 +118,7 @@ class Connection:
         self._buf = b""  # read but not yet parsed, from _pos on
         self._pos = 0
         self._lock = threading.Lock()
+        self._tls: ssl.SSLContext | None = None  # made once: loading the CAs costs milliseconds
 
     def call(self, *args: Arg) -> Reply:
         """Send one command and return its reply."""
@@ -128,9 +129,13 @@ class Connection:
         error reply only after reading them all, so the connection stays in step."""
         payload = b"".join(_pack(command) for command in commands)
         with self._lock:
-            deadline = time.monotonic() + self.timeout
             try:
-                sock = self._sock if self._sock is not None else self._connect(deadline)
+                sock = self._sock
+                if sock is None:
+                    # Opening (TCP, TLS, AUTH, SELECT) has a deadline of its own, as the
+                    # connect timeout of other clients: the command's is the same on any socket.
+                    sock = self._connect(time.monotonic() + self.timeout)
+                deadline = time.monotonic() + self.timeout
                 self._send(sock, payload, deadline)
                 replies = [self._read(sock, deadline) for _ in commands]
             except (OSError, ProtocolError):
@@ -172,7 +177,9 @@ class Connection:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if target.tls:
                 sock.settimeout(self._left(deadline))
-                sock = _tls_context(target).wrap_socket(sock, server_hostname=target.host)
+                if self._tls is None:
+                    self._tls = _tls_context(target)
+                sock = self._tls.wrap_socket(sock, server_hostname=target.host)
             self._sock, self._buf, self._pos = sock, b"", 0
             hello: list[tuple[Arg, ...]] = []
             if target.password is not None:
