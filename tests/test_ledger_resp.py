@@ -3,9 +3,11 @@ replies, a forgotten script, and that a shared ledger never imports redis-py."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -103,6 +105,7 @@ def test_urls_name_host_port_database_login_and_tls() -> None:
         ("redis://:pw-secret@h/0?socket_timeout=1", "unknown option"),
         ("rediss://:pw-secret@h/0?ssl_cert_reqs=maybe", "ssl_cert_reqs"),
         ("redis://:pw-secret@/0", "no host"),
+        ("rediss://:pw-secret@h/0?ssl_ca_certs=/nonexistent/ca.pem", "not a file"),
     ],
 )
 def test_a_bad_url_is_a_usage_error_without_the_password(url: str, message: str) -> None:
@@ -167,6 +170,28 @@ def test_error_replies_keep_the_connection_in_step(server: RedisServer) -> None:
         assert conn.call("DEL", "resp:k") == 1
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize("answer", [b"HTTP/1.1 400 Bad Request\r\n\r\n", b"*two\r\n"])
+def test_a_reply_that_is_not_resp_is_a_protocol_error(answer: bytes) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+
+        def reply() -> None:
+            peer, _ = listener.accept()
+            with peer:
+                peer.recv(1024)
+                peer.sendall(answer)
+
+        thread = threading.Thread(target=reply)
+        thread.start()
+        port = listener.getsockname()[1]
+        conn = resp.Connection(resp.parse_url(f"redis://127.0.0.1:{port}"), timeout=10)
+        with pytest.raises(resp.ProtocolError):
+            conn.call("PING")
+        thread.join()
+    conn.close()
 
 
 def test_a_server_that_forgot_the_scripts_gets_them_again(

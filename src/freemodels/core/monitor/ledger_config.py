@@ -73,12 +73,17 @@ def ledger_settings(env: Mapping[str, str] | None = None) -> LedgerSettings:
             hint="set FREEMODELS_LEDGER=redis://[user:password@]host:6379/0, or unset it",
         )
     try:
-        parse_url(url)
+        target = parse_url(url)
     except ValueError as exc:
         raise UsageError(
             f"the ledger URL {masked_url(url)} is not usable: {exc}",
             hint="FREEMODELS_LEDGER=redis://[user:password@]host:6379/0 (rediss:// for TLS)",
         ) from None
+    if target.ca_file is not None and not Path(target.ca_file).is_file():
+        raise UsageError(
+            f"the ledger URL's ssl_ca_certs {target.ca_file} is not a file",
+            hint="name the PEM file of the CA that signed the Redis server's certificate",
+        )
     share = _int(env.get("FREEMODELS_LEDGER_FALLBACK_SHARE") or table.get("fallback_share"))
     timeout = _float(env.get("FREEMODELS_LEDGER_TIMEOUT_MS") or table.get("timeout_ms"))
     return LedgerSettings(

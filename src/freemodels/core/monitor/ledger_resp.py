@@ -141,6 +141,9 @@ class Connection:
             except (OSError, ProtocolError):
                 self._drop()
                 raise
+            except ValueError as exc:  # a length that is not a number: out of step for good
+                self._drop()
+                raise ProtocolError(f"a reply from Redis is not RESP ({exc})") from None
         answers: list[Reply] = []
         for reply in replies:
             if isinstance(reply, ReplyError):
