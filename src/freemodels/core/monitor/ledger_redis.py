@@ -11,6 +11,9 @@ SQLite ledger decides instead, at 1/N of each budget (`fallback_share`, default 
 printed once, a background thread reconnects, and on reconnecting this process's own grants of
 the last day (made through Redis or locally) are written back, so a restarted, empty Redis
 still counts them.
+
+Redis is spoken to through `ledger_resp`, the ledger's own small RESP client: a general client
+library costs more to import than a whole sweep's grants (bench/ledger.py).
 """
 
 from __future__ import annotations
