@@ -260,3 +260,36 @@ def test_best_tools_picks_the_best_model_whose_function_calling_works(
     assert len([r for r in fleet.requests if r.body and "tools" in r.body]) == 2, (
         "known results come from the history"
     )
+
+
+def test_a_json_document_larger_than_the_pipe_reaches_a_slow_reader_whole(tmp_path: Path) -> None:
+    # After uvloop has run, a write to a full pipe came back short and Python's buffered writer
+    # dropped the rest: a reader that started late got the first 64 KiB and exit 0.
+    import fcntl
+    import termios
+
+    fleet = Fleet()
+    for p in range(4):
+        for m in range(50):
+            fleet.set(f"wide-{p}", f"model-{m}-" + "x" * 60, Behaviour(ttft_s=0.0))
+    with FleetThread(fleet):
+        catalog = tmp_path / "wide.toml"
+        catalog.write_text(catalog_toml(fleet), encoding="utf-8")
+        with subprocess.Popen(
+            [sys.executable, "-m", "freemodels", "--catalog", str(catalog), "check", "--json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ),
+        ) as proc:  # fmt: skip
+            assert proc.stdout is not None
+            # Read nothing until the pipe is full (or the command ended): the slow reader.
+            deadline = time.monotonic() + 120
+            waiting = bytearray(4)
+            while proc.poll() is None and time.monotonic() < deadline:
+                fcntl.ioctl(proc.stdout.fileno(), termios.FIONREAD, waiting)
+                if int.from_bytes(waiting, sys.byteorder) >= 65536:
+                    break
+                time.sleep(0.05)
+            out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err.decode()
+    assert len(out) > 65536  # larger than the pipe, or this test shows nothing
+    rows = json.loads(out)
+    assert len(rows) == 200 and {row["outcome"] for row in rows} == {"ok"}

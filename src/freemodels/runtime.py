@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import io
 import os
+import select
 import sys
 import warnings
 from collections.abc import Iterator
+from typing import Any
 
 # Objects allocated before the young generation is collected, during a sweep. A probe makes a few
 # hundred short-lived objects and almost no cycles: the default (700) ran a collection every
@@ -34,7 +37,66 @@ def install_event_loop() -> str:
         # Python 3.14 deprecates loop policies; uvloop still works through one meanwhile.
         warnings.simplefilter("ignore", DeprecationWarning)
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    whole_writes()
     return "uvloop"
+
+
+class _WholeWrites(io.RawIOBase):
+    """A file descriptor whose write() returns only once every byte is written."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self._fd = fd
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return os.isatty(self._fd)
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        done = 0
+        while done < len(view):
+            try:
+                done += os.write(self._fd, view[done:])
+            except BlockingIOError:
+                select.select([], [self._fd], [])
+        return done
+
+    def close(self) -> None:
+        # The descriptor is the process's stdout or stderr: never ours to close.
+        super().close()
+
+
+def whole_writes() -> None:
+    """Make stdout and stderr write everything they are given, when they are pipes or files.
+
+    After uvloop has run, a write to a full pipe can come back short (a 69 KB `check --json`
+    read by a slow reader arrived as its first 64 KiB), and Python's buffered writer passes the
+    short count on to a text layer that ignores it: the rest was silently dropped, exit 0. A
+    terminal is left alone (Textual and rich write to it as they always have), and so is a stream
+    somebody already replaced (pytest's capture).
+    """
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is None or stream is not getattr(sys, f"__{name}__"):
+            continue
+        if not isinstance(stream, io.TextIOWrapper) or stream.isatty():
+            continue
+        stream.flush()
+        wrapped = io.TextIOWrapper(
+            io.BufferedWriter(_WholeWrites(stream.fileno())),
+            encoding=stream.encoding,
+            errors=stream.errors,
+            line_buffering=stream.line_buffering,
+            write_through=stream.write_through,
+        )
+        setattr(sys, name, wrapped)
+        setattr(sys, f"__{name}__", wrapped)
 
 
 @contextlib.contextmanager
