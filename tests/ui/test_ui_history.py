@@ -94,6 +94,8 @@ async def test_h_opens_the_history_of_the_selected_model_and_escape_closes_it(
         assert "▲ +" in summary and "usually fastest at 06–08h" in summary
         strip = str(screen.query_one(UptimeStrip).render())
         assert "336 hours measured" in strip
+        await until(pilot, lambda: screen.heatmap is not None)  # read after the first frame
+        await pilot.pause()
         heat = str(screen.query_one(HourHeatmap).render())
         assert heat.count("Mon") == 1 and "ms" in heat
         await pilot.press("escape")
@@ -145,7 +147,7 @@ def test_history_screen_snapshot(snap_compare: Callable[..., bool], tmp_path: Pa
     async def run_before(pilot: Pilot[Any]) -> None:
         await pilot.app.workers.wait_for_complete()
         await pilot.press("h")
-        await until(pilot, lambda: getattr(pilot.app.screen, "history", None) is not None)
+        await until(pilot, lambda: getattr(pilot.app.screen, "heatmap", None) is not None)
         await pilot.pause()
 
     assert snap_compare(make_app(tmp_path), terminal_size=WIDE, run_before=run_before)

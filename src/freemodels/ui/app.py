@@ -225,11 +225,13 @@ class DashboardApp(App[None]):
         found = self.catalog.provider(message.ref.provider)
         model = found.model(message.ref.model) if found else None
         name = model.name if model else message.ref.model
+        now = self.clock()
         self.push_screen(
             HistoryScreen(
                 message.ref,
                 name,
-                lambda: self.services.model_history(message.ref, self.clock()),
+                lambda: self.services.model_history(message.ref, now),
+                lambda: self.services.provider_heatmap(message.ref.provider, now),
             )
         )
 
