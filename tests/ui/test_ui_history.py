@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -130,6 +131,47 @@ async def test_an_empty_history_says_so(tmp_path: Path) -> None:
         assert app.dashboard.rhythms == {} or all(
             r.trend is None for r in app.dashboard.rhythms.values()
         )
+
+
+async def test_the_screen_shows_at_once_then_its_data_then_the_heatmap(tmp_path: Path) -> None:
+    """The read runs in a thread: the screen is up, saying it loads, while the read is held;
+    the provider's heatmap (below the fold) is read only once the rest is shown."""
+    from freemodels.core.monitor.rhythm import Bucket
+    from freemodels.core.records import ModelRef
+    from freemodels.core.store.insights import ModelHistory
+    from freemodels.ui.screens.history import HistoryScreen
+    from freemodels.ui.widgets.heatmap import HourHeatmap
+    from freemodels.ui.widgets.ttft_plot import TtftPlot
+
+    release = threading.Event()
+    calls: list[str] = []
+    ref = ModelRef("cerebras", "zai-glm-4.7")
+    hour = Bucket(ref.provider, ref.model, NOW - 3600, 3600.0, 10, 10, 0, 0, 200.0, 300.0)
+    screen = HistoryScreen(ref, "GLM 4.7", lambda: held(), lambda: heat())
+
+    def held() -> ModelHistory:
+        calls.append("history")
+        assert release.wait(DEADLINE_S)
+        return ModelHistory(ref.provider, ref.model, NOW, (), (hour,), (None,) * 719 + (1.0,))
+
+    def heat() -> dict[tuple[int, int], float]:
+        calls.append(f"heatmap, history shown: {screen.history is not None}")
+        return {(0, 9): 250.0}
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        app.push_screen(screen)
+        await until(pilot, lambda: app.screen is screen and calls == ["history"])
+        await pilot.pause()
+        assert "loading" in str(screen.query_one("#history-summary", Static).render())
+        assert screen.history is None and screen.query_one("#history-week", TtftPlot).points == 0
+        release.set()
+        await until(pilot, lambda: screen.heatmap is not None)
+        await pilot.pause()
+        assert calls == ["history", "heatmap, history shown: True"]
+        assert screen.query_one("#history-week", TtftPlot).points == 1
+        assert "Mon" in str(screen.query_one(HourHeatmap).render())
 
 
 def test_the_dashboard_does_not_import_plotext_until_h() -> None:
