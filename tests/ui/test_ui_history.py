@@ -174,6 +174,32 @@ async def test_the_screen_shows_at_once_then_its_data_then_the_heatmap(tmp_path:
         assert "Mon" in str(screen.query_one(HourHeatmap).render())
 
 
+async def test_snapshots_wait_under_the_history_screen_and_the_newest_shows_after(
+    tmp_path: Path,
+) -> None:
+    """The history screen hides the dashboard: redrawing it meanwhile would show nothing."""
+    from dataclasses import replace
+
+    from canned import snapshot
+
+    from freemodels.ui.source import ManualSource
+
+    source = ManualSource(snapshot())
+    app = make_app(tmp_path, source=source)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        await pilot.press("h")
+        await until(pilot, lambda: history_screen(app) is not None)
+        applied = app.updates
+        for second in (1, 2, 3):
+            source.push(replace(snapshot(), at=NOW + second))
+        await pilot.pause()
+        assert app.updates == applied, "not drawn under the history screen"
+        await pilot.press("escape")
+        await until(pilot, lambda: app.dashboard.snapshot.at == NOW + 3)
+        assert app.updates == applied + 1, "only the newest, once"
+
+
 def test_the_dashboard_does_not_import_plotext_until_h() -> None:
     code = (
         "import sys, freemodels.ui.app, freemodels.cli.dashboard; "
