@@ -65,7 +65,8 @@ class ModelHistory:
     rhythm: ModelRhythm = ModelRhythm(None, ())
 
 
-def _rolled(db: sqlite3.Connection, now: float) -> None:
+def roll_up_finished(db: sqlite3.Connection, now: float) -> None:
+    """Roll up the finished hours not rolled up yet, before a read of the rollups."""
     # A read first: the write lock (which a busy `serve` may hold) only when there is work.
     if rollable(db, now):
         with transaction(db):
@@ -89,7 +90,7 @@ def load_model_history(
     history = History(path)
     try:
         db = history.db
-        _rolled(db, now)
+        roll_up_finished(db, now)
         ref = ModelRef(provider, model)
         # Every finished hour is rolled up (just above), so hours come from the rollups and
         # raw samples only feed the 15-minute plot and the hour not rolled up yet.
@@ -147,7 +148,7 @@ def load_rhythms(path: Path, now: float, clock: LocalClock) -> dict[ModelRef, Mo
     history = History(path)
     try:
         db = history.db
-        _rolled(db, now)
+        roll_up_finished(db, now)
         names = model_names(db)
         groups = {mid: str(mid) for mid in names}
         slots = pooled(db, now - RHYTHM_DAYS * 86400, now, groups, clock, by_weekday=False)
