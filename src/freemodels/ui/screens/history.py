@@ -161,6 +161,9 @@ class HistoryScreen(ModalScreen[None]):
             self.query_one("#history-week", TtftPlot).show(history.week, history.now)
             self.query_one(UptimeStrip).show(history.strip, history.now)
             self.history = history
+            # The screen itself marked for layout now, not when its widgets next idle: else
+            # the callback below could run before the frame that draws all this.
+            self.refresh(layout=True)
         # Not while that frame is being drawn: both would share one interpreter lock.
         self.call_after_refresh(self.load_heatmap)
 
