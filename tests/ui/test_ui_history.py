@@ -145,6 +145,7 @@ async def test_the_screen_shows_at_once_then_its_data_then_the_heatmap(tmp_path:
 
     release = threading.Event()
     calls: list[str] = []
+    plots: list[TtftPlot] = []
     ref = ModelRef("cerebras", "zai-glm-4.7")
     hour = Bucket(ref.provider, ref.model, NOW - 3600, 3600.0, 10, 10, 0, 0, 200.0, 300.0)
     screen = HistoryScreen(ref, "GLM 4.7", lambda: held(), lambda: heat())
@@ -155,7 +156,7 @@ async def test_the_screen_shows_at_once_then_its_data_then_the_heatmap(tmp_path:
         return ModelHistory(ref.provider, ref.model, NOW, (), (hour,), (None,) * 719 + (1.0,))
 
     def heat() -> dict[tuple[int, int], float]:
-        calls.append(f"heatmap, history shown: {screen.history is not None}")
+        calls.append(f"heatmap, after the week plot was drawn: {plots[0].builds > 0}")
         return {(0, 9): 250.0}
 
     app = make_app(tmp_path)
@@ -165,11 +166,12 @@ async def test_the_screen_shows_at_once_then_its_data_then_the_heatmap(tmp_path:
         await until(pilot, lambda: app.screen is screen and calls == ["history"])
         await pilot.pause()
         assert "loading" in str(screen.query_one("#history-summary", Static).render())
-        assert screen.history is None and screen.query_one("#history-week", TtftPlot).points == 0
+        plots.append(screen.query_one("#history-week", TtftPlot))
+        assert screen.history is None and plots[0].points == 0 and plots[0].builds == 0
         release.set()
         await until(pilot, lambda: screen.heatmap is not None)
         await pilot.pause()
-        assert calls == ["history", "heatmap, history shown: True"]
+        assert calls == ["history", "heatmap, after the week plot was drawn: True"]
         assert screen.query_one("#history-week", TtftPlot).points == 1
         assert "Mon" in str(screen.query_one(HourHeatmap).render())
 
