@@ -143,7 +143,7 @@ async def test_the_screen_shows_at_once_then_its_data_then_the_heatmap(tmp_path:
     from freemodels.ui.widgets.heatmap import HourHeatmap
     from freemodels.ui.widgets.ttft_plot import TtftPlot
 
-    release = threading.Event()
+    release, release_heatmap = threading.Event(), threading.Event()
     calls: list[str] = []
     plots: list[TtftPlot] = []
     ref = ModelRef("cerebras", "zai-glm-4.7")
@@ -157,6 +157,7 @@ async def test_the_screen_shows_at_once_then_its_data_then_the_heatmap(tmp_path:
 
     def heat() -> dict[tuple[int, int], float]:
         calls.append(f"heatmap, after the week plot was drawn: {plots[0].builds > 0}")
+        assert release_heatmap.wait(DEADLINE_S)
         return {(0, 9): 250.0}
 
     app = make_app(tmp_path)
@@ -169,9 +170,12 @@ async def test_the_screen_shows_at_once_then_its_data_then_the_heatmap(tmp_path:
         plots.append(screen.query_one("#history-week", TtftPlot))
         assert screen.history is None and plots[0].points == 0 and plots[0].builds == 0
         release.set()
+        await until(pilot, lambda: len(calls) == 2)
+        assert calls == ["history", "heatmap, after the week plot was drawn: True"]
+        assert "loading" in str(screen.query_one(HourHeatmap).render())
+        release_heatmap.set()
         await until(pilot, lambda: screen.heatmap is not None)
         await pilot.pause()
-        assert calls == ["history", "heatmap, after the week plot was drawn: True"]
         assert screen.query_one("#history-week", TtftPlot).points == 1
         assert "Mon" in str(screen.query_one(HourHeatmap).render())
 

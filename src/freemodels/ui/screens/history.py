@@ -131,12 +131,12 @@ class HistoryScreen(ModalScreen[None]):
             yield TtftPlot("TTFT, last 24 h", 3600.0, "hours", 24, id="history-day")
             yield TtftPlot("TTFT, last 7 days", 86400.0, "days", 7, id="history-week")
             yield Static(Text("Availability per hour, 30 days", style="bold"), classes="heading")
-            yield UptimeStrip(id="history-uptime")
+            yield UptimeStrip(Text("loading…", style="dim"), id="history-uptime")
             yield Static(
                 Text(f"{self.ref.provider}: TTFT p50 by weekday and hour (local)", style="bold"),
                 classes="heading",
             )
-            yield HourHeatmap(id="history-heatmap")
+            yield HourHeatmap(Text("loading…", style="dim"), id="history-heatmap")
             yield Static(
                 Text("red lines: outages, yellow: 429 pauses · Escape closes", style="dim"),
                 id="history-help",
