@@ -163,7 +163,7 @@ class HistoryScreen(ModalScreen[None]):
             self.history = history
             # The screen itself marked for layout now, not when its widgets next idle: else
             # the callback below could run before the frame that draws all this.
-            self.refresh(layout=True)
+            self.refresh(repaint=False, layout=True)
         # Not while that frame is being drawn: both would share one interpreter lock.
         self.call_after_refresh(self.load_heatmap)
 
