@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -445,3 +446,21 @@ async def test_other_400s_are_not_retried(fleet: Fleet, pool: ClientPool) -> Non
     fleet.set("p", "m", Behaviour(status=400))
     result = await Prober(pool, KeyRing(env={})).run(provider_for(fleet), MODEL, ProbeSpec())
     assert result.outcome is Outcome.REJECTED and len(fleet.requests) == 1
+
+
+async def test_ttft_starts_when_the_request_is_written(fleet: Fleet) -> None:
+    """The loop stalls between the probe starting and its connection being made (as when
+    hundreds of probes set up at once): the stall is no part of the provider's TTFT."""
+    fleet.set("p", "m", Behaviour(ttft_s=0.05))
+    provider = provider_for(fleet)
+    stall_s = 2.0
+    async with ClientPool() as pool:
+        wire = pool.wire(provider.base_url, provider.id)
+        task = asyncio.create_task(probe(wire, provider, MODEL, None))
+        await asyncio.sleep(0)  # the probe starts and awaits its connection
+        asyncio.get_running_loop().call_soon(time.sleep, stall_s)
+        result = await task
+    if type(wire).__name__ != "LeanWire":
+        pytest.skip("only the lean wire says when the request was written")
+    assert result.outcome is Outcome.OK and result.ttft_ms is not None
+    assert result.ttft_ms < stall_s * 1000

@@ -52,6 +52,7 @@ class _Connection(asyncio.Protocol):
         self.keep_alive = False
         self.idle_since = 0.0
         self.now = 0.0
+        self.sent_at = 0.0
         self._headers: dict[str, str] = {}
         self._reason = b""
 
@@ -105,6 +106,7 @@ class _Connection(asyncio.Protocol):
             self._reason.decode("latin-1"),
             headers,
             "content-length" in headers or "chunked" in headers.get("transfer-encoding", ""),
+            self.sent_at,
         )
         self.keep_alive = self.parser.should_keep_alive()
         self.response = response
@@ -126,6 +128,9 @@ class _Connection(asyncio.Protocol):
         assert self.transport is not None
         self.response = None
         self.headers_ready = asyncio.get_running_loop().create_future()
+        # The transport writes to the socket at once when it can (its buffer is empty on an idle
+        # connection): this is when the request left, however busy the loop was before.
+        self.sent_at = time.perf_counter()
         self.transport.write(data)
         return self.headers_ready
 
@@ -175,8 +180,10 @@ class _Response:
         reason: str,
         headers: dict[str, str],
         chunked_or_sized: bool,
+        sent_at: float,
     ) -> None:
         self.connection: object | None = connection
+        self.sent_at: float | None = sent_at
         self._connection = connection
         self.status = status
         self.reason = reason
