@@ -37,8 +37,9 @@ SHUTDOWN_TIMEOUT_S = 0.25
 # Longer than any client's keep-alive expiry (core.http keeps 120 s): a server closing an idle
 # connection just as a client reuses it would look like a network error that is not there.
 KEEPALIVE_TIMEOUT_S = 300.0
-# aiohttp's TCPSite default: connections waiting to be accepted.
-BACKLOG = 128
+# Connections waiting to be accepted: a sweep opens hundreds at once, and a SYN dropped from a
+# full queue is retried a second later (aiohttp's TCPSite default, 128, did that on a busy fleet).
+BACKLOG = 1024
 
 
 LISTINGS = ("data", "bare", "absent")
