@@ -683,3 +683,20 @@ async def test_arrival_is_when_the_head_came_not_the_body(fleet: Fleet) -> None:
     await reader.readline()
     writer.close()
     assert fleet.requests[0].at < sent + 0.9
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the kernel's count is Linux's TCP_INFO")
+async def test_arrival_is_when_the_bytes_came_even_if_the_loop_read_them_late(
+    fleet: Fleet,
+) -> None:
+    """The fleet's loop is busy when a request comes: the arrival is still when it came (the
+    benchmarks hold a client's TTFT to it), not when the loop got round to reading it."""
+    fleet.set("p", "m", Behaviour(ttft_s=0.0))
+    reader, writer = await asyncio.open_connection(fleet.host, fleet.port)
+    sent = time.monotonic()
+    writer.write(b"GET /p/v1/models HTTP/1.1\r\nHost: x\r\n\r\n")
+    # This test's loop is the fleet's: stalled, it reads the request a second late.
+    asyncio.get_running_loop().call_soon(time.sleep, 1.0)
+    await reader.readline()
+    writer.close()
+    assert fleet.requests[0].at - sent < 0.5
