@@ -380,10 +380,25 @@ class LeanWire:
 
 
 # Linux's TCP_INFO: `tcpi_last_data_recv`, milliseconds since data last reached the socket,
-# counted in kernel ticks (4 ms at HZ=250), at this offset of struct tcp_info.
+# counted in kernel ticks, at this offset of struct tcp_info.
 _TCP_INFO = getattr(socket, "TCP_INFO", None) if sys.platform == "linux" else None
 _LAST_DATA_RECV = 52
-_TICK_MS = 4
+_CLOCK_MONOTONIC_COARSE = 6  # Linux's clock id; it advances once per kernel tick
+
+
+def _kernel_tick_ms() -> float:
+    """The kernel's tick (4 ms at HZ=250, 1 ms at HZ=1000): the coarse clock's resolution; the
+    longest usual one (HZ=100) when that cannot be read."""
+    if _TCP_INFO is None:
+        return 10.0
+    try:
+        tick = time.clock_getres(_CLOCK_MONOTONIC_COARSE) * 1000
+    except OSError:
+        return 10.0
+    return tick if 0 < tick <= 10 else 10.0
+
+
+_TICK_MS = _kernel_tick_ms()
 
 
 def _waited_in_kernel(sock: Any) -> float:
