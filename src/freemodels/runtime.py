@@ -6,7 +6,6 @@ it is a dependency wherever it builds (not on Windows). FREEMODELS_LOOP=asyncio 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import os
@@ -32,6 +31,8 @@ def install_event_loop() -> str:
         import uvloop
     except ImportError:
         return "asyncio"
+    import asyncio
+
     with warnings.catch_warnings():
         # Python 3.14 deprecates loop policies; uvloop still works through one meanwhile.
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -75,6 +76,8 @@ def leaving_at_once() -> bool:
 def run(main: Coroutine[Any, Any, T]) -> T:
     """asyncio.run, less the loop's teardown when the process leaves at once: the default
     executor's threads are still ended (a live one would make the exit wait), the rest is not."""
+    import asyncio  # here: the commands that import this module without a loop skip asyncio
+
     if not _leaving_at_once:
         return asyncio.run(main)
     runner = asyncio.Runner()
