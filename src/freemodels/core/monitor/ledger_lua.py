@@ -46,11 +46,12 @@ def pause_key(budget: str, fingerprint: str) -> str:
     return f"{PREFIX}:{budget}:{fingerprint}:pause"
 
 
-# KEYS: per request, its budget set, its model set (the budget set again when the model has no
-# own cap), its pause key. ARGV: how many grants an uncapped budget keeps, "1" to only look
-# (record nothing), then per request rpm, rpd, model rpd (0 = uncapped) and the member's tag.
-# Returns the server time, then per request the seconds to wait (0: granted and recorded).
-# Numbers go back as strings: Redis would truncate Lua floats to integers.
+# KEYS: every key the batch touches, once (a sweep's hundreds of requests name a few budgets).
+# ARGV: how many grants an uncapped budget keeps, "1" to only look (record nothing), then per
+# request seven values: the KEYS index of its budget set, of its model set (the budget set again
+# when the model has no own cap) and of its pause key, then rpm, rpd, model rpd (0 = uncapped)
+# and the member's tag. Returns the server time, then per request the seconds to wait (0:
+# granted and recorded). Numbers go back as strings: Redis would truncate Lua floats to integers.
 GRANT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -74,11 +75,12 @@ local function room(key, cap, span)
   return tonumber(oldest[2]) + span - now + 0.001
 end
 local out = {string.format('%.6f', now)}
-for i = 1, (#KEYS) / 3 do
-  local grants, model, pause = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
-  local rpm, rpd = tonumber(ARGV[4 * i - 1]), tonumber(ARGV[4 * i])
-  local mrpd = tonumber(ARGV[4 * i + 1])
-  local tag = ARGV[4 * i + 2]
+for a = 3, #ARGV, 7 do
+  local grants, model = KEYS[tonumber(ARGV[a])], KEYS[tonumber(ARGV[a + 1])]
+  local pause = KEYS[tonumber(ARGV[a + 2])]
+  local rpm, rpd = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+  local mrpd = tonumber(ARGV[a + 5])
+  local tag = ARGV[a + 6]
   trim(grants)
   if paused[pause] == nil then
     paused[pause] = tonumber(redis.call('GET', pause) or '0')
