@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -293,3 +294,25 @@ def test_a_json_document_larger_than_the_pipe_reaches_a_slow_reader_whole(tmp_pa
     assert len(out) > 65536  # larger than the pipe, or this test shows nothing
     rows = json.loads(out)
     assert len(rows) == 200 and {row["outcome"] for row in rows} == {"ok"}
+
+
+def test_the_console_script_leaves_at_once_with_every_sample_stored(
+    fleet_catalog: tuple[Fleet, Path],
+) -> None:
+    """The console script ends with os._exit and does not close the history database: what a
+    sweep stored is committed, and the next process reads it (from the write-ahead log)."""
+    _, catalog = fleet_catalog
+    script = [sys.executable, "-c", "from freemodels.cli import entry; entry()"]
+    for _ in range(2):
+        proc = subprocess.run(
+            [*script, "--catalog", str(catalog), "check", "--json"],
+            capture_output=True, text=True, timeout=60, env=dict(os.environ),
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert len(json.loads(proc.stdout)) == 4
+    stats = json.loads(freemodels("--catalog", str(catalog), "stats", "--json").stdout)
+    assert {r["model"]: r["samples"] for r in stats} == {"a": 2, "b": 2, "c": 2, "dead": 2}
+    history = Path(os.environ["XDG_DATA_HOME"]) / "freemodels" / "history.sqlite3"
+    with sqlite3.connect(history) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    db.close()

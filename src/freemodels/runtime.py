@@ -13,8 +13,10 @@ import os
 import select
 import sys
 import warnings
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Coroutine, Iterator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 # Objects allocated before the young generation is collected, during a sweep. A probe makes a few
 # hundred short-lived objects and almost no cycles: the default (700) ran a collection every
@@ -65,11 +67,7 @@ class _WholeWrites(io.RawIOBase):
                 done += os.write(self._fd, view[done:])
             except BlockingIOError:
                 select.select([], [self._fd], [])
-        return done
-
-    def close(self) -> None:
-        # The descriptor is the process's stdout or stderr: never ours to close.
-        super().close()
+        return done  # closing never closes the descriptor: it stays the process's own
 
 
 def whole_writes() -> None:
@@ -108,5 +106,39 @@ def sweep_gc() -> Iterator[None]:
     try:
         yield
     finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
+        # Leaving at once, nothing is collected any more: restored thresholds would only start
+        # a full collection of everything the imports made on the way out.
+        if not _leaving_at_once:
+            gc.set_threshold(*threshold)
+            gc.unfreeze()
+
+
+# Set by the console script when it will leave with os._exit (freemodels.cli.entry): then what
+# only a tidy shutdown needs (closing sockets one by one, checkpointing SQLite's log into the
+# database file, closing the event loop) can be left to the process's end.
+_leaving_at_once = False
+
+
+def leave_at_once() -> None:
+    """Say that the process ends with os._exit once the command returns."""
+    global _leaving_at_once
+    _leaving_at_once = True
+
+
+def leaving_at_once() -> bool:
+    """Whether the process ends with os._exit once the command returns (see `leave_at_once`)."""
+    return _leaving_at_once
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run, less the loop's teardown when the process leaves at once: the default
+    executor's threads are still ended (a live one would make the exit wait), the rest is not."""
+    import asyncio  # here: the commands that import this module without a loop skip asyncio
+
+    if not _leaving_at_once:
+        return asyncio.run(main)
+    runner = asyncio.Runner()
+    result = runner.run(main)
+    loop = runner.get_loop()
+    loop.run_until_complete(loop.shutdown_default_executor())
+    return result
