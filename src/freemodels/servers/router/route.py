@@ -241,9 +241,16 @@ class Router:
         )
 
     def finish(
-        self, routed: Routed, *, error: str | None = None, tokens_in: int = 0, tokens_out: int = 0
+        self,
+        routed: Routed,
+        *,
+        error: str | None = None,
+        tokens_in: int = 0,
+        tokens_out: int = 0,
+        tool_calls: bool = False,
     ) -> None:
-        """Record a committed answer once it ended (cut short by `error`, or whole)."""
+        """Record a committed answer once it ended (cut short by `error`, or whole); one that
+        carried tool calls shows the model's tool calling works (see `toolcalls`)."""
         opened = routed.opened
         ref = routed.ref
         outcome = Outcome.BAD_RESPONSE if error is not None else Outcome.OK
@@ -266,6 +273,7 @@ class Router:
                 headers_ms=opened.headers_ms,
                 error=error,
                 kind=ProbeKind.ROUTED,
+                tool_calls=True if tool_calls and error is None else None,
             )
         )
 
