@@ -35,6 +35,7 @@ class Spec:
     behaviour: Behaviour = field(default_factory=Behaviour)
     context: int = 131072
     tool_calls: bool | None = True
+    max_output: int | None = None
 
 
 def fleet_key(provider: str) -> str:
@@ -98,7 +99,13 @@ async def router_rig(
     providers: dict[str, list[CatalogModel]] = {}
     for spec in specs:
         providers.setdefault(spec.provider, []).append(
-            CatalogModel(spec.model, spec.model, spec.context, tool_calls=spec.tool_calls)
+            CatalogModel(
+                spec.model,
+                spec.model,
+                spec.context,
+                max_output=spec.max_output,
+                tool_calls=spec.tool_calls,
+            )
         )
     catalog = Catalog(
         tuple(

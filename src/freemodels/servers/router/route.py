@@ -25,6 +25,7 @@ from freemodels.core.probe.prober import DEFAULT_BACKOFF_S
 from freemodels.core.records import ModelRef, Outcome, ProbeKind, ProbeResult, Snapshot
 from freemodels.servers.router import pick
 from freemodels.servers.router.metrics import RouterMetrics
+from freemodels.servers.router.output import fit_output
 from freemodels.servers.router.pick import Candidate, Skip
 from freemodels.servers.router.stream import Opened
 from freemodels.servers.router.upstream import Failure, Upstream
@@ -184,7 +185,7 @@ class Router:
                 continue
             attempts += 1
             started_at = self._wall()
-            result = await self.upstream.open(provider, model, body)
+            result = await self.upstream.open(provider, model, fit_output(body, model))
             if isinstance(result, Opened):
                 return Routed(
                     candidate, result, attempts, started_at, tried, begun, rest, body, plan.pinned
