@@ -21,6 +21,7 @@ from freemodels.core.records import ModelStats, ProbeResult, Provider, Snapshot
 from freemodels.fleet.server import Behaviour, Fleet
 from freemodels.servers.address import Address
 from freemodels.servers.router.app import RouterServer
+from freemodels.servers.router.deadlines import ClientTimeouts
 from freemodels.servers.router.upstream import Timeouts
 
 CLIENT_KEY = "sk-client-secret-0123456789"
@@ -89,6 +90,7 @@ async def router_rig(
     token: str | None = None,
     timeouts: Timeouts | None = None,
     groups: dict[str, tuple[str, ...]] | None = None,
+    client_timeouts: ClientTimeouts | None = None,
 ) -> AsyncIterator[Rig]:
     """Start the fleet and a router ranked in the order of `specs`."""
     fleet = Fleet()
@@ -139,6 +141,7 @@ async def router_rig(
         token=token,
         timeouts=timeouts or Timeouts(first_token_s=20.0),
         groups=groups,
+        client_timeouts=client_timeouts,
     )
     rig = Rig(fleet, server, rows, samples)
     await server.start()

@@ -190,9 +190,11 @@ async def _serve(ctx: Context, args: argparse.Namespace) -> int:
 def _router(ctx: Context, monitor: Monitor, where: Address) -> RouterServer:
     from freemodels.paths import router_config_path
     from freemodels.servers.router.app import RouterServer
+    from freemodels.servers.router.deadlines import load_client_timeouts
     from freemodels.servers.router.groups import load_groups
 
     groups = load_groups(router_config_path(), ctx.catalog)
+    timeouts = load_client_timeouts(router_config_path())
     token = None if where.is_loopback else secrets.token_urlsafe(24)
     server = RouterServer(
         ctx.catalog,
@@ -203,6 +205,7 @@ def _router(ctx: Context, monitor: Monitor, where: Address) -> RouterServer:
         history_path=ctx.history_path,
         token=token,
         groups=groups,
+        client_timeouts=timeouts,
     )
     if where.is_wildcard:
         server.public_host = outward_host()
