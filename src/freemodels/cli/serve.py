@@ -34,8 +34,6 @@ if TYPE_CHECKING:
 DEFAULT_METRICS = "127.0.0.1:9464"
 DEFAULT_WEB = "127.0.0.1:8765"
 DEFAULT_ROUTER = "127.0.0.1:8766"
-ROUTED_RESERVE = 0.2
-"""With a router, probes use at most 80 % of each rate cap; routed requests may use all of it."""
 
 
 def address(text: str) -> Address:
@@ -121,8 +119,6 @@ async def _serve(ctx: Context, args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {"role": "serve"}
     if args.interval is not None:
         overrides["cadence"] = Cadence(min_interval_s=args.interval)
-    if args.router is not None:
-        overrides["routed_reserve"] = ROUTED_RESERVE
     config = MonitorConfig.for_demo(ctx.demo, **overrides)
     monitor = Monitor(ctx.catalog, ctx.keys, ctx.history_path, config)
     runners: list[web.AppRunner] = []

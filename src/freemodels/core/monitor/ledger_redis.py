@@ -81,9 +81,12 @@ class RedisLedger:
         *,
         clock: Callable[[], float] = time.time,
         warn: Callable[[str], None] | None = None,
+        routed_reserve: float = 0.0,
     ) -> None:
         assert settings.url is not None
         self.settings = settings
+        self._reserve = routed_reserve
+        self._live = True  # as budget.Ledger: the reserve holds until told no router runs here
         self._limits = dict(limits)
         self._local = local
         self._key_of = key_of
@@ -145,7 +148,9 @@ class RedisLedger:
                 return [self._local.wait(p, self._local_model(m)) for p, m, _ in requests]
             return self._local_many(requests)
         keys: list[str] = []
-        args: list[str | int | float] = [lua.KEEP_UNCAPPED, "1" if look else "0"]
+        args: list[str | int | float] = [
+            lua.KEEP_UNCAPPED, "1" if look else "0", self._reserve, "1" if self._live else "0"
+        ]  # fmt: skip
         plan: list[tuple[str, str | None, str]] = []
         for provider, model, kind in requests:
             budget = provider.budget_id
@@ -160,8 +165,9 @@ class RedisLedger:
             self._seq += 1
             tag = f"{self._host}|{os.getpid()}|{self._seq}|{kind.value}"
             keys += [grants, per_model or grants, lua.pause_key(budget, fp)]
-            args += [caps.rpm or 0, caps.rpd or 0, own_rpd, tag]
+            args += [caps.rpm or 0, caps.rpd or 0, own_rpd, tag, _routed(kind)]
             plan.append((grants, per_model, tag))
+        keys.append(lua.router_key())
         sent = self._clock()
         try:
             reply = self._eval_grant(keys, args)
@@ -201,6 +207,18 @@ class RedisLedger:
                 conn.disconnect()  # type: ignore[no-untyped-call]
                 raise
         return list(reply)
+
+    def router_live(self, live: bool) -> None:
+        """Whether a router serves on this machine now; while one does, its mark in Redis
+        (refreshed by each call) makes every machine's probes leave the reserve to it."""
+        self._live = live
+        self._local.router_live(live)
+        if not live or self._down.is_set():
+            return
+        try:
+            self._redis.set(lua.router_key(), self._host, px=lua.ROUTER_TTL_MS)
+        except REDIS_ERRORS as exc:
+            self._lost(exc)
 
     def pause(self, budget: str, until: float, reason: str) -> None:
         """Pause a budget for every machine until the local wall-clock time `until`."""
@@ -404,6 +422,10 @@ class RedisLedger:
                     pipe.zadd(key, {grant.member: grant.at}, nx=True)
                     pipe.expire(key, int(DAY) + 60)
         pipe.execute()
+
+
+def _routed(kind: ProbeKind) -> str:
+    return "1" if kind is ProbeKind.ROUTED else "0"
 
 
 def _stderr(message: str) -> None:
