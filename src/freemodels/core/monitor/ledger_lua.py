@@ -55,13 +55,15 @@ ROUTER_TTL_MS = 10_000
 """How long a router's mark outlives its last refresh (the monitor refreshes it every 2 s)."""
 
 
-# KEYS: per request, its budget set, its model set (the budget set again when the model has no
-# own cap), its pause key; then the team's router mark. ARGV: how many grants an uncapped budget
-# keeps, "1" to only look (record nothing), the routed reserve (a share of each cap), "1" when a
-# router serves on the asking machine; then per request rpm, rpd, model rpd (0 = uncapped), the
-# member's tag and "1" for a routed request. While a router is live here or anywhere in the team
-# (its mark), requests other than routed ones may use only the rest of each cap after the
-# reserve (rounded down, at least 1), as budget.Ledger does.
+# KEYS: every key the batch touches, once (a sweep's hundreds of requests name a few budgets),
+# the team's router mark among them.
+# ARGV: how many grants an uncapped budget keeps, "1" to only look (record nothing), the routed
+# reserve (a share of each cap), "1" when a router serves on the asking machine, the KEYS index
+# of the router mark; then per request eight values: the KEYS index of its budget set, of its
+# model set (the budget set again when the model has no own cap) and of its pause key, then rpm,
+# rpd, model rpd (0 = uncapped), the member's tag and "1" for a routed request. While a router
+# is live here or anywhere in the team (its mark), requests other than routed ones may use only
+# the rest of each cap after the reserve (rounded down, at least 1), as budget.Ledger does.
 # Returns the server time, then per request the seconds to wait (0: granted and recorded).
 # Numbers go back as strings: Redis would truncate Lua floats to integers.
 GRANT = """
@@ -71,7 +73,8 @@ local day = 86400
 local keep = tonumber(ARGV[1])
 local look = ARGV[2] == '1'
 local reserve = tonumber(ARGV[3])
-if reserve > 0 and ARGV[4] ~= '1' and redis.call('EXISTS', KEYS[#KEYS]) == 0 then
+if reserve > 0 and ARGV[4] ~= '1'
+    and redis.call('EXISTS', KEYS[tonumber(ARGV[5])]) == 0 then
   reserve = 0
 end
 local function share(cap)
@@ -95,13 +98,14 @@ local function room(key, cap, span)
   return tonumber(oldest[2]) + span - now + 0.001
 end
 local out = {string.format('%.6f', now)}
-for i = 1, (#KEYS - 1) / 3 do
-  local grants, model, pause = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
-  local a = 5 * i
-  local rpm, rpd, mrpd = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-  local tag = ARGV[a + 3]
+for a = 6, #ARGV, 8 do
+  local grants, model = KEYS[tonumber(ARGV[a])], KEYS[tonumber(ARGV[a + 1])]
+  local pause = KEYS[tonumber(ARGV[a + 2])]
+  local rpm, rpd = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+  local mrpd = tonumber(ARGV[a + 5])
+  local tag = ARGV[a + 6]
   local uncapped = rpd <= 0
-  if ARGV[a + 4] ~= '1' then
+  if ARGV[a + 7] ~= '1' then
     rpm, rpd, mrpd = share(rpm), share(rpd), share(mrpd)
   end
   trim(grants)
