@@ -170,3 +170,36 @@ def test_a_router_here_holds_on_the_local_fallback_while_redis_is_down(
     finally:
         ledger.close()
         server.start()
+
+
+@pytest.mark.parametrize("router", [True, False], ids=["router-running", "no-router"])
+def test_a_check_sweep_beside_a_running_router_leaves_it_the_reserve(
+    tmp_path: Path, router: bool
+) -> None:
+    import subprocess
+    import sys
+
+    from freemodels import paths
+    from freemodels.fleet.server import FleetThread
+
+    history_path = paths.history_path()
+    history_path.parent.mkdir(parents=True, exist_ok=True)
+    if router:
+        history = History(history_path)
+        history.db.execute(
+            "INSERT INTO heartbeats (pid, role, at, started, router) VALUES (?,?,?,?,?)",
+            (os.getpid(), ROUTER_ONLY_ROLE, time.time() + 600, 0.0, "http://127.0.0.1:8766"),
+        )
+        history.close()
+    fleet = Fleet()
+    for index in range(RPM):
+        fleet.set("p", f"m{index}", Behaviour(ttft_s=0.01))
+    with FleetThread(fleet):
+        catalog = tmp_path / "catalog.toml"
+        catalog.write_text(catalog_toml(fleet, rpm=RPM), encoding="utf-8")
+        proc = subprocess.run(
+            [sys.executable, "-m", "freemodels", "--catalog", str(catalog), "check", "--json"],
+            capture_output=True, text=True, timeout=120, env=dict(os.environ),
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert probes_this_minute(history_path) == (8 if router else RPM)
