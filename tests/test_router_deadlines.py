@@ -62,9 +62,9 @@ async def answered(url: str) -> str:
 
 async def test_a_request_head_that_never_completes_is_closed_and_others_are_served() -> None:
     async with router_rig([Spec("alpha", "a1")], client_timeouts=SHORT) as rig:
+        opened = time.monotonic()  # before connecting: the server's timers start later
         silent = await connect(rig.url)
         slowloris = await connect(rig.url)
-        opened = time.monotonic()
         head = b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-Pad: y\r\n" * 99
         both = asyncio.gather(closed_by_server(silent), closed_by_server(slowloris, trickle=head))
         # Meanwhile, a well-behaved client gets its answer.
@@ -100,8 +100,8 @@ async def test_a_body_that_trickles_gets_a_408_and_the_connection_is_closed() ->
             b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
         )
+        sent_at = time.monotonic()  # before sending: the body's deadline starts later
         writer.write(head + b'{"model": "auto", ')
-        sent_at = time.monotonic()
         work = asyncio.ensure_future(closed_by_server((reader, writer), trickle=b" "))
         assert await answered(rig.url) == "Hello from the"
         answer, closed_at = await work
