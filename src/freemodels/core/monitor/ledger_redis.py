@@ -85,9 +85,12 @@ class RedisLedger:
         *,
         clock: Callable[[], float] = time.time,
         warn: Callable[[str], None] | None = None,
+        routed_reserve: float = 0.0,
     ) -> None:
         assert settings.url is not None
         self.settings = settings
+        self._reserve = routed_reserve
+        self._live = True  # as budget.Ledger: the reserve holds until told no router runs here
         self._limits = dict(limits)
         self._local = local
         self._key_of = key_of
@@ -143,7 +146,10 @@ class RedisLedger:
                 found = index[key] = len(keys)
             return found
 
-        args: list[str | int | float] = [lua.KEEP_UNCAPPED, "1" if look else "0"]
+        args: list[str | int | float] = [
+            lua.KEEP_UNCAPPED, "1" if look else "0", self._reserve, "1" if self._live else "0",
+            at(lua.router_key()),
+        ]  # fmt: skip
         plan: list[tuple[str, str | None, str]] = []
         prefix = f"{self._host}|{os.getpid()}|"
         for provider, model, kind in requests:
@@ -165,6 +171,7 @@ class RedisLedger:
                 rpd,
                 own_rpd,
                 tag,
+                "1" if kind is ProbeKind.ROUTED else "0",
             ]
             plan.append((grants, per_model, tag))
         sent = self._clock()
@@ -186,6 +193,18 @@ class RedisLedger:
 
     def _eval_grant(self, keys: list[str], args: list[str | int | float]) -> list[str]:
         return _strings(self._redis.run(GRANT, keys, args), "the grant script")
+
+    def router_live(self, live: bool) -> None:
+        """Whether a router serves on this machine now; while one does, its mark in Redis
+        (refreshed by each call) makes every machine's probes leave the reserve to it."""
+        self._live = live
+        self._local.router_live(live)
+        if not live or self._down.is_set():
+            return
+        try:
+            self._redis.call("SET", lua.router_key(), self._host, "PX", lua.ROUTER_TTL_MS)
+        except REDIS_ERRORS as exc:
+            self._lost(exc)
 
     def pause(self, budget: str, until: float, reason: str) -> None:
         """Pause a budget for every machine until the local wall-clock time `until`."""
