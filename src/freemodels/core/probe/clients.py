@@ -110,11 +110,11 @@ def aiohttp_transport(tls: bool = True) -> httpx.AsyncBaseTransport:
 def env_proxy(url: str) -> str | None:
     """The environment's proxy (HTTP_PROXY, HTTPS_PROXY) for this URL, unless NO_PROXY
     exempts its host."""
-    if not sys.platform.startswith(("darwin", "win")) and not any(
+    if sys.platform not in ("darwin", "win32") and not any(
         name.lower().endswith("_proxy") for name in os.environ
     ):
-        # Elsewhere urllib reads proxies from the environment alone: with none set there,
-        # there is nothing to look up (and urllib.request, a few ms to import, waits).
+        # Elsewhere urllib reads proxies from the environment alone: with no *_proxy variable
+        # there is none, and importing urllib.request would cost the first probe a few ms.
         return None
     import urllib.request
     from urllib.parse import urlsplit

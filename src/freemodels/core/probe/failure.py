@@ -77,7 +77,8 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         pass
-    import email.utils  # only for a date-valued Retry-After (rare)
+    # Imported here: an HTTP date is rare, and the email package costs every start a few ms.
+    import email.utils
 
     try:
         when = email.utils.parsedate_to_datetime(value)

@@ -20,10 +20,12 @@ import asyncio
 import base64
 import socket
 import ssl
+import struct
+import sys
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import cast
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 import httptools
@@ -53,6 +55,8 @@ class _Connection(asyncio.Protocol):
         self.keep_alive = False
         self.idle_since = 0.0
         self.now = 0.0
+        self.sent_at = 0.0
+        self.socket: Any = None
         self._headers: dict[str, str] = {}
         self._reason = b""
 
@@ -61,9 +65,12 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, only alike.
         self.transport = cast(asyncio.Transport, transport)
+        self.socket = transport.get_extra_info("socket") if _TCP_INFO is not None else None
 
     def data_received(self, data: bytes) -> None:
-        self.now = time.perf_counter()
+        # When the bytes reached the socket: the loop may read them late, when hundreds of
+        # answers land together, and the kernel says by how much.
+        self.now = time.perf_counter() - _waited_in_kernel(self.socket)
         if self.tunnel is not None:
             self._tunnel_data(data)
             return
@@ -106,6 +113,7 @@ class _Connection(asyncio.Protocol):
             self._reason.decode("latin-1"),
             headers,
             "content-length" in headers or "chunked" in headers.get("transfer-encoding", ""),
+            self.sent_at,
         )
         self.keep_alive = self.parser.should_keep_alive()
         self.response = response
@@ -127,6 +135,9 @@ class _Connection(asyncio.Protocol):
         assert self.transport is not None
         self.response = None
         self.headers_ready = asyncio.get_running_loop().create_future()
+        # The transport writes to the socket at once when it can (its buffer is empty on an idle
+        # connection): this is when the request left, however busy the loop was before.
+        self.sent_at = time.perf_counter()
         self.transport.write(data)
         return self.headers_ready
 
@@ -176,8 +187,10 @@ class _Response:
         reason: str,
         headers: dict[str, str],
         chunked_or_sized: bool,
+        sent_at: float,
     ) -> None:
         self.connection: object | None = connection
+        self.sent_at: float | None = sent_at
         self._connection = connection
         self.status = status
         self.reason = reason
@@ -396,6 +409,44 @@ async def _open(
         else:
             return connection
     raise error
+
+
+# Linux's TCP_INFO: `tcpi_last_data_recv`, milliseconds since data last reached the socket,
+# counted in kernel ticks, at this offset of struct tcp_info.
+_TCP_INFO = getattr(socket, "TCP_INFO", None) if sys.platform == "linux" else None
+_LAST_DATA_RECV = 52
+_CLOCK_MONOTONIC_COARSE = 6  # Linux's clock id; it advances once per kernel tick
+
+
+def _kernel_tick_ms() -> float:
+    """The kernel's tick (4 ms at HZ=250, 1 ms at HZ=1000): the coarse clock's resolution; the
+    longest usual one (HZ=100) when that cannot be read."""
+    if _TCP_INFO is None:
+        return 10.0
+    try:
+        tick = time.clock_getres(_CLOCK_MONOTONIC_COARSE) * 1000
+    except OSError:
+        return 10.0
+    return tick if 0 < tick <= 10 else 10.0
+
+
+_TICK_MS = _kernel_tick_ms()
+
+
+def _waited_in_kernel(sock: Any) -> float:
+    """Seconds the bytes just read certainly waited in the kernel before the loop read them:
+    the kernel's count less one tick, so a first token is never put before it came (0 where
+    the kernel does not say)."""
+    if sock is None:
+        return 0.0
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, _LAST_DATA_RECV + 4)
+    except OSError:
+        return 0.0
+    if len(info) < _LAST_DATA_RECV + 4:
+        return 0.0
+    waited_ms: int = struct.unpack_from("I", info, _LAST_DATA_RECV)[0]
+    return max(0, waited_ms - _TICK_MS) / 1000
 
 
 def _env_proxy(scheme: str, host: str) -> tuple[str, int, str] | None:

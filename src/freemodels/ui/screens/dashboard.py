@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
 from freemodels.core.catalog.parse import Catalog
 from freemodels.core.keys.lookup import KeyStatus
@@ -35,6 +35,7 @@ from freemodels.ui.preferences import SORTS, Preferences
 from freemodels.ui.view import CellCache, Cells, RowView, build_rows, next_in_cycle
 from freemodels.ui.widgets.banner import KeyBanner, banner_text
 from freemodels.ui.widgets.detail import DetailPane
+from freemodels.ui.widgets.footer import DashboardFooter
 from freemodels.ui.widgets.ranking import RankingTable
 from freemodels.ui.widgets.status import StatusBar, status_text
 
@@ -186,7 +187,7 @@ class DashboardScreen(Screen[None]):
         """Put the key hints into their line (once; the app calls it after the first row)."""
         slot = self.query_one("#footer-slot")
         if not slot.children:
-            footer = Footer()
+            footer = DashboardFooter()
             slot.mount(footer)
             # A Footer lists the bindings when told they changed: tell it once it is mounted.
             footer.call_after_refresh(self.refresh_bindings)
