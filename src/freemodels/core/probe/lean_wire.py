@@ -338,7 +338,7 @@ class LeanWire:
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(CONNECT_TIMEOUT_S):
             if self._proxy is None:
-                connection = await _open(
+                connection = await _open_connection(
                     loop,
                     self._host,
                     self._port,
@@ -347,7 +347,7 @@ class LeanWire:
                 )
             else:
                 proxy_host, proxy_port, _ = self._proxy
-                connection = await _open(loop, proxy_host, proxy_port)
+                connection = await _open_connection(loop, proxy_host, proxy_port)
                 if self._scheme == "https":
                     await self._tunnel(loop, connection)
         self._open.add(connection)
@@ -379,7 +379,7 @@ class LeanWire:
             connection.transport = cast(asyncio.Transport, transport)
 
 
-async def _open(
+async def _open_connection(
     loop: asyncio.AbstractEventLoop,
     host: str,
     port: int,
@@ -387,28 +387,31 @@ async def _open(
     tls: ssl.SSLContext | None = None,
     server_hostname: str | None = None,
 ) -> _Connection:
-    """A connection to the first of `host`'s addresses that accepts one.
+    """A connection to the first of host's addresses that accepts one.
 
-    The name is looked up here, not by `create_connection`: uvloop's own lookup leaves a failed
-    lookup's future unretrieved (MagicStack/uvloop#437), and asyncio then logs an error for it,
-    once per probe of a host that does not resolve (every probe, offline).
+    The name is resolved here rather than by create_connection: uvloop's create_connection,
+    cancelled while its lookup runs (a sweep's other probes cancelled by the first failure, or
+    Ctrl-C), leaves the lookup's future behind, and its DNS error was printed on stderr as
+    "Future exception was never retrieved" once per probe of an offline run.
     """
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    error: OSError = OSError(f"no address for {host}")
-    for *_, address in infos:
+    error: OSError | None = None
+    for family, _, proto, _, address in infos:
         try:
             _, connection = await loop.create_connection(
                 _Connection,
                 str(address[0]),
-                cast(int, address[1]),
+                int(address[1]),
+                family=family,
+                proto=proto,
                 ssl=tls,
                 server_hostname=server_hostname,
             )
         except OSError as exc:
             error = exc
-        else:
-            return connection
-    raise error
+            continue
+        return connection
+    raise error if error is not None else OSError(f"no address for {host}")
 
 
 # Linux's TCP_INFO: `tcpi_last_data_recv`, milliseconds since data last reached the socket,
