@@ -95,7 +95,7 @@ class Opened:
             if data == "[DONE]":
                 self._end()
                 return events[:position], None
-            if '"error"' in data or '"usage"' in data:
+            if '"error"' in data or carries_usage(data):
                 parsed = parse_json(data)
                 if parsed is None:
                     continue
@@ -130,6 +130,13 @@ class Opened:
                 while drained < DRAIN_MAX and (piece := await response.read(DRAIN_S)):
                     drained += len(piece)
         self.close()
+
+
+def carries_usage(data: str) -> bool:
+    """Whether an event's text may hold a usage object. OpenAI's streams, asked for usage, put
+    `"usage":null` in every chunk: those are relayed without a JSON parse. (A quote inside a
+    JSON string is escaped, so content cannot spell these.)"""
+    return '"usage"' in data and '"usage":null' not in data and '"usage": null' not in data
 
 
 def parse_json(data: str) -> dict[str, Any] | None:
