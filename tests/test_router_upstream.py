@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+
+import aiohttp
 import openai
 import pytest
 
+from freemodels.core.probe import lean_wire
+from freemodels.core.probe.lean_wire import LeanWire
 from freemodels.core.records import Outcome
-from freemodels.fleet.server import Behaviour
+from freemodels.fleet.answers import HUGE_TOTAL_BYTES
+from freemodels.fleet.server import Behaviour, Fleet
 from freemodels.servers.router.sse import EventSplitter
 from freemodels.servers.router.stream import Opened, carries_usage
 from freemodels.servers.router.upstream import Timeouts
@@ -68,3 +75,45 @@ def test_usage_null_in_every_chunk_is_relayed_unparsed_and_the_usage_chunk_count
     assert relayed == [content, spaced, final] and broken is None
     assert opened.usage == {"prompt_tokens": 7, "completion_tokens": 2}
     assert opened.finished
+
+
+async def test_a_client_reading_slowly_gets_a_huge_answer_whole() -> None:
+    async with router_rig([Spec("alpha", "a1", Behaviour(shape="huge"))]) as rig:
+        body = {"model": "alpha/a1", "messages": ASK, "stream": True}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(f"{rig.url}/v1/chat/completions", json=body) as response,
+        ):
+            assert response.status == 200
+            upstream = rig.chat_requests("alpha")[0]
+            await wait_for(lambda: upstream.sent.first_content is not None)  # type: ignore[attr-defined]
+            await asyncio.sleep(0.5)  # not a timing claim: only lets a backlog build up
+            events = (await response.read()).split(b"\n\n")
+    contents = [json.loads(e[6:])["choices"][0]["delta"].get("content") or "" for e in events
+                if e.startswith(b"data: {") and b'"choices":[{' in e]  # fmt: skip
+    assert sum(len(text) for text in contents) >= HUGE_TOTAL_BYTES // 2
+    assert set("".join(contents)) == {"x"}
+    assert events[-2] == b"data: [DONE]"
+    assert [s.outcome for s in rig.samples] == [Outcome.OK]
+
+
+async def test_the_lean_wire_stops_reading_while_a_backlog_waits_and_loses_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(lean_wire, "PAUSE_AT", 64 * 1024)
+    fleet = Fleet()
+    fleet.set("alpha", "a1", Behaviour(shape="huge"))
+    async with fleet:
+        wire = LeanWire(fleet.base_url("alpha"), False, limit=1, keepalive_s=60.0, headers={})
+        body = json.dumps({"model": "a1", "messages": ASK, "stream": True}).encode()
+        response = await wire.post(f"{fleet.base_url('alpha')}/chat/completions", body, {})
+        transport = response.connection.transport  # type: ignore[union-attr]
+        await wait_for(lambda: not transport.is_reading())
+        received = bytearray()
+        while piece := await response.read(20.0):
+            received += piece
+        assert transport.is_reading(), "reading resumed once the backlog was taken"
+        response.close()
+        await wire.aclose()
+    assert len(received) >= HUGE_TOTAL_BYTES
+    assert received.rstrip().endswith(b"data: [DONE]")

@@ -31,6 +31,9 @@ from freemodels.core.probe.clients import env_proxy
 from freemodels.core.probe.wire import Clock
 
 CONNECT_TIMEOUT_S = 10.0
+PAUSE_AT = 1024 * 1024
+"""Body bytes waiting to be read beyond which the socket is not read (a slow reader upstream of a
+slow client must not buffer a whole answer); reading resumes once they were taken."""
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -191,13 +194,30 @@ class LeanResponse:
         self._error: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._release: Release | None = None
+        self._buffered = 0
+        self._paused = False
 
     def header(self, name: str) -> str | None:
         return self._headers.get(name.lower())
 
     def feed(self, data: bytes, at: float) -> None:
         self._pieces.append((data, at))
+        self._buffered += len(data)
+        if self._buffered > PAUSE_AT and not self._paused:
+            transport = self._connection.transport
+            if transport is not None and not transport.is_closing():
+                transport.pause_reading()
+                self._paused = True
         self._wake()
+
+    def _taken(self, size: int) -> None:
+        """`size` bytes were read: resume the socket once most of the backlog is gone."""
+        self._buffered -= size
+        if self._paused and self._buffered <= PAUSE_AT // 2:
+            self._paused = False
+            transport = self._connection.transport
+            if transport is not None and not transport.is_closing():
+                transport.resume_reading()
 
     def finish(self) -> None:
         self.done = True
@@ -218,6 +238,7 @@ class LeanResponse:
         while True:
             if pieces:
                 data, at = pieces.popleft()
+                self._taken(len(data))
                 yield data, (at if stamped else clock())
             elif self.done:
                 return
@@ -244,10 +265,9 @@ class LeanResponse:
                 await waiter
             finally:
                 timer.cancel()
-        if len(pieces) == 1:
-            return pieces.popleft()[0]
-        data = b"".join(piece for piece, _ in pieces)
+        data = pieces.popleft()[0] if len(pieces) == 1 else b"".join(p for p, _ in pieces)
         pieces.clear()
+        self._taken(len(data))
         return data
 
     def close(self) -> None:
