@@ -11,10 +11,10 @@ with a temp dir and no persistence.
    fleet in its own process), with FREEMODELS_LEDGER set and without. The CPU of the whole
    process (user + system, from wait4) and its marginal cost per probe (full sweep minus a sweep
    of one provider's models, which cancels start-up), median of `--repeat` interleaved runs, as
-   a ratio Redis / SQLite. The process figure includes importing redis-py (~50-150 ms); the
-   marginal one is the ledger's cost per request. A grant that misses the 50 ms deadline is
-   decided locally (the fallback warning then shows on stderr). The machine is shared: the
-   load average is printed beside the figures.
+   a ratio Redis / SQLite. The process figure includes the ledger's start (its RESP client, the
+   connection, the scripts); the marginal one is the ledger's cost per request. A grant that
+   misses the 50 ms deadline is decided locally (the fallback warning then shows on stderr).
+   The machine is shared: the load average is printed beside the figures.
 """
 
 from __future__ import annotations

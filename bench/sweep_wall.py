@@ -11,7 +11,10 @@ figure is printed as a ratio against the floor measured in the same run, with th
 
 Marginal CPU per probe = (cpu of the full sweep - cpu of a sweep of one model per provider) /
 (the difference in probes), which cancels start-up and imports. TTFT error = reported TTFT minus
-the fleet's own arrival-to-first-content time (/_fleet/timings; both on CLOCK_MONOTONIC).
+the fleet's own arrival-to-first-content time (/_fleet/timings; both on CLOCK_MONOTONIC). The
+fleet's arrival is when the request's bytes reached its socket (its first read, less what Linux's
+TCP_INFO says they waited in the kernel), not when its handler ran: a fleet answering 256
+requests at once reads some of them tens of ms late, which is no error of the client's.
 With --tls the fleet serves https with a throwaway CA, trusted through SSL_CERT_FILE by both
 clients; --rounds N makes each client sweep N times, 1 s apart, on the same connections.
 """

@@ -1,4 +1,5 @@
-"""A real redis-server for the ledger's tests: its own free port, temp dir, no persistence."""
+"""A real redis-server for the ledger's tests: its own free port, temp dir, no persistence;
+optionally TLS only (`rediss://`), with a throwaway CA the URL names."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import redis
 
+from freemodels.fleet.tls import make_tls
 from programs import require_program
 
 
@@ -22,23 +24,34 @@ def free_port() -> int:
 class RedisServer:
     """One redis-server process; `stop` kills it hard, `start` brings it back on the same port."""
 
-    def __init__(self, workdir: Path, *, password: str | None = None) -> None:
+    def __init__(self, workdir: Path, *, password: str | None = None, tls: bool = False) -> None:
         self.binary = require_program("redis-server", installer="scripts/ci/redis.sh")
         self.workdir = workdir
         self.port = free_port()
         self.password = password
+        # A CA of the test's own signs the server's certificate for 127.0.0.1: verification on.
+        self.ca_file = make_tls(workdir / "tls").ca_file if tls else None
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        """The URL freemodels is given (with the password when one is set)."""
+        """The URL freemodels is given (with the password when one is set, the CA with TLS)."""
         auth = f":{self.password}@" if self.password else ""
+        if self.ca_file is not None:
+            return f"rediss://{auth}127.0.0.1:{self.port}/0?ssl_ca_certs={self.ca_file}"
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def client(self) -> redis.Redis:
-        """A client for the test's own checks."""
+        """A client for the test's own checks (redis-py: a second opinion on what we wrote)."""
+        tls: dict[str, object] = {}
+        if self.ca_file is not None:
+            tls = {"ssl": True, "ssl_ca_certs": str(self.ca_file)}
         return redis.Redis(
-            host="127.0.0.1", port=self.port, password=self.password, decode_responses=True
+            host="127.0.0.1",
+            port=self.port,
+            password=self.password,
+            decode_responses=True,
+            **tls,  # type: ignore[arg-type]
         )
 
     def start(self) -> None:
@@ -49,6 +62,12 @@ class RedisServer:
         ]  # fmt: skip
         if self.password:
             args += ["--requirepass", self.password]
+        if self.ca_file is not None:
+            chain = str(self.ca_file.parent / "fleet-server.pem")  # the key and its certificate
+            args[1:3] = ["--port", "0", "--tls-port", str(self.port)]
+            args += ["--tls-cert-file", chain, "--tls-key-file", chain,
+                     "--tls-ca-cert-file", str(self.ca_file),
+                     "--tls-auth-clients", "no"]  # fmt: skip
         # DEBUG SLEEP stands for a stalled server (a test of the grant deadline).
         args += ["--enable-debug-command", "local"]
         self.proc = subprocess.Popen(

@@ -21,6 +21,7 @@ from freemodels.core.records import ModelStats, ProbeResult, Provider, Snapshot
 from freemodels.fleet.server import Behaviour, Fleet
 from freemodels.servers.address import Address
 from freemodels.servers.router.app import RouterServer
+from freemodels.servers.router.deadlines import ClientTimeouts
 from freemodels.servers.router.upstream import Timeouts
 
 CLIENT_KEY = "sk-client-secret-0123456789"
@@ -35,6 +36,7 @@ class Spec:
     behaviour: Behaviour = field(default_factory=Behaviour)
     context: int = 131072
     tool_calls: bool | None = True
+    max_output: int | None = None
 
 
 def fleet_key(provider: str) -> str:
@@ -88,6 +90,7 @@ async def router_rig(
     token: str | None = None,
     timeouts: Timeouts | None = None,
     groups: dict[str, tuple[str, ...]] | None = None,
+    client_timeouts: ClientTimeouts | None = None,
 ) -> AsyncIterator[Rig]:
     """Start the fleet and a router ranked in the order of `specs`."""
     fleet = Fleet()
@@ -98,7 +101,13 @@ async def router_rig(
     providers: dict[str, list[CatalogModel]] = {}
     for spec in specs:
         providers.setdefault(spec.provider, []).append(
-            CatalogModel(spec.model, spec.model, spec.context, tool_calls=spec.tool_calls)
+            CatalogModel(
+                spec.model,
+                spec.model,
+                spec.context,
+                max_output=spec.max_output,
+                tool_calls=spec.tool_calls,
+            )
         )
     catalog = Catalog(
         tuple(
@@ -132,6 +141,7 @@ async def router_rig(
         token=token,
         timeouts=timeouts or Timeouts(first_token_s=20.0),
         groups=groups,
+        client_timeouts=client_timeouts,
     )
     rig = Rig(fleet, server, rows, samples)
     await server.start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -260,3 +261,58 @@ def test_best_tools_picks_the_best_model_whose_function_calling_works(
     assert len([r for r in fleet.requests if r.body and "tools" in r.body]) == 2, (
         "known results come from the history"
     )
+
+
+def test_a_json_document_larger_than_the_pipe_reaches_a_slow_reader_whole(tmp_path: Path) -> None:
+    # After uvloop has run, a write to a full pipe came back short and Python's buffered writer
+    # dropped the rest: a reader that started late got the first 64 KiB and exit 0.
+    import fcntl
+    import termios
+
+    fleet = Fleet()
+    for p in range(4):
+        for m in range(50):
+            fleet.set(f"wide-{p}", f"model-{m}-" + "x" * 60, Behaviour(ttft_s=0.0))
+    with FleetThread(fleet):
+        catalog = tmp_path / "wide.toml"
+        catalog.write_text(catalog_toml(fleet), encoding="utf-8")
+        with subprocess.Popen(
+            [sys.executable, "-m", "freemodels", "--catalog", str(catalog), "check", "--json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ),
+        ) as proc:  # fmt: skip
+            assert proc.stdout is not None
+            # Read nothing until the pipe is full (or the command ended): the slow reader.
+            deadline = time.monotonic() + 120
+            waiting = bytearray(4)
+            while proc.poll() is None and time.monotonic() < deadline:
+                fcntl.ioctl(proc.stdout.fileno(), termios.FIONREAD, waiting)
+                if int.from_bytes(waiting, sys.byteorder) >= 65536:
+                    break
+                time.sleep(0.05)
+            out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err.decode()
+    assert len(out) > 65536  # larger than the pipe, or this test shows nothing
+    rows = json.loads(out)
+    assert len(rows) == 200 and {row["outcome"] for row in rows} == {"ok"}
+
+
+def test_the_console_script_leaves_at_once_with_every_sample_stored(
+    fleet_catalog: tuple[Fleet, Path],
+) -> None:
+    """The console script ends with os._exit and does not close the history database: what a
+    sweep stored is committed, and the next process reads it (from the write-ahead log)."""
+    _, catalog = fleet_catalog
+    script = [sys.executable, "-c", "from freemodels.cli import entry; entry()"]
+    for _ in range(2):
+        proc = subprocess.run(
+            [*script, "--catalog", str(catalog), "check", "--json"],
+            capture_output=True, text=True, timeout=60, env=dict(os.environ),
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert len(json.loads(proc.stdout)) == 4
+    stats = json.loads(freemodels("--catalog", str(catalog), "stats", "--json").stdout)
+    assert {r["model"]: r["samples"] for r in stats} == {"a": 2, "b": 2, "c": 2, "dead": 2}
+    history = Path(os.environ["XDG_DATA_HOME"]) / "freemodels" / "history.sqlite3"
+    with sqlite3.connect(history) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    db.close()

@@ -43,3 +43,17 @@ def test_the_top_level_help_lists_every_command() -> None:
     for name, summary in SUMMARIES.items():
         assert name in proc.stdout
         assert summary.split()[0] in proc.stdout
+
+
+def test_commands_without_a_loop_do_not_import_asyncio() -> None:
+    """`keys list` must start fast: the event loop's machinery (and what it pulls in) is for
+    the commands that send requests."""
+    code = (
+        "import sys\n"
+        "from freemodels.cli import main\n"
+        "main(['keys', 'list'])\n"
+        "print('asyncio' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "False"

@@ -647,3 +647,56 @@ async def test_catalog_for_any_fleet_names_key_variables(fleet: Fleet) -> None:
     (provider,) = catalog.providers
     assert provider.key_required and provider.api_key_env == ("BENCH_0_API_KEY",)
     assert provider.rpm == 60
+
+
+async def test_arrival_is_each_request_s_own_on_a_kept_alive_connection(
+    fleet: Fleet, client: httpx.AsyncClient
+) -> None:
+    """Arrival is stamped when a request's first bytes are read; a stamp must never outlive its
+    request and date the next one on the same connection."""
+    fleet.set("p", "m", Behaviour(ttft_s=0.0))
+    await chat(client, fleet)
+    await asyncio.sleep(0.5)
+    before = time.monotonic()
+    await chat(client, fleet)
+    await client.get(f"{fleet.base_url('p')}/models")
+    first, second, listing = fleet.requests
+    assert second.at >= before > first.at
+    assert listing.at >= second.at
+
+
+async def test_arrival_is_when_the_head_came_not_the_body(fleet: Fleet) -> None:
+    """A body that comes late does not move the arrival: the first read is the one stamped."""
+    fleet.set("p", "m", Behaviour(ttft_s=0.0))
+    reader, writer = await asyncio.open_connection(fleet.host, fleet.port)
+    body = json.dumps({"model": "m", "stream": True, "messages": []}).encode()
+    head = (
+        f"POST /p/v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    sent = time.monotonic()
+    writer.write(head)
+    await writer.drain()
+    await asyncio.sleep(1.0)
+    writer.write(body)
+    await writer.drain()
+    await reader.readline()
+    writer.close()
+    assert fleet.requests[0].at < sent + 0.9
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the kernel's count is Linux's TCP_INFO")
+async def test_arrival_is_when_the_bytes_came_even_if_the_loop_read_them_late(
+    fleet: Fleet,
+) -> None:
+    """The fleet's loop is busy when a request comes: the arrival is still when it came (the
+    benchmarks hold a client's TTFT to it), not when the loop got round to reading it."""
+    fleet.set("p", "m", Behaviour(ttft_s=0.0))
+    reader, writer = await asyncio.open_connection(fleet.host, fleet.port)
+    sent = time.monotonic()
+    writer.write(b"GET /p/v1/models HTTP/1.1\r\nHost: x\r\n\r\n")
+    # This test's loop is the fleet's: stalled, it reads the request a second late.
+    asyncio.get_running_loop().call_soon(time.sleep, 1.0)
+    await reader.readline()
+    writer.close()
+    assert fleet.requests[0].at - sent < 0.5

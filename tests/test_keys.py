@@ -58,6 +58,8 @@ def test_mask_shows_prefix_and_last_four_only() -> None:
     assert mask("gsk_abcdefghijklmnopa1b2") == "gsk_…a1b2"
     assert mask("nvapi-abcdefghijkl9z9z") == "nva…9z9z"
     assert mask("short") == "…rt"
+    # Too short to show any of it, yet never a bare "…" (a replaced key read as "(…)").
+    assert mask("x") == "…(1 character)" and mask("xy") == "…(2 characters)"
     assert "SENTINEL" not in mask(SENTINEL)
 
 

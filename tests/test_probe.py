@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
+import sys
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -16,7 +19,8 @@ from freemodels.core.probe.failure import parse_retry_after
 from freemodels.core.probe.probe import ProbeSpec, probe
 from freemodels.core.records import Model, Outcome, ProbeKind, Provider
 from freemodels.fleet.behaviour import RequestRecord
-from freemodels.fleet.server import Behaviour, Fleet
+from freemodels.fleet.server import Behaviour, Fleet, FleetThread
+from waiting import async_wait_until
 
 KEY = "sk-test-SENTINEL-9f8e7d6c5b4a"
 MODEL = Model(id="m", name="M", context=8192)
@@ -445,3 +449,47 @@ async def test_other_400s_are_not_retried(fleet: Fleet, pool: ClientPool) -> Non
     fleet.set("p", "m", Behaviour(status=400))
     result = await Prober(pool, KeyRing(env={})).run(provider_for(fleet), MODEL, ProbeSpec())
     assert result.outcome is Outcome.REJECTED and len(fleet.requests) == 1
+
+
+async def test_ttft_starts_when_the_request_is_written(fleet: Fleet) -> None:
+    """The loop stalls between the probe starting and its connection being made (as when
+    hundreds of probes set up at once): the stall is no part of the provider's TTFT."""
+    fleet.set("p", "m", Behaviour(ttft_s=0.05))
+    provider = provider_for(fleet)
+    stall_s = 2.0
+    async with ClientPool() as pool:
+        wire = pool.wire(provider.base_url, provider.id)
+        task = asyncio.create_task(probe(wire, provider, MODEL, None))
+        await asyncio.sleep(0)  # the probe starts and awaits its connection
+        asyncio.get_running_loop().call_soon(time.sleep, stall_s)
+        result = await task
+    if type(wire).__name__ != "LeanWire":
+        pytest.skip("only the lean wire says when the request was written")
+    assert result.outcome is Outcome.OK and result.ttft_ms is not None
+    assert result.ttft_ms < stall_s * 1000
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the kernel's count is Linux's TCP_INFO")
+def test_ttft_is_when_the_token_came_even_if_the_loop_read_it_late() -> None:
+    """The probe's loop is busy when the first token lands (as when hundreds land at once): the
+    TTFT is still when it reached the socket, not when the loop got round to reading it."""
+    fleet = Fleet()
+    fleet.set("p", "m", Behaviour(ttft_s=0.2))
+    stall_s = 1.5
+
+    async def measure() -> float | None:
+        provider = provider_for(fleet)
+        async with ClientPool() as pool:
+            wire = pool.wire(provider.base_url, "p")
+            task = asyncio.create_task(probe(wire, provider, MODEL, None))
+            await async_wait_until(lambda: fleet.requests, what="the request to arrive")
+            # The first token comes 0.2 s in, while this loop is stalled.
+            asyncio.get_running_loop().call_soon(time.sleep, stall_s)
+            result = await task
+        return result.ttft_ms
+
+    with FleetThread(fleet):
+        ttft_ms = asyncio.run(measure())
+    if os.environ.get("FREEMODELS_TRANSPORT", "lean") != "lean":
+        pytest.skip("only the lean wire reads the kernel's count")
+    assert ttft_ms is not None and ttft_ms < stall_s * 1000 * 2 / 3

@@ -204,3 +204,22 @@ def test_finished_hours_roll_up_while_raw_samples_stay_and_late_samples_re_roll(
     assert sum(b.samples for b in hourly(history.db, 0)) == 33
     assert rolled_id(history.db) == 33
     history.close()
+
+
+def test_rollable_says_whether_a_finished_hour_waits_for_its_roll_up(tmp_path: Path) -> None:
+    """What the history screen checks before taking the write lock to roll hours up."""
+    from freemodels.core.store.rollups import rollable
+
+    history = History(tmp_path / "h.sqlite3")
+    hour = 500_000 * 3600.0
+    assert not rollable(history.db, hour), "an empty history"
+    history.add([result(hour + 60)])
+    assert not rollable(history.db, hour + 3600 + 60), "its hour is still in its grace period"
+    assert rollable(history.db, hour + 3600 + 600)
+    history.prune(hour + 3600 + 600)
+    assert not rollable(history.db, hour + 3600 + 600), "rolled up"
+    history.add([result(hour + 3600 + 700)])  # the running hour: nothing to roll yet
+    assert not rollable(history.db, hour + 3600 + 800)
+    history.add([result(hour + 1200)])  # a late sample of the rolled hour
+    assert rollable(history.db, hour + 3600 + 800)
+    history.close()

@@ -187,11 +187,16 @@ def entry() -> NoReturn:
     import os
     import threading
 
-    code = main()
-    others = [t for t in threading.enumerate() if t is not threading.main_thread()]
+    from freemodels.runtime import leave_at_once
+
     # A tracer, profiler or coverage saves its data at the ordinary exit.
     watched = sys.gettrace() or sys.getprofile() or "coverage" in sys.modules
+    if not watched:
+        leave_at_once()
+    code = main()
+    others = [t for t in threading.enumerate() if t is not threading.main_thread()]
     if watched or any(t.is_alive() and not t.daemon for t in others):
+        # What was left open (the history database, sockets) is closed by the ordinary exit.
         sys.exit(code)
     try:
         sys.stdout.flush()

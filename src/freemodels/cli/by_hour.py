@@ -19,9 +19,10 @@ from typing import Any
 from freemodels.cli.render import print_json, stdout_console
 from freemodels.core.catalog.parse import Catalog
 from freemodels.core.monitor.rhythm import Bucket, HourOfDay, LocalClock, fastest_hours, hours_label
-from freemodels.core.store.history import History, transaction
+from freemodels.core.store.history import History
+from freemodels.core.store.insights import roll_up_finished
 from freemodels.core.store.rhythm_queries import pooled
-from freemodels.core.store.rollups import hourly, model_names, roll_up
+from freemodels.core.store.rollups import hourly, model_names
 from freemodels.errors import UsageError
 
 MAX_DAYS = 30
@@ -56,8 +57,7 @@ def load_buckets(
         return []
     history = History(history_path)
     try:
-        with transaction(history.db):
-            roll_up(history.db, now)
+        roll_up_finished(history.db, now)
         providers = [p.id for p in catalog.providers]
         buckets = hourly(history.db, since, providers=providers, hours=hours)
     finally:
@@ -74,8 +74,7 @@ def load_profiles(
         return []
     history = History(history_path)
     try:
-        with transaction(history.db):
-            roll_up(history.db, now)
+        roll_up_finished(history.db, now)
         known = set(catalog.refs())
         groups = {
             mid: str(ref) if per_model else ref.provider

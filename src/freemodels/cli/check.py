@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import sys
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from freemodels import runtime
 from freemodels.cli.context import (
     Context,
     expired_models,
@@ -20,6 +20,7 @@ from freemodels.cli.context import (
 from freemodels.cli.render import print_json, ranking_table
 from freemodels.core.catalog.parse import Catalog
 from freemodels.core.monitor.budget import RequestGate
+from freemodels.core.monitor.config import MonitorConfig
 from freemodels.core.monitor.ledger_select import open_ledger
 from freemodels.core.monitor.stats import rank_results
 from freemodels.core.probe.clients import ClientPool
@@ -87,6 +88,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Sweep, then print the table or the JSON array."""
+    # Through the printing: the collector's thresholds restored any earlier would run a full
+    # collection of everything the imports made just before the process ends.
+    with sweep_gc():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     with open_context(args) as ctx:
         catalog = select_providers(ctx.catalog, args.provider)
         require_models(catalog, args)
@@ -96,13 +104,12 @@ def run(args: argparse.Namespace) -> int:
                 f"probing {count} models across {len(catalog.providers)} providers…",
                 file=sys.stderr,
             )
-        with sweep_gc():
-            rows = asyncio.run(
-                sweep_and_rank(
-                    ctx, catalog, rounds=args.rounds, interval_s=args.interval,
-                    timeout_s=args.timeout, speed=args.speed, tools=args.tools,
-                )
-            )  # fmt: skip
+        rows = runtime.run(
+            sweep_and_rank(
+                ctx, catalog, rounds=args.rounds, interval_s=args.interval,
+                timeout_s=args.timeout, speed=args.speed, tools=args.tools,
+            )
+        )  # fmt: skip
         keyless = not args.json and not ctx.demo and no_key_at_all(ctx, catalog)
         expired = [] if args.json else expired_models(args)
     _say_gone(rows)
@@ -191,8 +198,20 @@ async def probing(ctx: Context) -> AsyncIterator[tuple[Prober, History]]:
     """A Prober whose requests pass the shared budget ledger, and the history to store in."""
     history = History(ctx.history_path)
     try:
-        gate = RequestGate(open_ledger(history.db, ctx.catalog.providers, ctx.keys))
-        async with ClientPool() as pool:
+        reserve = MonitorConfig().routed_reserve
+        ledger = open_ledger(history.db, ctx.catalog.providers, ctx.keys, routed_reserve=reserve)
+        # A sweep beside a running router leaves it its reserve, as the monitor's probes do.
+        ledger.router_live(history.live_router() is not None)
+        gate = RequestGate(ledger)
+        pool = ClientPool()
+        try:
             yield Prober(pool, ctx.keys, gate), history
+        finally:
+            if not runtime.leaving_at_once():
+                await pool.aclose()
     finally:
-        history.close()
+        # Leaving at once: every transaction is committed, and the next open of the database
+        # reads its write-ahead log; closing would only copy that log into the file and fsync
+        # it (a tenth of the sweep's tail), which the next writer's checkpoint does anyway.
+        if not runtime.leaving_at_once():
+            history.close()

@@ -34,8 +34,6 @@ if TYPE_CHECKING:
 DEFAULT_METRICS = "127.0.0.1:9464"
 DEFAULT_WEB = "127.0.0.1:8765"
 DEFAULT_ROUTER = "127.0.0.1:8766"
-ROUTED_RESERVE = 0.2
-"""With a router, probes use at most 80 % of each rate cap; routed requests may use all of it."""
 
 
 def address(text: str) -> Address:
@@ -121,8 +119,6 @@ async def _serve(ctx: Context, args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {"role": "serve"}
     if args.interval is not None:
         overrides["cadence"] = Cadence(min_interval_s=args.interval)
-    if args.router is not None:
-        overrides["routed_reserve"] = ROUTED_RESERVE
     config = MonitorConfig.for_demo(ctx.demo, **overrides)
     monitor = Monitor(ctx.catalog, ctx.keys, ctx.history_path, config)
     runners: list[web.AppRunner] = []
@@ -190,9 +186,11 @@ async def _serve(ctx: Context, args: argparse.Namespace) -> int:
 def _router(ctx: Context, monitor: Monitor, where: Address) -> RouterServer:
     from freemodels.paths import router_config_path
     from freemodels.servers.router.app import RouterServer
+    from freemodels.servers.router.deadlines import load_client_timeouts
     from freemodels.servers.router.groups import load_groups
 
     groups = load_groups(router_config_path(), ctx.catalog)
+    timeouts = load_client_timeouts(router_config_path())
     token = None if where.is_loopback else secrets.token_urlsafe(24)
     server = RouterServer(
         ctx.catalog,
@@ -203,6 +201,7 @@ def _router(ctx: Context, monitor: Monitor, where: Address) -> RouterServer:
         history_path=ctx.history_path,
         token=token,
         groups=groups,
+        client_timeouts=timeouts,
     )
     if where.is_wildcard:
         server.public_host = outward_host()

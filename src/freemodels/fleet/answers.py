@@ -111,6 +111,12 @@ class Answer:
         if status != 200:
             await sleep_until(self.arrival + b.headers_delay_s)
             return self.error_response(status)
+        too_many = self.over_output_cap()
+        if too_many is not None:
+            await sleep_until(self.arrival + b.headers_delay_s)
+            return web.Response(
+                status=400, text=error_json(400, too_many), content_type="application/json"
+            )
         refused = [p for p in b.reject_params if p in self.body]
         if refused:
             await sleep_until(self.arrival + b.headers_delay_s)
@@ -137,6 +143,18 @@ class Answer:
         return await handler()
 
     # -- non-stream answers ---------------------------------------------------------------
+
+    def over_output_cap(self) -> str | None:
+        """OpenAI's refusal when the request asks for more completion tokens than the cap."""
+        cap = self.b.max_output
+        for field in ("max_tokens", "max_completion_tokens"):
+            asked = self.body.get(field)
+            if cap is not None and isinstance(asked, int) and asked > cap:
+                return (
+                    f"{field} is too large: {asked}. This model supports at most {cap} "
+                    f"completion tokens, whereas you provided {asked}."
+                )
+        return None
 
     def probe_sized(self) -> bool:
         """Whether the request caps its answer at 256 tokens or fewer, as probes do."""

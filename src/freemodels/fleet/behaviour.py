@@ -71,6 +71,9 @@ class Behaviour:
     reject_params: tuple[str, ...] = ()
     """Request fields this model refuses with a 400, as OpenAI's reasoning models refuse
     `max_tokens` and `temperature: 0` ("max_tokens", "temperature")."""
+    max_output: int | None = None
+    """Refuse with a 400, as OpenAI does, a request whose `max_tokens` (or
+    `max_completion_tokens`) is above this many completion tokens."""
 
     def __post_init__(self) -> None:
         if self.shape not in SHAPES:

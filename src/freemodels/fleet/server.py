@@ -4,8 +4,13 @@
     http://127.0.0.1:<port>/<provider>/v1/models             GET, the provider's model list
 
 Tests set a Behaviour per model and read `fleet.requests`; `--demo` and the benchmarks run the
-same server with sampled behaviours. aiohttp's own TCPSite binds the port, which sets TCP_NODELAY
+same server with sampled behaviours. aiohttp's protocol sets TCP_NODELAY on each connection
 (docs/architecture.md, "Performance notes": a socket without it adds ~40 ms to each request).
+
+A request's arrival is the moment its first bytes were read from the socket, not when its handler
+got to run: with hundreds of requests landing at once, aiohttp parses and schedules them one by
+one, and a handler-start stamp would put the server's own queue into every delay measured from
+it (and into the ground truth the benchmarks hold a client's TTFT to).
 """
 
 from __future__ import annotations
@@ -13,6 +18,9 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import socket
+import struct
+import sys
 import threading
 import time
 from pathlib import Path
@@ -32,6 +40,9 @@ SHUTDOWN_TIMEOUT_S = 0.25
 # Longer than any client's keep-alive expiry (core.http keeps 120 s): a server closing an idle
 # connection just as a client reuses it would look like a network error that is not there.
 KEEPALIVE_TIMEOUT_S = 300.0
+# Connections waiting to be accepted: a sweep opens hundreds at once, and a SYN dropped from a
+# full queue is retried a second later (aiohttp's TCPSite default, 128, did that on a busy fleet).
+BACKLOG = 1024
 
 
 LISTINGS = ("data", "bare", "absent")
@@ -64,6 +75,8 @@ class Fleet:
         self._rngs: dict[tuple[str, str], random.Random] = {}
         self._counts: dict[tuple[str, str], int] = {}
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
+        self._arrivals: dict[object, float] = {}
         self.requests: list[RequestRecord] = []
         """Every request, in arrival order."""
         self.started_at: float | None = None
@@ -145,18 +158,31 @@ class Fleet:
         )
         await runner.setup()
         ssl_context = self.tls.server_context if self.tls is not None else None
-        site = web.TCPSite(runner, self.host, self._wanted_port, ssl_context=ssl_context)
+        handlers, arrivals = runner.server, self._arrivals
+        assert handlers is not None  # made by setup()
         try:
-            await site.start()
+            # Listening ourselves (rather than through a TCPSite) puts the arrival stamp in
+            # front of aiohttp's protocol; the runner still serves and shuts the connections.
+            listener = await asyncio.get_running_loop().create_server(
+                lambda: _Stamping(handlers(), arrivals),
+                self.host,
+                self._wanted_port,
+                ssl=ssl_context,
+                backlog=BACKLOG,
+                reuse_address=True,
+            )
         except BaseException:
             await runner.cleanup()
             raise
-        self._runner = runner
-        self._port = int(runner.addresses[0][1])
+        self._runner, self._listener = runner, listener
+        self._port = int(listener.sockets[0].getsockname()[1])
         self.started_at = time.monotonic()
 
     async def stop(self) -> None:
         """Stop listening and end open streams (within a short shutdown timeout)."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
@@ -179,6 +205,7 @@ class Fleet:
         """Ground truth for a benchmark in another process: when each chat request arrived and
         when its first content left, on the machine's monotonic clock (the same one
         time.perf_counter reads on Linux)."""
+        self._arrival(request, 0.0)
         rows = [
             {"provider": r.provider, "model": r.model, "at": r.at,
              "first_content": r.sent.first_content}
@@ -187,19 +214,25 @@ class Fleet:
         ]  # fmt: skip
         return web.json_response(rows)
 
+    def _arrival(self, request: web.Request, started: float) -> float:
+        """When the request's first bytes were read (the handler's start when not known)."""
+        return self._arrivals.pop(request.transport, started)
+
     async def _handle_unknown(self, request: web.Request) -> web.StreamResponse:
-        arrival = time.monotonic()
+        arrival = self._arrival(request, time.monotonic())
         self._record(request, arrival, "", None, request.match_info["path"], None)
         return json_response(error_json(404, f"no route {request.path}"), 404)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        arrival = time.monotonic()
+        started = time.monotonic()
         provider = request.match_info["provider"]
         path = request.match_info["path"].strip("/")
         body: dict[str, Any] | None = None
         body_error = None
         if request.can_read_body:
             body, body_error = _parse_body(await request.read())
+        # Taken once the whole body is in, so none of its bytes is stamped as a next request.
+        arrival = self._arrival(request, started)
         model = body.get("model") if body is not None else None
         model_id = model if isinstance(model, str) else None
         record = self._record(request, arrival, provider, model_id, path, body)
@@ -295,6 +328,83 @@ class Fleet:
         if shape == "bare":
             return json_response(json.dumps(data))
         return json_response({"object": "list", "data": data})
+
+
+class _Stamping(asyncio.Protocol):
+    """aiohttp's server protocol behind a stamp: the first read of each request is noted (per
+    transport, until the handler takes it) before aiohttp parses it."""
+
+    __slots__ = ("_arrivals", "_inner", "_socket", "_transport")
+
+    def __init__(self, inner: asyncio.Protocol, arrivals: dict[object, float]) -> None:
+        self._inner = inner
+        self._arrivals = arrivals
+        self._transport: object = None
+        self._socket: Any = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+        self._socket = transport.get_extra_info("socket") if _TCP_INFO is not None else None
+        self._inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self._transport not in self._arrivals:
+            self._arrivals[self._transport] = time.monotonic() - _waited_in_kernel(self._socket)
+        self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._arrivals.pop(self._transport, None)
+        self._inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
+
+
+# Linux's TCP_INFO: `tcpi_last_data_recv`, milliseconds since the last data reached the socket,
+# counted in kernel ticks, at this offset of struct tcp_info.
+_TCP_INFO = getattr(socket, "TCP_INFO", None) if sys.platform == "linux" else None
+_LAST_DATA_RECV = 52
+_CLOCK_MONOTONIC_COARSE = 6  # Linux's clock id; it advances once per kernel tick
+
+
+def _kernel_tick_ms() -> float:
+    """The kernel's tick (4 ms at HZ=250, 1 ms at HZ=1000): the coarse clock's resolution; the
+    longest usual one (HZ=100) when that cannot be read."""
+    if _TCP_INFO is None:
+        return 10.0
+    try:
+        tick = time.clock_getres(_CLOCK_MONOTONIC_COARSE) * 1000
+    except OSError:
+        return 10.0
+    return tick if 0 < tick <= 10 else 10.0
+
+
+_TICK_MS = _kernel_tick_ms()
+
+
+def _waited_in_kernel(sock: Any) -> float:
+    """Seconds the bytes just read certainly waited in the kernel before the loop read them.
+
+    A fleet answering hundreds of requests at once reads some of them tens of ms after they
+    came; the kernel's own count says how long, to a tick either way. Only what it proves
+    (its figure less one tick) is taken off, so the arrival is never put before the truth.
+    """
+    if sock is None or _TCP_INFO is None:
+        return 0.0
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, _LAST_DATA_RECV + 4)
+    except OSError:
+        return 0.0
+    if len(info) < _LAST_DATA_RECV + 4:
+        return 0.0
+    waited_ms: int = struct.unpack_from("I", info, _LAST_DATA_RECV)[0]
+    return max(0, waited_ms - _TICK_MS) / 1000
 
 
 def _parse_body(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:

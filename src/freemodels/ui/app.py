@@ -159,8 +159,10 @@ class DashboardApp(App[None]):
 
     def _apply(self) -> None:
         self._timer = None
+        if self._screens_gone() or self._dashboard_hidden():
+            return  # kept in `_pending`: applied when the dashboard shows again
         snapshot, self._pending = self._pending, None
-        if snapshot is None or self._screens_gone():
+        if snapshot is None:
             return
         if _first_measurement(self.dashboard.snapshot, snapshot):
             log.debug("startup: the first measured row is drawn")
@@ -169,8 +171,22 @@ class DashboardApp(App[None]):
         self.updates += 1
         self.dashboard.take(snapshot)
 
+    def _dashboard_hidden(self) -> bool:
+        """An opaque screen (the history) covers the dashboard: redrawing it would show nothing
+        and take the UI thread from that screen twice a second."""
+        top = self.screen
+        return top is not self.dashboard and top.styles.background.a >= 1
+
+    def _shown_again(self, _: object = None) -> None:
+        # The screen's result callback may run before the screen is off the stack.
+        self.call_after_refresh(self._apply_held)
+
+    def _apply_held(self) -> None:
+        if self._pending is not None and self._timer is None:
+            self._apply()
+
     def _tick(self) -> None:
-        if self._screens_gone():
+        if self._screens_gone() or self._dashboard_hidden():
             return
         snapshot = self.dashboard.snapshot
         if snapshot is None:
@@ -225,12 +241,15 @@ class DashboardApp(App[None]):
         found = self.catalog.provider(message.ref.provider)
         model = found.model(message.ref.model) if found else None
         name = model.name if model else message.ref.model
+        now = self.clock()
         self.push_screen(
             HistoryScreen(
                 message.ref,
                 name,
-                lambda: self.services.model_history(message.ref, self.clock()),
-            )
+                lambda: self.services.model_history(message.ref, now),
+                lambda: self.services.provider_heatmap(message.ref.provider, now),
+            ),
+            self._shown_again,
         )
 
     @work(thread=True, exit_on_error=False, group="rhythms", exclusive=True)

@@ -132,11 +132,21 @@ class Services:
     # -- history -------------------------------------------------------------------------------
 
     def model_history(self, ref: ModelRef, now: float) -> ModelHistory:
-        """One model's history screen data (reads the database: call from a worker)."""
+        """One model's history screen data but its provider's heatmap (reads the database: call
+        from a worker)."""
         from freemodels.core.monitor.rhythm import LocalClock
         from freemodels.core.store.insights import load_model_history
 
-        return load_model_history(self.history_path, ref.provider, ref.model, now, LocalClock())
+        return load_model_history(
+            self.history_path, ref.provider, ref.model, now, LocalClock(), with_heatmap=False
+        )
+
+    def provider_heatmap(self, provider: str, now: float) -> dict[tuple[int, int], float]:
+        """The provider's TTFT p50 per local (weekday, hour) (reads the database: a worker)."""
+        from freemodels.core.monitor.rhythm import LocalClock
+        from freemodels.core.store.insights import load_provider_heatmap
+
+        return load_provider_heatmap(self.history_path, provider, now, LocalClock())
 
     def rhythms(self, now: float) -> dict[ModelRef, ModelRhythm]:
         """Every model's trend and usual fastest hours (reads the database: from a worker)."""

@@ -67,8 +67,12 @@ class ResolvedKey:
 
 def mask(value: str) -> str:
     """`gsk_…a1b2`: enough to tell keys apart, never enough to use one."""
+    if len(value) <= 2:
+        # A bare "…" reads as a glitch ("replaced the key that was stored there (…)"); showing
+        # even one character of a one- or two-character value would show most of it.
+        return f"…({len(value)} character{'s' if len(value) != 1 else ''})"
     if len(value) <= 8:
-        return "…" + value[-2:] if len(value) > 2 else "…"
+        return "…" + value[-2:]
     head = value.split("_", 1)[0] + "_" if "_" in value[:8] else value[:3]
     if len(head) > 8:
         head = value[:3]

@@ -7,9 +7,11 @@ request is recorded inside the same write transaction that checked the room for 
 sent. A 429 pauses the budget for everyone through the `pauses` table.
 
 Routed requests (a user's work, relayed by `serve --router`) take precedence over probes (our
-measurements): a ledger made with `routed_reserve` lets every other kind use only the rest of
-each cap (rounded down, at least one request), while routed requests may use the whole of it.
-So probes can never crowd out the user, and the router never waits on the scheduler's cadence.
+measurements): while a router is live (`router_live`), a ledger made with `routed_reserve` lets
+every other kind use only the rest of each cap (rounded down, at least one request), while
+routed requests may use the whole of it. So probes can never crowd out the user, and the router
+never waits on the scheduler's cadence. The monitor says whether a router is live on the machine
+(its own, or one whose heartbeat it reads: `serve --router` attached to a running dashboard).
 """
 
 from __future__ import annotations
@@ -93,6 +95,11 @@ class BudgetLedger(Protocol):
         """Requests used and left in the budget's windows."""
         ...
 
+    def router_live(self, live: bool) -> None:
+        """Whether a router serves on this machine now: while it does, requests other than
+        routed ones leave the `routed_reserve` share of each cap to it."""
+        ...
+
 
 class Ledger:
     """Checks and records requests against budgets in the shared database."""
@@ -109,11 +116,16 @@ class Ledger:
         self._limits = dict(limits)
         self._clock = clock
         self._reserve = routed_reserve
+        self._live = True  # a ledger made with a reserve keeps it until told no router runs
         self._model_ids: dict[ModelRef, int] = {}
 
     def limits(self, budget: str) -> Limits:
         """The caps of one budget."""
         return self._limits.get(budget, Limits())
+
+    def router_live(self, live: bool) -> None:
+        """Whether a router serves on this machine now (the reserve applies only then)."""
+        self._live = live
 
     def try_acquire(self, provider: Provider, model: Model | None, kind: ProbeKind) -> float:
         """Record one request and return 0 when it fits; else the seconds until it may fit."""
@@ -175,7 +187,7 @@ class Ledger:
         budget = provider.budget_id
         caps = self.limits(budget)
         model_rpd = model.rpd if model is not None else None
-        if self._reserve > 0 and kind is not ProbeKind.ROUTED:
+        if self._reserve > 0 and self._live and kind is not ProbeKind.ROUTED:
             caps = Limits(self._share(caps.rpm), self._share(caps.rpd))
             model_rpd = self._share(model_rpd)
         windows: list[tuple[str, str | int, int, float]] = []

@@ -25,8 +25,9 @@ class MonitorConfig:
     """How often old samples are rolled up and dropped from the history."""
     role: str = "monitor"
     attach: bool = True
-    routed_reserve: float = 0.0
-    """Share of each rate cap kept for routed requests (see budget.Ledger); set with a router."""
+    routed_reserve: float = 0.2
+    """Share of each rate cap kept for routed requests while a router serves on this machine
+    (or anywhere in a team sharing a Redis ledger): probes use at most the rest (budget.Ledger)."""
 
     @classmethod
     def for_demo(cls, demo: bool, **overrides: Any) -> MonitorConfig:

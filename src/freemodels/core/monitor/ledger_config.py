@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from freemodels import paths
 from freemodels.core.monitor.budget import Limits
+from freemodels.core.monitor.ledger_resp import parse_url
 from freemodels.errors import UsageError
 
 DEFAULT_FALLBACK_SHARE = 4
@@ -54,9 +55,7 @@ def masked_url(url: str) -> str:
     if parts.password is None:
         return url
     user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
+    host = parts.netloc.rpartition("@")[2]  # as written: a bad port must not raise here
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
@@ -72,6 +71,18 @@ def ledger_settings(env: Mapping[str, str] | None = None) -> LedgerSettings:
         raise UsageError(
             f"the ledger URL {masked_url(url)} is not redis:// or rediss://",
             hint="set FREEMODELS_LEDGER=redis://[user:password@]host:6379/0, or unset it",
+        )
+    try:
+        target = parse_url(url)
+    except ValueError as exc:
+        raise UsageError(
+            f"the ledger URL {masked_url(url)} is not usable: {exc}",
+            hint="FREEMODELS_LEDGER=redis://[user:password@]host:6379/0 (rediss:// for TLS)",
+        ) from None
+    if target.ca_file is not None and not Path(target.ca_file).is_file():
+        raise UsageError(
+            f"the ledger URL's ssl_ca_certs {target.ca_file} is not a file",
+            hint="name the PEM file of the CA that signed the Redis server's certificate",
         )
     share = _int(env.get("FREEMODELS_LEDGER_FALLBACK_SHARE") or table.get("fallback_share"))
     timeout = _float(env.get("FREEMODELS_LEDGER_TIMEOUT_MS") or table.get("timeout_ms"))

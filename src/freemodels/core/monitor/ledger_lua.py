@@ -46,9 +46,24 @@ def pause_key(budget: str, fingerprint: str) -> str:
     return f"{PREFIX}:{budget}:{fingerprint}:pause"
 
 
-# KEYS: per request, its budget set, its model set (the budget set again when the model has no
-# own cap), its pause key. ARGV: how many grants an uncapped budget keeps, "1" to only look
-# (record nothing), then per request rpm, rpd, model rpd (0 = uncapped) and the member's tag.
+def router_key() -> str:
+    """Set (with a short expiry, refreshed) while any machine of the team serves a router."""
+    return f"{PREFIX}:router-live"
+
+
+ROUTER_TTL_MS = 10_000
+"""How long a router's mark outlives its last refresh (the monitor refreshes it every 2 s)."""
+
+
+# KEYS: every key the batch touches, once (a sweep's hundreds of requests name a few budgets),
+# the team's router mark among them.
+# ARGV: how many grants an uncapped budget keeps, "1" to only look (record nothing), the routed
+# reserve (a share of each cap), "1" when a router serves on the asking machine, the KEYS index
+# of the router mark; then per request eight values: the KEYS index of its budget set, of its
+# model set (the budget set again when the model has no own cap) and of its pause key, then rpm,
+# rpd, model rpd (0 = uncapped), the member's tag and "1" for a routed request. While a router
+# is live here or anywhere in the team (its mark), requests other than routed ones may use only
+# the rest of each cap after the reserve (rounded down, at least 1), as budget.Ledger does.
 # Returns the server time, then per request the seconds to wait (0: granted and recorded).
 # Numbers go back as strings: Redis would truncate Lua floats to integers.
 GRANT = """
@@ -57,6 +72,15 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local day = 86400
 local keep = tonumber(ARGV[1])
 local look = ARGV[2] == '1'
+local reserve = tonumber(ARGV[3])
+if reserve > 0 and ARGV[4] ~= '1'
+    and redis.call('EXISTS', KEYS[tonumber(ARGV[5])]) == 0 then
+  reserve = 0
+end
+local function share(cap)
+  if cap <= 0 or reserve <= 0 then return cap end
+  return math.max(1, math.floor(cap * (1 - reserve)))
+end
 local trimmed, paused, added = {}, {}, {}
 local function trim(key)
   if not trimmed[key] then
@@ -74,11 +98,16 @@ local function room(key, cap, span)
   return tonumber(oldest[2]) + span - now + 0.001
 end
 local out = {string.format('%.6f', now)}
-for i = 1, (#KEYS) / 3 do
-  local grants, model, pause = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
-  local rpm, rpd = tonumber(ARGV[4 * i - 1]), tonumber(ARGV[4 * i])
-  local mrpd = tonumber(ARGV[4 * i + 1])
-  local tag = ARGV[4 * i + 2]
+for a = 6, #ARGV, 8 do
+  local grants, model = KEYS[tonumber(ARGV[a])], KEYS[tonumber(ARGV[a + 1])]
+  local pause = KEYS[tonumber(ARGV[a + 2])]
+  local rpm, rpd = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+  local mrpd = tonumber(ARGV[a + 5])
+  local tag = ARGV[a + 6]
+  local uncapped = rpd <= 0
+  if ARGV[a + 7] ~= '1' then
+    rpm, rpd, mrpd = share(rpm), share(rpd), share(mrpd)
+  end
   trim(grants)
   if paused[pause] == nil then
     paused[pause] = tonumber(redis.call('GET', pause) or '0')
@@ -94,7 +123,7 @@ for i = 1, (#KEYS) / 3 do
   elseif wait <= 0 then
     local member = string.format('%.6f', now) .. '|' .. tag
     redis.call('ZADD', grants, now, member)
-    added[grants] = added[grants] or (rpd <= 0)
+    added[grants] = added[grants] or uncapped
     if mrpd > 0 then
       redis.call('ZADD', model, now, member)
       added[model] = added[model] or false

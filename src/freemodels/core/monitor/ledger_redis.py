@@ -11,12 +11,14 @@ SQLite ledger decides instead, at 1/N of each budget (`fallback_share`, default 
 printed once, a background thread reconnects, and on reconnecting this process's own grants of
 the last day (made through Redis or locally) are written back, so a restarted, empty Redis
 still counts them.
+
+Redis is spoken to through `ledger_resp`, the ledger's own small RESP client: a general client
+library costs more to import than a whole sweep's grants (bench/ledger.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import socket
@@ -27,11 +29,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
-
 from freemodels.core.monitor import ledger_lua as lua
+from freemodels.core.monitor import ledger_resp as resp
 from freemodels.core.monitor.budget import DAY, Ledger, Limits
 from freemodels.core.monitor.ledger_config import LedgerSettings, fallback_cap, scrub
 from freemodels.core.records import BudgetState, Model, ProbeKind, Provider
@@ -40,9 +39,14 @@ log = logging.getLogger("freemodels.ledger")
 
 RECONNECT_S = 1.0
 KEEP_OWN = 20_000
+REPLAY_MEMBERS = 256  # grants written back per ZADD
+REPLAY_COMMANDS = 32  # commands per round trip of the write-back
 # Any error of Redis's (unreachable, a timeout, a wrong password, a server that refuses scripts)
 # hands the decision to the local fallback: probing must never stop on the shared ledger.
-REDIS_ERRORS = (redis.RedisError, OSError)
+REDIS_ERRORS = (resp.RespError, OSError)
+GRANT = resp.Script(lua.GRANT)
+PAUSE = resp.Script(lua.PAUSE)
+STATE = resp.Script(lua.STATE)
 
 KeyOf = Callable[[Provider], str | None]
 """The API key a provider's requests carry (None when keyless)."""
@@ -81,9 +85,12 @@ class RedisLedger:
         *,
         clock: Callable[[], float] = time.time,
         warn: Callable[[str], None] | None = None,
+        routed_reserve: float = 0.0,
     ) -> None:
         assert settings.url is not None
         self.settings = settings
+        self._reserve = routed_reserve
+        self._live = True  # as budget.Ledger: the reserve holds until told no router runs here
         self._limits = dict(limits)
         self._local = local
         self._key_of = key_of
@@ -91,6 +98,7 @@ class RedisLedger:
         self._warn = warn or _stderr
         self._warned = False
         self._fingerprints: dict[str, str] = {}
+        self._plans: dict[str, tuple[str, str, int, int]] = {}
         self._budget_providers: dict[str, Provider] = {}
         self._host = (settings.host or socket.gethostname()).replace("|", "_")
         self._seq = 0
@@ -100,26 +108,10 @@ class RedisLedger:
         self._closed = threading.Event()
         self._lock = threading.Lock()
         self._last_error = ""
-        timeout = settings.timeout_s
-        self._redis = self._client(timeout)
-        self._grant_sha = hashlib.sha1(lua.GRANT.encode()).hexdigest()
-        self._grant_lock = threading.Lock()
-        self._grant_conn: redis.connection.AbstractConnection | None = None
-        self._pause = self._redis.register_script(lua.PAUSE)
-        self._state = self._redis.register_script(lua.STATE)
-
-    def _client(self, timeout: float) -> redis.Redis:
-        kwargs: dict[str, object] = {}
-        if self.settings.password:
-            kwargs["password"] = self.settings.password
-        return redis.Redis.from_url(
-            self.settings.url or "",
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-            decode_responses=True,
-            **kwargs,
-        )
+        self._target = resp.parse_url(settings.url, settings.password)
+        # One connection for grants, pauses and states (its lock keeps them in turn); the
+        # reconnect thread opens its own.
+        self._redis = resp.Connection(self._target, settings.timeout_s)
 
     # -- the Ledger interface ------------------------------------------------------------------
 
@@ -145,22 +137,42 @@ class RedisLedger:
                 return [self._local.wait(p, self._local_model(m)) for p, m, _ in requests]
             return self._local_many(requests)
         keys: list[str] = []
-        args: list[str | int | float] = [lua.KEEP_UNCAPPED, "1" if look else "0"]
+        index: dict[str, int] = {}  # each key once: the script finds it by its place in KEYS
+
+        def at(key: str) -> int:
+            found = index.get(key)
+            if found is None:
+                keys.append(key)
+                found = index[key] = len(keys)
+            return found
+
+        args: list[str | int | float] = [
+            lua.KEEP_UNCAPPED, "1" if look else "0", self._reserve, "1" if self._live else "0",
+            at(lua.router_key()),
+        ]  # fmt: skip
         plan: list[tuple[str, str | None, str]] = []
+        prefix = f"{self._host}|{os.getpid()}|"
         for provider, model, kind in requests:
-            budget = provider.budget_id
-            fp = self._fingerprint(provider)
-            caps = self.limits(budget)
-            grants = lua.budget_key(budget, fp)
+            grants, pause, rpm, rpd = self._budget_keys(provider)
             own_rpd = 0
             per_model = None
             if model is not None and model.rpd:
                 own_rpd = model.rpd
-                per_model = lua.model_key(budget, fp, f"{provider.id}/{model.id}")
+                fp = self._fingerprint(provider)
+                per_model = lua.model_key(provider.budget_id, fp, f"{provider.id}/{model.id}")
             self._seq += 1
-            tag = f"{self._host}|{os.getpid()}|{self._seq}|{kind.value}"
-            keys += [grants, per_model or grants, lua.pause_key(budget, fp)]
-            args += [caps.rpm or 0, caps.rpd or 0, own_rpd, tag]
+            tag = f"{prefix}{self._seq}|{kind.value}"
+            where = at(grants)
+            args += [
+                where,
+                at(per_model) if per_model else where,
+                at(pause),
+                rpm,
+                rpd,
+                own_rpd,
+                tag,
+                "1" if kind is ProbeKind.ROUTED else "0",
+            ]
             plan.append((grants, per_model, tag))
         sent = self._clock()
         try:
@@ -180,27 +192,19 @@ class RedisLedger:
         return waits
 
     def _eval_grant(self, keys: list[str], args: list[str | int | float]) -> list[str]:
-        """Run the grant script on a connection of its own: a grant is every request's toll, and
-        the client's generic command path (pool, retries, script wrapper) costs twice as much CPU
-        as the round trip's own."""
-        with self._grant_lock:
-            conn = self._grant_conn
-            if conn is None:
-                conn = self._grant_conn = self._redis.connection_pool.get_connection()
-            try:
-                try:
-                    conn.send_command("EVALSHA", self._grant_sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
-                    reply = conn.read_response()
-                except redis.exceptions.NoScriptError:
-                    # A restarted (or flushed) server forgot the script: EVAL caches it again.
-                    conn.send_command("EVAL", lua.GRANT, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
-                    reply = conn.read_response()
-            except REDIS_ERRORS:
-                # A reply may still be on its way: never reuse the socket (redis-py leaves these
-                # two methods untyped).
-                conn.disconnect()  # type: ignore[no-untyped-call]
-                raise
-        return list(reply)
+        return _strings(self._redis.run(GRANT, keys, args), "the grant script")
+
+    def router_live(self, live: bool) -> None:
+        """Whether a router serves on this machine now; while one does, its mark in Redis
+        (refreshed by each call) makes every machine's probes leave the reserve to it."""
+        self._live = live
+        self._local.router_live(live)
+        if not live or self._down.is_set():
+            return
+        try:
+            self._redis.call("SET", lua.router_key(), self._host, "PX", lua.ROUTER_TTL_MS)
+        except REDIS_ERRORS as exc:
+            self._lost(exc)
 
     def pause(self, budget: str, until: float, reason: str) -> None:
         """Pause a budget for every machine until the local wall-clock time `until`."""
@@ -208,7 +212,7 @@ class RedisLedger:
         if self._down.is_set():
             return
         try:
-            self._pause(keys=[self._pause_key(budget)], args=[max(0.0, until - self._clock())])
+            self._redis.run(PAUSE, [self._pause_key(budget)], [max(0.0, until - self._clock())])
         except REDIS_ERRORS as exc:
             self._lost(exc)
 
@@ -237,7 +241,7 @@ class RedisLedger:
             for budget in budgets:
                 keys += [self._grants_key(budget), self._pause_key(budget)]
             try:
-                reply = self._state(keys=keys)
+                reply = _strings(self._redis.run(STATE, keys, []), "the state script")
             except REDIS_ERRORS as exc:
                 self._lost(exc)
             else:
@@ -261,10 +265,14 @@ class RedisLedger:
         if self._down.is_set():
             return {}
         try:
-            now = float(self._redis.time()[0])
-            members = self._redis.zrangebyscore(self._grants_key(budget), now - span, "+inf")
+            now = _server_time(self._redis)
+            members = self._redis.call(
+                "ZRANGEBYSCORE", self._grants_key(budget), repr(now - span), "+inf"
+            )
         except REDIS_ERRORS as exc:
             self._lost(exc)
+            return {}
+        if not isinstance(members, list):
             return {}
         hosts: dict[str, int] = {}
         for member in members:
@@ -277,7 +285,7 @@ class RedisLedger:
         url = self.settings.shown_url
         if not self._down.is_set():
             try:
-                self._redis.ping()
+                self._redis.call("PING")
             except REDIS_ERRORS as exc:
                 self._lost(exc)
             else:
@@ -297,6 +305,20 @@ class RedisLedger:
         self._redis.close()
 
     # -- keys -------------------------------------------------------------------------------
+
+    def _budget_keys(self, provider: Provider) -> tuple[str, str, int, int]:
+        """A provider's budget set, pause key, rpm and rpd (0: uncapped), worked out once."""
+        found = self._plans.get(provider.id)
+        if found is None:
+            budget, fp = provider.budget_id, self._fingerprint(provider)
+            caps = self.limits(budget)
+            found = self._plans[provider.id] = (
+                lua.budget_key(budget, fp),
+                lua.pause_key(budget, fp),
+                caps.rpm or 0,
+                caps.rpd or 0,
+            )
+        return found
 
     def _fingerprint(self, provider: Provider) -> str:
         fp = self._fingerprints.get(provider.id)
@@ -372,12 +394,11 @@ class RedisLedger:
     def _reconnect(self) -> None:
         """Until Redis answers: then write back this process's own grants and resume."""
         # Twice the grant deadline: a Redis too slow for grants stays on the fallback.
-        client = self._client(2 * self.settings.timeout_s)
+        client = resp.Connection(self._target, 2 * self.settings.timeout_s)
         try:
             while not self._closed.wait(RECONNECT_S):
                 try:
-                    seconds, micros = client.time()
-                    server_now = seconds + micros / 1e6
+                    server_now = _server_time(client)
                     self._replay(client, server_now)
                 except REDIS_ERRORS as exc:
                     self._last_error = scrub(exc, self.settings)
@@ -393,17 +414,39 @@ class RedisLedger:
         finally:
             client.close()
 
-    def _replay(self, client: redis.Redis, server_now: float) -> None:
+    def _replay(self, client: resp.Connection, server_now: float) -> None:
         """Write back own grants of the last day (ZADD NX: ones Redis still has are kept)."""
-        pipe = client.pipeline(transaction=False)
+        members: dict[str, list[resp.Arg]] = {}
         for grant in self._own.copy():
             if grant.at <= server_now - DAY:
                 continue
             for key in grant.keys:
                 if key is not None:
-                    pipe.zadd(key, {grant.member: grant.at}, nx=True)
-                    pipe.expire(key, int(DAY) + 60)
-        pipe.execute()
+                    members.setdefault(key, []).extend((repr(grant.at), grant.member))
+        commands: list[tuple[resp.Arg, ...]] = []
+        for key, pairs in members.items():
+            # A few hundred members a command, a few dozen commands a round trip: each
+            # exchange stays well within the deadline however many grants there are.
+            for start in range(0, len(pairs), 2 * REPLAY_MEMBERS):
+                commands.append(("ZADD", key, "NX", *pairs[start : start + 2 * REPLAY_MEMBERS]))
+            commands.append(("EXPIRE", key, int(DAY) + 60))
+        for start in range(0, len(commands), REPLAY_COMMANDS):
+            client.call_many(commands[start : start + REPLAY_COMMANDS])
+
+
+def _strings(reply: resp.Reply, what: str) -> list[str]:
+    """A script's reply, a list of strings (its numbers travel as strings)."""
+    if not isinstance(reply, list):
+        raise resp.ProtocolError(f"{what} returned no list")
+    return [str(item) for item in reply]
+
+
+def _server_time(client: resp.Connection) -> float:
+    """The server's clock (TIME), in seconds."""
+    reply = client.call("TIME")
+    if not isinstance(reply, list) or len(reply) != 2:
+        raise resp.ProtocolError("TIME returned no pair")
+    return int(str(reply[0])) + int(str(reply[1])) / 1e6
 
 
 def _stderr(message: str) -> None:

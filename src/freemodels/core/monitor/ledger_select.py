@@ -30,8 +30,8 @@ def open_ledger(
     """The ledger the settings name, over these providers' budgets; `keys` names each budget's
     key in Redis (by fingerprint), so only machines on the same key share a budget.
 
-    `routed_reserve` (see budget.Ledger) applies to the SQLite ledger, and to Redis's local
-    fallback; the shared Redis budget itself counts every kind alike."""
+    `routed_reserve` (see budget.Ledger) applies to either, while a router is live: on Redis
+    while one serves on any machine of the team (see ledger_lua.GRANT)."""
     providers = list(providers)
     limits = budget_limits(providers)
     settings = ledger_settings(env) if settings is None else settings
@@ -51,7 +51,9 @@ def open_ledger(
         resolved = keys.resolve(provider) if keys is not None else None
         return resolved.value if resolved is not None else None
 
-    ledger = RedisLedger(settings, limits, local, key_of, clock=clock)
+    ledger = RedisLedger(
+        settings, limits, local, key_of, clock=clock, routed_reserve=routed_reserve
+    )
     ledger.add_providers(providers)
     return ledger
 

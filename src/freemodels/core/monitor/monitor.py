@@ -181,6 +181,7 @@ class Monitor:
             clock=self._clock,
             routed_reserve=self.config.routed_reserve,
         )
+        self._ledger.router_live(self._live_router is not None)
         started = self._clock()
         self._warm_start(history)
         try:
@@ -255,6 +256,9 @@ class Monitor:
                 if router != self._live_router:
                     self._live_router = router
                     self._mark_dirty()  # the status line shows it without waiting for a sample
+                # Probes leave the routed reserve while a router serves here, this process's or
+                # one attached to it (each call also refreshes a team ledger's router mark).
+                self._ledger.router_live(router is not None)
                 for budget, until in self._ledger.pauses().items():
                     self.scheduler.delay(budget, until)
                 self.scheduler.set_priority(self._priority())

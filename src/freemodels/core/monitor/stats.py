@@ -187,7 +187,13 @@ def model_stats(
     ttfts = sorted(s.ttft_ms for s in oks if s.ttft_ms is not None)
     rate_limited = sum(1 for s in inside if s.outcome is Outcome.RATE_LIMITED)
     speed = [s for s in inside if s.kind is ProbeKind.SPEED and s.tokens_per_s is not None]
-    tools = [s for s in inside if s.kind is ProbeKind.TOOLS and s.outcome is Outcome.OK]
+    # A routed answer that called a tool is a passed tool test (servers/router/toolcalls.py).
+    tools = [
+        s
+        for s in inside
+        if s.outcome is Outcome.OK
+        and (s.kind is ProbeKind.TOOLS or (s.kind is ProbeKind.ROUTED and s.tool_calls))
+    ]
     return ModelStats(
         provider=info.provider,
         model=info.model,

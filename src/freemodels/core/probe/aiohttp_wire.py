@@ -99,10 +99,11 @@ class AiohttpWire:
 
 
 class _Response:
-    __slots__ = ("_base", "_handler", "_response", "connection", "reason", "status")
+    __slots__ = ("_base", "_handler", "_response", "connection", "reason", "sent_at", "status")
 
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
+        self.sent_at: float | None = None
         self.status = response.status
         self.reason = response.reason or ""
         connection = response.connection

@@ -13,6 +13,7 @@ import asyncio
 import functools
 import os
 import ssl
+import sys
 from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -109,6 +110,12 @@ def aiohttp_transport(tls: bool = True) -> httpx.AsyncBaseTransport:
 def env_proxy(url: str) -> str | None:
     """The environment's proxy (HTTP_PROXY, HTTPS_PROXY) for this URL, unless NO_PROXY
     exempts its host."""
+    if sys.platform not in ("darwin", "win32") and not any(
+        name.lower().endswith("_proxy") for name in os.environ
+    ):
+        # Elsewhere urllib reads proxies from the environment alone: with no *_proxy variable
+        # there is none, and importing urllib.request would cost the first probe a few ms.
+        return None
     import urllib.request
     from urllib.parse import urlsplit
 

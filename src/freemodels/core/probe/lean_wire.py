@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import socket
 import ssl
+import struct
+import sys
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import cast
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 import httptools
@@ -55,6 +58,8 @@ class _Connection(asyncio.Protocol):
         self.keep_alive = False
         self.idle_since = 0.0
         self.now = 0.0
+        self.sent_at = 0.0
+        self.socket: Any = None
         self._headers: dict[str, str] = {}
         self._reason = b""
 
@@ -63,9 +68,12 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, only alike.
         self.transport = cast(asyncio.Transport, transport)
+        self.socket = transport.get_extra_info("socket") if _TCP_INFO is not None else None
 
     def data_received(self, data: bytes) -> None:
-        self.now = time.perf_counter()
+        # When the bytes reached the socket: the loop may read them late, when hundreds of
+        # answers land together, and the kernel says by how much.
+        self.now = time.perf_counter() - _waited_in_kernel(self.socket)
         if self.tunnel is not None:
             self._tunnel_data(data)
             return
@@ -108,6 +116,7 @@ class _Connection(asyncio.Protocol):
             self._reason.decode("latin-1"),
             headers,
             "content-length" in headers or "chunked" in headers.get("transfer-encoding", ""),
+            self.sent_at,
         )
         self.keep_alive = self.parser.should_keep_alive()
         self.response = response
@@ -129,6 +138,9 @@ class _Connection(asyncio.Protocol):
         assert self.transport is not None
         self.response = None
         self.headers_ready = asyncio.get_running_loop().create_future()
+        # The transport writes to the socket at once when it can (its buffer is empty on an idle
+        # connection): this is when the request left, however busy the loop was before.
+        self.sent_at = time.perf_counter()
         self.transport.write(data)
         return self.headers_ready
 
@@ -182,8 +194,10 @@ class LeanResponse:
         reason: str,
         headers: dict[str, str],
         chunked_or_sized: bool,
+        sent_at: float,
     ) -> None:
         self.connection: object | None = connection
+        self.sent_at: float | None = sent_at
         self._connection = connection
         self.status = status
         self.reason = reason
@@ -383,16 +397,16 @@ class LeanWire:
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(self._connect_timeout_s):
             if self._proxy is None:
-                _, connection = await loop.create_connection(
-                    _Connection,
+                connection = await _open_connection(
+                    loop,
                     self._host,
                     self._port,
-                    ssl=self._tls,
+                    tls=self._tls,
                     server_hostname=self._host if self._tls else None,
                 )
             else:
                 proxy_host, proxy_port, _ = self._proxy
-                _, connection = await loop.create_connection(_Connection, proxy_host, proxy_port)
+                connection = await _open_connection(loop, proxy_host, proxy_port)
                 if self._scheme == "https":
                     await self._tunnel(loop, connection)
         self._open.add(connection)
@@ -422,6 +436,79 @@ class LeanWire:
                 connection.transport, connection, self._tls, server_hostname=self._host
             )
             connection.transport = cast(asyncio.Transport, transport)
+
+
+async def _open_connection(
+    loop: asyncio.AbstractEventLoop,
+    host: str,
+    port: int,
+    *,
+    tls: ssl.SSLContext | None = None,
+    server_hostname: str | None = None,
+) -> _Connection:
+    """A connection to the first of host's addresses that accepts one.
+
+    The name is resolved here rather than by create_connection: uvloop's create_connection,
+    cancelled while its lookup runs (a sweep's other probes cancelled by the first failure, or
+    Ctrl-C), leaves the lookup's future behind, and its DNS error was printed on stderr as
+    "Future exception was never retrieved" once per probe of an offline run.
+    """
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    error: OSError | None = None
+    for family, _, proto, _, address in infos:
+        try:
+            _, connection = await loop.create_connection(
+                _Connection,
+                str(address[0]),
+                int(address[1]),
+                family=family,
+                proto=proto,
+                ssl=tls,
+                server_hostname=server_hostname,
+            )
+        except OSError as exc:
+            error = exc
+            continue
+        return connection
+    raise error if error is not None else OSError(f"no address for {host}")
+
+
+# Linux's TCP_INFO: `tcpi_last_data_recv`, milliseconds since data last reached the socket,
+# counted in kernel ticks, at this offset of struct tcp_info.
+_TCP_INFO = getattr(socket, "TCP_INFO", None) if sys.platform == "linux" else None
+_LAST_DATA_RECV = 52
+_CLOCK_MONOTONIC_COARSE = 6  # Linux's clock id; it advances once per kernel tick
+
+
+def _kernel_tick_ms() -> float:
+    """The kernel's tick (4 ms at HZ=250, 1 ms at HZ=1000): the coarse clock's resolution; the
+    longest usual one (HZ=100) when that cannot be read."""
+    if _TCP_INFO is None:
+        return 10.0
+    try:
+        tick = time.clock_getres(_CLOCK_MONOTONIC_COARSE) * 1000
+    except OSError:
+        return 10.0
+    return tick if 0 < tick <= 10 else 10.0
+
+
+_TICK_MS = _kernel_tick_ms()
+
+
+def _waited_in_kernel(sock: Any) -> float:
+    """Seconds the bytes just read certainly waited in the kernel before the loop read them:
+    the kernel's count less one tick, so a first token is never put before it came (0 where
+    the kernel does not say)."""
+    if sock is None:
+        return 0.0
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, _LAST_DATA_RECV + 4)
+    except OSError:
+        return 0.0
+    if len(info) < _LAST_DATA_RECV + 4:
+        return 0.0
+    waited_ms: int = struct.unpack_from("I", info, _LAST_DATA_RECV)[0]
+    return max(0, waited_ms - _TICK_MS) / 1000
 
 
 def _env_proxy(scheme: str, host: str) -> tuple[str, int, str] | None:

@@ -25,6 +25,9 @@ class WireResponse(Protocol):
     reason: str
     connection: object | None
     """Something that lives exactly as long as the TCP connection (None when unknown)."""
+    sent_at: float | None
+    """time.perf_counter() when the request went to the socket (None when the library does
+    not say): the probe's t0, so its own event loop's queue before the write is not TTFT."""
 
     def header(self, name: str) -> str | None:
         """One response header (case-insensitive), or None."""
@@ -65,10 +68,11 @@ class HttpxWire:
 
 
 class _HttpxResponse:
-    __slots__ = ("_response", "connection", "reason", "status")
+    __slots__ = ("_response", "connection", "reason", "sent_at", "status")
 
     def __init__(self, response: httpx.Response) -> None:
         self._response = response
+        self.sent_at: float | None = None
         self.status = response.status_code
         self.reason = response.reason_phrase
         self.connection: object | None = _httpx_connection(response)

@@ -40,12 +40,14 @@ def pooled(
     about four times faster on a month of rollups for 250 models.
     """
     first, last = int(since // HOUR), int(-(-until // HOUR))
-    slots = {}
+    # Each hour's slot as a small integer (weekday × 24 + hour of the day), and per group key
+    # flat lists indexed by it: no tuple or dict entry made per row, which halved the fold.
+    width = 7 * 24 if by_weekday else 24
+    index_of = {}
     for hour in range(first, last):
         weekday, hod = clock.slot(hour * HOUR)
-        slots[hour] = (weekday if by_weekday else -1, hod)
-    counts: dict[Slot, list[int]] = {}
-    values: dict[Slot, list[tuple[float, int]]] = {}
+        index_of[hour] = weekday * 24 + hod if by_weekday else hod
+    folds: dict[str, _Fold] = {}
     # The model ids inline (integers from our own table): SQLite then reads each model's range
     # of its (model_id, hour) key instead of scanning every model's rows.
     ids = ",".join(str(int(mid)) for mid in groups) or "NULL"
@@ -54,31 +56,47 @@ def pooled(
         f"WHERE model_id IN ({ids}) AND hour >= ? AND hour < ?",
         (first, last),
     )
+    last_mid, fold = None, None
     for mid, hour, samples, ok, failures, p50 in rows:
-        key = groups.get(mid)
-        if key is None:
+        if mid != last_mid:  # rows come in (model_id, hour) order: one lookup per model
+            last_mid = mid
+            key = groups.get(mid)
+            fold = None if key is None else folds.get(key) or folds.setdefault(key, _Fold(width))
+        if fold is None:
             continue
-        weekday, hod = slots[hour]
-        slot = (key, weekday, hod)
-        found = counts.get(slot)
-        if found is None:
-            counts[slot] = [samples, ok, failures]
-        else:
-            found[0] += samples
-            found[1] += ok
-            found[2] += failures
+        index = index_of[hour]
+        fold.seen[index] = 1
+        fold.samples[index] += samples
+        fold.ok[index] += ok
+        fold.failures[index] += failures
         if p50 is not None and ok > 0:
-            values.setdefault(slot, []).append((p50, ok))
-    return {
-        slot: HourOfDay(
-            slot[2],
-            weighted_median(values.get(slot, ())),
-            ok / (ok + failures) if ok + failures else None,
-            samples,
-            ok,
-        )
-        for slot, (samples, ok, failures) in counts.items()
-    }
+            fold.values[index].append((p50, ok))
+    found: dict[Slot, HourOfDay] = {}
+    for key, fold in folds.items():
+        for index in range(width):
+            if fold.seen[index]:
+                ok, failures = fold.ok[index], fold.failures[index]
+                found[(key, index // 24 if by_weekday else -1, index % 24)] = HourOfDay(
+                    index % 24,
+                    weighted_median(fold.values[index]),
+                    ok / (ok + failures) if ok + failures else None,
+                    fold.samples[index],
+                    ok,
+                )
+    return found
+
+
+class _Fold:
+    """One group key's running sums per slot index."""
+
+    __slots__ = ("failures", "ok", "samples", "seen", "values")
+
+    def __init__(self, width: int) -> None:
+        self.seen = bytearray(width)
+        self.samples = [0] * width
+        self.ok = [0] * width
+        self.failures = [0] * width
+        self.values: list[list[tuple[float, int]]] = [[] for _ in range(width)]
 
 
 def trends(db: sqlite3.Connection, now: float, model_ids: Collection[int]) -> dict[int, Trend]:

@@ -29,6 +29,16 @@ def rolled_id(db: sqlite3.Connection) -> int:
     return int(row[0]) if row else 0
 
 
+def rollable(db: sqlite3.Connection, now: float) -> bool:
+    """Whether a finished hour has samples not rolled up yet (a read: no write lock)."""
+    finished_before = (int((now - ROLL_GRACE_S) // HOUR)) * HOUR
+    row = db.execute(
+        "SELECT 1 FROM samples WHERE id > ? AND +started_at < ? LIMIT 1",
+        (rolled_id(db), finished_before),
+    ).fetchone()
+    return row is not None
+
+
 def roll_up(db: sqlite3.Connection, now: float) -> int:
     """Roll up every finished hour that gained samples since the last call (inside the caller's
     transaction); returns the new `rolled_id`."""
@@ -46,8 +56,10 @@ def roll_up(db: sqlite3.Connection, now: float) -> int:
     hours = [
         int(hour)
         for (hour,) in db.execute(
+            # `+started_at`: read the rows after `done` by id (the last hour's, usually) rather
+            # than every raw sample of two days through the started_at index.
             "SELECT DISTINCT CAST(started_at / 3600 AS INTEGER) FROM samples "
-            "WHERE id > ? AND started_at < ?",
+            "WHERE id > ? AND +started_at < ?",
             (done, finished_before),
         )
     ]
@@ -165,20 +177,23 @@ def hourly(
 def model_samples(
     db: sqlite3.Connection, provider: str, model: str, since: float
 ) -> list[ProbeResult]:
-    """One model's raw samples since `since`, oldest first (the 24 h plot)."""
-    from freemodels.core.store.history import _COLUMNS, _result
-
+    """One model's raw samples that started at or after `since`, oldest first, with only what
+    buckets need (outcome, start, TTFT): the 24 h plot and the hour not rolled up yet."""
     row = db.execute(
         "SELECT id FROM models WHERE provider = ? AND model = ?", (provider, model)
     ).fetchone()
     if row is None:
         return []
     rows = db.execute(
-        f"SELECT {_COLUMNS} FROM sample_rows WHERE id IN (SELECT id FROM samples "
-        "WHERE model_id = ? AND started_at > ?) ORDER BY started_at",
+        "SELECT outcome, started_at, ttft_ms FROM samples WHERE model_id = ? AND started_at >= ? "
+        "ORDER BY started_at",
         (row[0], since),
     ).fetchall()
-    return [_result(r) for r in rows]
+    outcomes = {o.value: o for o in Outcome}
+    return [
+        ProbeResult(provider, model, outcomes[outcome], at, None, ttft_ms=ttft)
+        for outcome, at, ttft in rows
+    ]
 
 
 def recent_buckets(samples: Sequence[ProbeResult], span_s: float) -> list[Bucket]:

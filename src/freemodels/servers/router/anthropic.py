@@ -26,6 +26,7 @@ from freemodels.servers.router.openai import Broken, gather_whole
 from freemodels.servers.router.route import Refused, Routed, Router, Unavailable
 from freemodels.servers.router.stream import StreamBroken
 from freemodels.servers.router.tokens import estimate
+from freemodels.servers.router.toolcalls import carry_calls
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -124,11 +125,13 @@ async def _relay(
     stream = translate.EventStream(str(routed.ref), tokens_in)
     opened = routed.opened
     error: str | None = None
+    calls = False
     try:
         await response.prepare(request)
         start = stream.start()  # sent with the first content, in one system call
         try:
             async for batch in opened.batches():
+                calls = calls or carry_calls(batch)
                 events = start + b"".join(stream.chunk(chunk) for chunk in _parsed(batch))
                 start = b""
                 if opened.finished:
@@ -149,7 +152,9 @@ async def _relay(
         raise
     finally:
         opened.close()
-    router.finish(routed, error=error, tokens_in=tokens_in, tokens_out=stream.produced)
+    router.finish(
+        routed, error=error, tokens_in=tokens_in, tokens_out=stream.produced, tool_calls=calls
+    )
     return response
 
 

@@ -28,13 +28,13 @@ from freemodels.servers.guard import Handler
 from freemodels.servers.listen import start_site
 from freemodels.servers.router import anthropic, openai
 from freemodels.servers.router.body import MAX_BODY_BYTES
+from freemodels.servers.router.deadlines import BODY_TIMEOUT, LINGER_S, ClientTimeouts
 from freemodels.servers.router.metrics import RouterMetrics
 from freemodels.servers.router.pick import ALIASES
 from freemodels.servers.router.route import Router
 from freemodels.servers.router.upstream import Timeouts, Upstream
 
 DEFAULT_ROUTER = "127.0.0.1:8766"
-IDLE_KEEPALIVE_S = 30.0
 _LOOPBACK = frozenset({"127.0.0.1", "::1", *LOOPBACK_NAMES})
 
 
@@ -57,7 +57,11 @@ class Gate:
                 return anthropic.error_response(status, message)
             kind = "authentication_error" if status == 401 else "permission_error"
             return openai.error_response(status, message, kind)
-        return await handler(request)
+        response = await handler(request)
+        if response.status == 408:
+            # The rest of a body that timed out is not waited for: the connection goes.
+            response.force_close()
+        return response
 
     def refusal(self, request: web.Request) -> tuple[int, str] | None:
         """(status, reason) when this request may not pass."""
@@ -154,8 +158,10 @@ class RouterServer:
         metrics: RouterMetrics | None = None,
         timeouts: Timeouts | None = None,
         groups: Mapping[str, tuple[str, ...]] | None = None,
+        client_timeouts: ClientTimeouts | None = None,
     ) -> None:
         self.address = address
+        self.client_timeouts = client_timeouts or ClientTimeouts()
         self.token = token
         self.metrics = metrics or RouterMetrics()
         self._history = History(history_path) if history_path is not None else None
@@ -175,13 +181,16 @@ class RouterServer:
     async def start(self, option: str = "--router") -> Address:
         """Listen; returns the address really bound."""
         app = router_app(self.router, Gate(self.address, self.token))
+        app[BODY_TIMEOUT] = self.client_timeouts.body_s
         self._runner, self.bound = await start_site(
             app,
             self.address,
             option,
             # A client that hangs up cancels its handler, which drops the upstream request.
             handler_cancellation=True,
-            keepalive_timeout=IDLE_KEEPALIVE_S,
+            # Idle, or no complete request head in time (slowloris): closed (see deadlines).
+            keepalive_timeout=self.client_timeouts.headers_s,
+            lingering_time=LINGER_S,
         )
         return self.bound
 

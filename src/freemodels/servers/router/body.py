@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from freemodels.servers.router import pick
+from freemodels.servers.router.deadlines import BODY_S, BODY_TIMEOUT
 from freemodels.servers.router.route import Refused, Routed, Router, Unavailable
 
 MAX_BODY_BYTES = 20 * 1024 * 1024
@@ -28,10 +30,15 @@ async def read_json(request: web.Request) -> dict[str, Any] | BadRequest:
     """The JSON object of the body, or why there is none."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         return _too_large()
+    deadline = request.app.get(BODY_TIMEOUT, BODY_S)
     try:
-        raw = await request.read()
+        async with asyncio.timeout(deadline):
+            raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         return _too_large()
+    except TimeoutError:
+        # A body that trickles would hold the handler (and its socket) for as long as it likes.
+        return BadRequest(408, f"the request body did not arrive within {deadline:g} s")
     try:
         doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -31,9 +31,9 @@ def load_groups(path: Path, catalog: Catalog) -> dict[str, tuple[str, ...]]:
         return {}
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise _bad(path, f"cannot be read ({exc})") from None
-    unknown = set(raw) - {"groups"}
+    unknown = set(raw) - {"groups", "timeouts"}  # [timeouts]: servers/router/deadlines.py
     if unknown:
-        raise _bad(path, f"unknown key {sorted(unknown)[0]!r} (only [groups] is read)")
+        raise _bad(path, f"unknown key {sorted(unknown)[0]!r} (only [groups], [timeouts])")
     table = raw.get("groups", {})
     if not isinstance(table, dict):
         raise _bad(path, "'groups' must be a table of name = [models]")

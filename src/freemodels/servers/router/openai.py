@@ -28,6 +28,7 @@ from freemodels.servers.router.body import (
 from freemodels.servers.router.route import Refused, Routed, Router, Unavailable
 from freemodels.servers.router.stream import StreamBroken, carries_usage
 from freemodels.servers.router.tokens import estimate
+from freemodels.servers.router.toolcalls import carry_calls
 
 _DONE = b"data: [DONE]\n\n"
 
@@ -109,11 +110,13 @@ async def _relay(
     rewrite = ModelRewriter(routed.candidate.model.id, str(routed.ref))
     opened = routed.opened
     produced = 0
+    calls = False
     error: str | None = None
     try:
         await response.prepare(request)
         try:
             async for batch in opened.batches():
+                calls = calls or carry_calls(batch)
                 out = b"".join(
                     b"data: " + rewrite(data).encode() + b"\n\n"
                     for data in batch
@@ -142,7 +145,7 @@ async def _relay(
         raise
     finally:
         opened.close()
-    router.finish(routed, error=error, tokens_in=tokens, tokens_out=produced)
+    router.finish(routed, error=error, tokens_in=tokens, tokens_out=produced, tool_calls=calls)
     return response
 
 
@@ -195,7 +198,9 @@ async def gather_whole(
             continue
         finally:
             opened.close()
-        router.finish(routed, tokens_in=tokens, tokens_out=gathered.chunks)
+        router.finish(
+            routed, tokens_in=tokens, tokens_out=gathered.chunks, tool_calls=bool(gathered.calls)
+        )
         return routed, gathered
 
 

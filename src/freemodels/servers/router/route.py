@@ -26,6 +26,7 @@ from freemodels.core.probe.prober import DEFAULT_BACKOFF_S
 from freemodels.core.records import ModelRef, Outcome, ProbeKind, ProbeResult, Snapshot
 from freemodels.servers.router import pick
 from freemodels.servers.router.metrics import RouterMetrics
+from freemodels.servers.router.output import fit_output
 from freemodels.servers.router.pick import Candidate, Skip
 from freemodels.servers.router.stream import Opened
 from freemodels.servers.router.upstream import Failure, Upstream
@@ -186,7 +187,7 @@ class Router:
                 continue
             attempts += 1
             started_at = self._wall()
-            result = await self.upstream.open(provider, model, body)
+            result = await self.upstream.open(provider, model, fit_output(body, model))
             if isinstance(result, Opened):
                 return Routed(
                     candidate, result, attempts, started_at, tried, begun, rest, body, plan.pinned
@@ -243,9 +244,16 @@ class Router:
         )
 
     def finish(
-        self, routed: Routed, *, error: str | None = None, tokens_in: int = 0, tokens_out: int = 0
+        self,
+        routed: Routed,
+        *,
+        error: str | None = None,
+        tokens_in: int = 0,
+        tokens_out: int = 0,
+        tool_calls: bool = False,
     ) -> None:
-        """Record a committed answer once it ended (cut short by `error`, or whole)."""
+        """Record a committed answer once it ended (cut short by `error`, or whole); one that
+        carried tool calls shows the model's tool calling works (see `toolcalls`)."""
         opened = routed.opened
         ref = routed.ref
         outcome = Outcome.BAD_RESPONSE if error is not None else Outcome.OK
@@ -268,6 +276,7 @@ class Router:
                 headers_ms=opened.headers_ms,
                 error=error,
                 kind=ProbeKind.ROUTED,
+                tool_calls=True if tool_calls and error is None else None,
             )
         )
 

@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
 from freemodels.core.catalog.parse import Catalog
 from freemodels.core.keys.lookup import KeyStatus
@@ -35,6 +35,7 @@ from freemodels.ui.preferences import SORTS, Preferences
 from freemodels.ui.view import CellCache, Cells, RowView, build_rows, next_in_cycle
 from freemodels.ui.widgets.banner import KeyBanner, banner_text
 from freemodels.ui.widgets.detail import DetailPane
+from freemodels.ui.widgets.footer import DashboardFooter
 from freemodels.ui.widgets.ranking import RankingTable
 from freemodels.ui.widgets.status import StatusBar, status_text
 
@@ -172,7 +173,7 @@ class DashboardScreen(Screen[None]):
             yield RankingTable(id="ranking")
             yield DetailPane(id="detail")
         yield Input(placeholder="filter: part of a model or provider name", id="filter")
-        yield Footer()
+        yield DashboardFooter()
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False

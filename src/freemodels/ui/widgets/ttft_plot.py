@@ -49,6 +49,8 @@ class TtftPlot(PlotextPlot):
         self._unit = unit
         self.points = 0
         """Points drawn (tests read it)."""
+        self.builds = 0
+        """How many times plotext built the plot (tests read it)."""
         self._generation = 0
         self._loaded = False
         self._cached: tuple[tuple[object, ...], RenderResult] | None = None
@@ -66,6 +68,7 @@ class TtftPlot(PlotextPlot):
                 # No plotext build for the placeholder: the data arrives within a moment.
                 return Text(f"{self._title}: loading…", style="dim")
             self._cached = (key, super().render())
+            self.builds += 1
         return self._cached[1]
 
     def show(self, buckets: Sequence[Bucket], now: float) -> None:

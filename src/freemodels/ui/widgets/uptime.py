@@ -30,11 +30,16 @@ def strip_text(strip: Sequence[float | None], now: float, tz: dt.tzinfo | None =
         start = last_hour - (hours - 1 - offset) * 3600
         label = dt.datetime.fromtimestamp(start, tz).strftime("%a %d %Hh")
         text.append(f"{label:>11} ", style="dim")
+        # One span per run of bars of one colour, not one per hour: 720 spans made the strip
+        # the costliest text of the history screen to draw.
+        run, run_style = "", ""
         for value in strip[offset : offset + HOURS_PER_LINE]:
-            if value is None:
-                text.append(" ")
-            else:
-                text.append(BAR, style=bar_style(value))
+            char, style = (" ", "") if value is None else (BAR, bar_style(value))
+            if style != run_style and run:
+                text.append(run, style=run_style or None)
+                run = ""
+            run, run_style = run + char, style
+        text.append(run, style=run_style or None)
         text.append("\n")
     measured = [v for v in strip if v is not None]
     if measured:
