@@ -156,6 +156,8 @@ async def stream(session, url, model):
                 ttft = (time.perf_counter() - t0) * 1000
     return ttft, attempts
 
+cpu = {}  # router CPU seconds over the routed rounds, by concurrency
+
 def pct(values, p):
     values = sorted(values)
     k = (len(values) - 1) * p / 100
@@ -174,7 +176,9 @@ async def pair(session, concurrency, providers, routed_as, via=None):
         d = await asyncio.gather(*(stream(session, f"{fleet}/{p}/v1/chat/completions", "m")
                                    for p in picks))
         if via is None:
+            before = router_cpu()
             r = await asyncio.gather(*(stream(session, routed_url, routed_as(p)) for p in picks))
+            cpu[concurrency] = cpu.get(concurrency, 0.0) + router_cpu() - before
         else:
             r = await asyncio.gather(*(stream(session, f"{via}/{p}/v1/chat/completions", "m")
                                        for p in picks))
@@ -193,7 +197,7 @@ async def main():
             out[f"pinned_c{concurrency}"] = {
                 "direct_p50": pct(direct, 50), "direct_p95": pct(direct, 95),
                 "routed_p50": pct(routed, 50), "routed_p95": pct(routed, 95),
-                "n": len(direct),
+                "n": len(direct), "router_cpu_ms": cpu[concurrency] / len(routed) * 1000,
             }
         if splice is not None:
             for _ in range(5):
@@ -290,7 +294,9 @@ def main() -> int:
         )
     print(
         f"CPU per streamed request: router {figures['router_cpu_ms_per_routed_stream']:.2f} ms, "
-        f"direct aiohttp client {figures['client_cpu_ms_per_direct_stream']:.2f} ms"
+        f"direct aiohttp client {figures['client_cpu_ms_per_direct_stream']:.2f} ms; "
+        f"router, 50 at once: {figures['pinned_c50']['router_cpu_ms']:.2f} ms "
+        "(with --tokens 1: the CPU up to the first token)"
     )
     fail = figures["failover"]
     print(
