@@ -93,6 +93,15 @@ def test_by_hour_table_highlights_the_fastest_hours(catalog: str) -> None:
     assert "06–08h" in proc.stdout and "fastco" in proc.stdout and "slowco" in proc.stdout
 
 
+def test_by_hour_piped_is_whole_and_unpadded(catalog: str) -> None:
+    # Piped, the table takes its own width: no cell is cut ("03h, 05–0…") and no line is padded.
+    proc = freemodels("stats", "--by-hour", "--model", "--catalog", catalog)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "…" not in proc.stdout and all(line == line.rstrip() for line in lines)
+    assert any(line.split()[:1] == ["fastco/quick"] and "06–08h" in line for line in lines)
+
+
 def test_csv_rows_per_model_and_hour(catalog: str) -> None:
     proc = freemodels("stats", "--by-hour", "--csv", "--catalog", catalog)
     assert proc.returncode == 0, proc.stderr

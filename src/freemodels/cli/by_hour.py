@@ -175,10 +175,13 @@ def print_table(found: Sequence[Profile], days: int, *, per_model: bool) -> None
         box=box.SIMPLE_HEAD,
         padding=(0, 0, 0, 1),
     )
-    table.add_column("model" if per_model else "provider", no_wrap=True, max_width=32)
+    # Numbers and ids are never cut: a narrow terminal folds the name and "fastest" columns
+    # onto more lines, and the hour columns keep the width of their widest cell.
+    table.add_column("model" if per_model else "provider", overflow="fold")
     for hour in range(24):
-        table.add_column(f"{hour:02d}", justify="right", no_wrap=True)
-    table.add_column("fastest", no_wrap=True)
+        widest = max((len(_cell_text(p, hour)) for p in found), default=2)
+        table.add_column(f"{hour:02d}", justify="right", no_wrap=True, min_width=max(2, widest))
+    table.add_column("fastest", overflow="fold")
     for profile in found:
         cells = [f"{profile.provider}/{profile.model}" if per_model else profile.provider]
         for hour in range(24):
@@ -186,12 +189,28 @@ def print_table(found: Sequence[Profile], days: int, *, per_model: bool) -> None
             if found_hour is None:
                 cells.append("")
                 continue
-            text = _cell(found_hour.ttft_p50_ms) or "–"
+            text = _cell_text(profile, hour)
             style = _style(found_hour, hour in profile.fastest)
             cells.append(f"[{style}]{text}[/]" if style else text)
         cells.append(hours_label(profile.fastest) or "–")
         table.add_row(*cells)
-    stdout_console().print(table)
+    console = stdout_console()
+    if not console.is_terminal:
+        # A pipe or a file has no width to fit: the table's own, so nothing wraps or is cut.
+        natural = console.measure(table, options=console.options.update_width(10_000)).maximum
+        console.width = max(console.width, natural)
+        with console.capture() as captured:
+            console.print(table)
+        sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+        return
+    console.print(table)
+
+
+def _cell_text(profile: Profile, hour: int) -> str:
+    found_hour = profile.hours.get(hour)
+    if found_hour is None:
+        return ""
+    return _cell(found_hour.ttft_p50_ms) or "–"
 
 
 def _style(hour: HourOfDay, fastest: bool) -> str:
