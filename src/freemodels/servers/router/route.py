@@ -13,7 +13,6 @@ sample (outcome and TTFT) for the monitor, and a 429 pauses the budget for every
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -21,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from freemodels.core.catalog.parse import Catalog
-from freemodels.core.monitor.budget import BudgetLedger
+from freemodels.core.monitor.budget import BudgetLedger, RequestGate
 from freemodels.core.probe.prober import DEFAULT_BACKOFF_S
 from freemodels.core.records import ModelRef, Outcome, ProbeKind, ProbeResult, Snapshot
 from freemodels.servers.router import pick
@@ -108,7 +107,9 @@ class Router:
         self.metrics = metrics
         self.max_attempts = max_attempts
         self._wall = wall
-        self._grants = _Grants(ledger) if ledger is not None else None
+        # One ledger call per loop turn for all the grants asked in it; each is still decided and
+        # recorded before its request is sent (docs/architecture.md, "Rate budgets").
+        self._grants = RequestGate(ledger) if ledger is not None else None
 
     def plan(self, alias: str, tokens: int) -> pick.Plan | None:
         """The candidates for a request (None when it pins an unknown model)."""
@@ -222,7 +223,9 @@ class Router:
         """Record the request in the ledger; 0 when it may go, else seconds until it may."""
         if self._grants is None:
             return 0.0
-        return await self._grants.ask(candidate)
+        return await self._grants.try_acquire(
+            (candidate.provider, candidate.model, ProbeKind.ROUTED)
+        )
 
     def _record_failure(self, candidate: Candidate, failure: Failure, started_at: float) -> None:
         if failure.outcome is Outcome.RATE_LIMITED and self.ledger is not None:
@@ -279,47 +282,6 @@ class Router:
                 tool_calls=True if tool_calls and error is None else None,
             )
         )
-
-
-class _Grants:
-    """The grants asked for in one loop turn, decided by one ledger call.
-
-    Fifty requests arriving together then cost one SQLite write transaction (or one Redis round
-    trip) instead of fifty, each run on the event loop ahead of the first tokens. Every grant is
-    still decided, and recorded, before its request is sent (docs/architecture.md, "Rate
-    budgets").
-    """
-
-    __slots__ = ("_ledger", "_pending")
-
-    def __init__(self, ledger: BudgetLedger) -> None:
-        self._ledger = ledger
-        self._pending: list[tuple[Candidate, asyncio.Future[float]]] = []
-
-    def ask(self, candidate: Candidate) -> asyncio.Future[float]:
-        """The seconds until `candidate` may be sent (0: granted and recorded)."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[float] = loop.create_future()
-        self._pending.append((candidate, future))
-        if len(self._pending) == 1:
-            loop.call_soon(self._decide)
-        return future
-
-    def _decide(self) -> None:
-        pending, self._pending = self._pending, []
-        asked = [(c.provider, c.model, ProbeKind.ROUTED) for c, _ in pending]
-        try:
-            waits = self._ledger.try_acquire_many(asked)
-        except BaseException as exc:  # each asker re-raises it, as a direct call would
-            for _, future in pending:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        # An asker cancelled meanwhile (its client hung up) leaves its grant recorded: counting
-        # a request never sent errs on the side of the budget.
-        for (_, future), wait in zip(pending, waits, strict=True):
-            if not future.done():
-                future.set_result(wait)
 
 
 def _client_fault(failure: Failure) -> bool:
