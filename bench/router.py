@@ -1,6 +1,7 @@
 """What the router costs: TTFT added, CPU per streamed request, and the time a failover takes.
 
     python bench/router.py [--rounds 60] [--ttft-ms 50] [--tokens 20] [--token-interval-ms 20]
+                           [--floor]
 
 Three processes, so none measures itself: the fake fleet; the router (a `RouterServer` with a
 fixed ranking: quota/m, which answers real requests with 429, then second/m, then fast/m; a
@@ -16,6 +17,8 @@ Figures, each beside its control measured in the same run:
   request, beside the client's own CPU per direct streamed request.
 - Failover: `auto` (quota/m answers 429 → second/m) minus second/m's own TTFT straight from the
   fleet, p50.
+- With `--floor`: the 50 streams again through a byte-splicing TCP proxy on the same loop (no
+  HTTP parsing, no routing), the least any Python process in the middle adds on this machine.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 FLEET = r"""
 import asyncio, sys
@@ -82,11 +86,53 @@ async def main(fleet_url, history):
 asyncio.run(main(sys.argv[1], sys.argv[2]))
 """
 
+SPLICE = r"""
+import asyncio, sys
+from freemodels.runtime import install_event_loop
+
+install_event_loop()
+
+class Upstream(asyncio.Protocol):
+    def __init__(self, client):
+        self.client = client
+    def data_received(self, data):
+        self.client.write(data)
+    def connection_lost(self, exc):
+        self.client.close()
+
+class Client(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport, self.upstream, self.early = transport, None, []
+        asyncio.ensure_future(self.connect())
+    async def connect(self):
+        loop = asyncio.get_running_loop()
+        make = lambda: Upstream(self.transport)
+        self.upstream, _ = await loop.create_connection(make, sys.argv[1], int(sys.argv[2]))
+        for data in self.early:
+            self.upstream.write(data)
+    def data_received(self, data):
+        if self.upstream is None:
+            self.early.append(data)
+        else:
+            self.upstream.write(data)
+    def connection_lost(self, exc):
+        if self.upstream is not None:
+            self.upstream.close()
+
+async def main():
+    server = await asyncio.get_running_loop().create_server(Client, "127.0.0.1", 0)
+    print(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
 CLIENT = r"""
 import asyncio, json, resource, statistics, sys, time
 import aiohttp
 
 fleet, router, router_pid, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+splice = sys.argv[5] if len(sys.argv) > 5 else None
 ASK = [{"role": "user", "content": "hi"}]
 
 def router_cpu():
@@ -110,6 +156,8 @@ async def stream(session, url, model):
                 ttft = (time.perf_counter() - t0) * 1000
     return ttft, attempts
 
+cpu = {}  # router CPU seconds over the routed rounds, by concurrency
+
 def pct(values, p):
     values = sorted(values)
     k = (len(values) - 1) * p / 100
@@ -117,16 +165,23 @@ def pct(values, p):
     high = min(low + 1, len(values) - 1)
     return values[low] + (values[high] - values[low]) * (k - low)
 
-async def pair(session, concurrency, providers, routed_as):
+async def pair(session, concurrency, providers, routed_as, via=None):
     # Request i goes to providers[i % len]: straight to the fleet, and through the router as
-    # routed_as(provider) ("fast/m" pins it; "auto" lets the router pick).
+    # routed_as(provider) ("fast/m" pins it; "auto" lets the router pick), or, with `via`, through
+    # the splicing proxy at that URL to the same fleet path.
     routed_url = f"{router}/v1/chat/completions"
     direct, routed = [], []
     picks = [providers[i % len(providers)] for i in range(concurrency)]
     for _ in range(rounds):
         d = await asyncio.gather(*(stream(session, f"{fleet}/{p}/v1/chat/completions", "m")
                                    for p in picks))
-        r = await asyncio.gather(*(stream(session, routed_url, routed_as(p)) for p in picks))
+        if via is None:
+            before = router_cpu()
+            r = await asyncio.gather(*(stream(session, routed_url, routed_as(p)) for p in picks))
+            cpu[concurrency] = cpu.get(concurrency, 0.0) + router_cpu() - before
+        else:
+            r = await asyncio.gather(*(stream(session, f"{via}/{p}/v1/chat/completions", "m")
+                                       for p in picks))
         direct += [t for t, _ in d]
         routed += [t for t, _ in r]
     return direct, routed, r
@@ -140,6 +195,15 @@ async def main():
         for concurrency, providers in ((1, ["fast"]), (50, ["fast", "second"])):
             direct, routed, _ = await pair(session, concurrency, providers, lambda p: f"{p}/m")
             out[f"pinned_c{concurrency}"] = {
+                "direct_p50": pct(direct, 50), "direct_p95": pct(direct, 95),
+                "routed_p50": pct(routed, 50), "routed_p95": pct(routed, 95),
+                "n": len(direct), "router_cpu_ms": cpu[concurrency] / len(routed) * 1000,
+            }
+        if splice is not None:
+            for _ in range(5):
+                await stream(session, f"{splice}/fast/v1/chat/completions", "m")
+            direct, routed, _ = await pair(session, 50, ["fast", "second"], None, via=splice)
+            out["floor_c50"] = {
                 "direct_p50": pct(direct, 50), "direct_p95": pct(direct, 95),
                 "routed_p50": pct(routed, 50), "routed_p95": pct(routed, 95),
                 "n": len(direct),
@@ -181,16 +245,27 @@ def main() -> int:
         "--token-interval-ms", type=float, default=20.0,
         help="between content events (20 ms: 50 events/s per stream, a fast real model)",
     )  # fmt: skip
+    parser.add_argument(
+        "--floor", action="store_true",
+        help="also measure 50 streams through a byte-splicing TCP proxy (no HTTP, no routing)",
+    )  # fmt: skip
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="fm-router-bench-"))
     fleet, fleet_url = _spawn(
         FLEET, str(args.ttft_ms / 1000), str(args.tokens), str(args.token_interval_ms / 1000)
     )
     router, router_url = _spawn(ROUTER, fleet_url, str(tmp / "history.sqlite3"))
+    processes = [router, fleet]
+    extra: list[str] = []
+    if args.floor:
+        where = urlsplit(fleet_url)
+        splice, splice_url = _spawn(SPLICE, where.hostname or "127.0.0.1", str(where.port))
+        processes.insert(0, splice)
+        extra.append(splice_url)
     try:
         done = subprocess.run(
             [sys.executable, "-c", CLIENT, fleet_url, router_url, str(router.pid),
-             str(args.rounds)],
+             str(args.rounds), *extra],
             capture_output=True, text=True, check=False, env=dict(os.environ),
         )  # fmt: skip
         if done.returncode != 0:
@@ -198,7 +273,7 @@ def main() -> int:
             return 1
         figures: dict[str, Any] = json.loads(done.stdout)
     finally:
-        for process in (router, fleet):
+        for process in processes:
             process.terminate()
             process.wait(timeout=10)
     print(
@@ -207,17 +282,21 @@ def main() -> int:
     )
     print(f"{'pinned':<22}{'direct p50':>11}{'router p50':>11}{'+p50':>7}"
           f"{'direct p95':>11}{'router p95':>11}{'+p95':>7}{'n':>6}")  # fmt: skip
-    for concurrency in (1, 50):
-        f = figures[f"pinned_c{concurrency}"]
+    rows = [(f"{n} stream(s) at once", figures[f"pinned_c{n}"]) for n in (1, 50)]
+    if "floor_c50" in figures:
+        rows.append(("50 via a TCP splice", figures["floor_c50"]))
+    for label, f in rows:
         print(
-            f"{f'{concurrency} stream(s) at once':<22}{f['direct_p50']:>11.2f}"
+            f"{label:<22}{f['direct_p50']:>11.2f}"
             f"{f['routed_p50']:>11.2f}{f['routed_p50'] - f['direct_p50']:>7.2f}"
             f"{f['direct_p95']:>11.2f}{f['routed_p95']:>11.2f}"
             f"{f['routed_p95'] - f['direct_p95']:>7.2f}{f['n']:>6}"
         )
     print(
         f"CPU per streamed request: router {figures['router_cpu_ms_per_routed_stream']:.2f} ms, "
-        f"direct aiohttp client {figures['client_cpu_ms_per_direct_stream']:.2f} ms"
+        f"direct aiohttp client {figures['client_cpu_ms_per_direct_stream']:.2f} ms; "
+        f"router, 50 at once: {figures['pinned_c50']['router_cpu_ms']:.2f} ms "
+        "(with --tokens 1: the CPU up to the first token)"
     )
     fail = figures["failover"]
     print(

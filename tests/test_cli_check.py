@@ -33,11 +33,12 @@ def freemodels(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[s
 @pytest.fixture
 def fleet_catalog(tmp_path: Path) -> Iterator[tuple[Fleet, Path]]:
     fleet = Fleet()
-    # TTFTs 100+ ms apart: a loaded machine's stalls of tens of ms cannot reorder them.
+    # TTFTs 380+ ms apart: with 100 ms between a and b, a stall of the fleet's thread beside
+    # two CPU hogs reordered them once in a loaded whole-suite run.
     # a's second event leaves 300 ms after its first: timing a later event cannot pass for TTFT.
     fleet.set("fast", "a", Behaviour(ttft_s=0.02, tokens=2, token_interval_s=0.3))
-    fleet.set("fast", "b", Behaviour(ttft_s=0.12))
-    fleet.set("slow", "c", Behaviour(ttft_s=0.3))
+    fleet.set("fast", "b", Behaviour(ttft_s=0.4))
+    fleet.set("slow", "c", Behaviour(ttft_s=1.0))
     fleet.set("slow", "dead", Behaviour(status=404))
     with FleetThread(fleet):
         path = tmp_path / "catalog.toml"

@@ -109,3 +109,5 @@ class RequestRecord:
     sent: SentTimes = field(default_factory=SentTimes, compare=False)
     headers: dict[str, str] = field(default_factory=dict, compare=False)
     """The request's headers (the last value of a repeated one)."""
+    peer: str | None = field(default=None, compare=False)
+    """The client's `host:port`: requests on one kept-alive connection share it."""

@@ -277,6 +277,7 @@ class Fleet:
             authorization=request.headers.get("Authorization"),
             body=body,
             headers=dict(request.headers),
+            peer=_peer(request),
         )
         self.requests.append(record)
         limit = self.max_records
@@ -477,3 +478,12 @@ class FleetThread:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _peer(request: web.Request) -> str | None:
+    """The client's host:port (None once its connection is gone)."""
+    transport = request.transport
+    peername = transport.get_extra_info("peername") if transport is not None else None
+    if not isinstance(peername, tuple) or len(peername) < 2:
+        return None
+    return f"{peername[0]}:{peername[1]}"

@@ -332,7 +332,7 @@ class RequestGate:
         """Wait for room and record the request; False when that would take over `max_wait_s`."""
         deadline = time.monotonic() + max_wait_s
         while True:
-            wait = await self._try_acquire((provider, model, kind))
+            wait = await self.try_acquire((provider, model, kind))
             if wait <= 0:
                 return True
             if time.monotonic() + wait > deadline:
@@ -340,9 +340,10 @@ class RequestGate:
             # Re-check at least every poll: another process may have released a pause.
             await asyncio.sleep(min(wait, self._poll_s))
 
-    def _try_acquire(self, request: Request) -> asyncio.Future[float]:
-        """Join the batch the next loop turn writes: hundreds of probes starting together
-        share one transaction instead of taking one each."""
+    def try_acquire(self, request: Request) -> asyncio.Future[float]:
+        """Seconds until `request` may be sent (0: granted and recorded), decided with the
+        batch the next loop turn writes: hundreds of probes (or fifty routed requests)
+        starting together share one transaction or Redis round trip instead of one each."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[float] = loop.create_future()
         self._pending.append((request, future))

@@ -31,9 +31,12 @@ from urllib.parse import unquote, urlsplit
 import httptools
 
 from freemodels.core.probe.clients import env_proxy
-from freemodels.core.probe.wire import Clock, WireResponse
+from freemodels.core.probe.wire import Clock
 
 CONNECT_TIMEOUT_S = 10.0
+PAUSE_AT = 1024 * 1024
+"""Body bytes waiting to be read beyond which the socket is not read (a slow reader upstream of a
+slow client must not buffer a whole answer); reading resumes once they were taken."""
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -47,7 +50,7 @@ class _Connection(asyncio.Protocol):
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
-        self.response: _Response | None = None
+        self.response: LeanResponse | None = None
         self.headers_ready: asyncio.Future[None] | None = None
         self.tunnel: asyncio.Future[bytes] | None = None
         self.tunnel_buffer = b""
@@ -107,7 +110,7 @@ class _Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         headers = self._headers
-        response = _Response(
+        response = LeanResponse(
             self,
             self.parser.get_status_code(),
             self._reason.decode("latin-1"),
@@ -177,8 +180,12 @@ Release = Callable[[_Connection, bool], None]
 """Hands a connection back to its pool: whether its answer was read to the end."""
 
 
-class _Response:
-    """An answer whose headers are in; its body arrives through `feed`."""
+class LeanResponse:
+    """An answer whose headers are in; its body arrives through `feed`.
+
+    The router relays it with `read` (everything that came since the last read, in one piece:
+    one write to its client per upstream read) and `close` (at once, from a cancelled handler).
+    """
 
     def __init__(
         self,
@@ -201,13 +208,30 @@ class _Response:
         self._error: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._release: Release | None = None
+        self._buffered = 0
+        self._paused = False
 
     def header(self, name: str) -> str | None:
         return self._headers.get(name.lower())
 
     def feed(self, data: bytes, at: float) -> None:
         self._pieces.append((data, at))
+        self._buffered += len(data)
+        if self._buffered > PAUSE_AT and not self._paused:
+            transport = self._connection.transport
+            if transport is not None and not transport.is_closing():
+                transport.pause_reading()
+                self._paused = True
         self._wake()
+
+    def _taken(self, size: int) -> None:
+        """`size` bytes were read: resume the socket once most of the backlog is gone."""
+        self._buffered -= size
+        if self._paused and self._buffered <= PAUSE_AT // 2:
+            self._paused = False
+            transport = self._connection.transport
+            if transport is not None and not transport.is_closing():
+                transport.resume_reading()
 
     def finish(self) -> None:
         self.done = True
@@ -228,6 +252,7 @@ class _Response:
         while True:
             if pieces:
                 data, at = pieces.popleft()
+                self._taken(len(data))
                 yield data, (at if stamped else clock())
             elif self.done:
                 return
@@ -237,10 +262,42 @@ class _Response:
                 self._waiter = asyncio.get_running_loop().create_future()
                 await self._waiter
 
-    async def aclose(self) -> None:
+    async def read(self, idle_s: float) -> bytes:
+        """The body that arrived since the last read, joined; waits up to `idle_s` for some
+        (TimeoutError), b"" at its end, the connection's error if it broke first."""
+        pieces = self._pieces
+        while not pieces:
+            if self.done:
+                return b""
+            if self._error is not None:
+                raise self._error
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            # One timer per wait, not per piece: most reads find data already waiting.
+            timer = loop.call_later(idle_s, _expire, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+        data = pieces.popleft()[0] if len(pieces) == 1 else b"".join(p for p, _ in pieces)
+        pieces.clear()
+        self._taken(len(data))
+        return data
+
+    def close(self) -> None:
+        """Release the response now: its connection goes back to the pool when the body was
+        read whole, else it is closed (which cancels the request upstream)."""
         release, self._release = self._release, None
         if release is not None:
             release(self._connection, self.done and self._error is None)
+
+    async def aclose(self) -> None:
+        self.close()
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
 
 
 class LeanWire:
@@ -254,6 +311,7 @@ class LeanWire:
         limit: int,
         keepalive_s: float,
         headers: Mapping[str, str],
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,
     ) -> None:
         parts = urlsplit(base_url)
         self._scheme = parts.scheme
@@ -261,13 +319,14 @@ class LeanWire:
         self._port = parts.port or _DEFAULT_PORTS.get(parts.scheme, 80)
         self._tls = tls if isinstance(tls, ssl.SSLContext) else None
         self._keepalive_s = keepalive_s
+        self._connect_timeout_s = connect_timeout_s
         self._fixed = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         self._slots = asyncio.Semaphore(limit)
         self._idle: list[_Connection] = []
         self._open: set[_Connection] = set()
         self._proxy = _env_proxy(self._scheme, self._host)
 
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> WireResponse:
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> LeanResponse:
         """Send a POST over an idle connection or a new one; return once the headers are in."""
         parts = urlsplit(url)
         if (parts.hostname or "", parts.port or _DEFAULT_PORTS.get(parts.scheme, 80)) != (
@@ -336,7 +395,7 @@ class LeanWire:
 
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
-        async with asyncio.timeout(CONNECT_TIMEOUT_S):
+        async with asyncio.timeout(self._connect_timeout_s):
             if self._proxy is None:
                 connection = await _open_connection(
                     loop,

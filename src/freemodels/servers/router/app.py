@@ -10,6 +10,7 @@ client's own key is never sent on: the upstream request is built from the body a
 
 from __future__ import annotations
 
+import functools
 import hmac
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -44,6 +45,7 @@ class Gate:
         self.address = address
         self.token = token
         self._hosts = _LOOPBACK | {address.host.lower()}
+        self._loopback = address.is_loopback  # parsed once, not per request
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -64,7 +66,7 @@ class Gate:
     def refusal(self, request: web.Request) -> tuple[int, str] | None:
         """(status, reason) when this request may not pass."""
         host = _host_of(request.host)
-        if self.address.is_loopback and host not in self._hosts:
+        if self._loopback and host not in self._hosts:
             return 403, f"this router answers only to {self.address.netloc} (Host {host!r})"
         origin = request.headers.get("Origin")
         if origin is not None and not self._same_origin(request, origin):
@@ -95,7 +97,9 @@ class Gate:
         return netloc.lower() == request.host.lower()
 
 
+@functools.lru_cache(maxsize=64)
 def _host_of(host_header: str | None) -> str:
+    # Cached: a client sends the same Host on every request, and yarl's parse is a few µs.
     if not host_header:
         return ""
     try:

@@ -26,7 +26,7 @@ from freemodels.servers.router.body import (
     unavailable_text,
 )
 from freemodels.servers.router.route import Refused, Routed, Router, Unavailable
-from freemodels.servers.router.stream import StreamBroken
+from freemodels.servers.router.stream import StreamBroken, carries_usage
 from freemodels.servers.router.tokens import estimate
 from freemodels.servers.router.toolcalls import carry_calls
 
@@ -206,7 +206,7 @@ async def gather_whole(
 
 def _usage_only(data: str) -> bool:
     """Whether an event is the usage chunk (no choices), which only clients that asked get."""
-    if '"usage"' not in data:
+    if not carries_usage(data):
         return False
     parsed = json.loads(data) if data.startswith("{") else None
     return isinstance(parsed, dict) and not parsed.get("choices")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from freemodels.core.catalog.parse import Catalog
-from freemodels.core.monitor.budget import BudgetLedger
+from freemodels.core.monitor.budget import BudgetLedger, RequestGate
 from freemodels.core.probe.prober import DEFAULT_BACKOFF_S
 from freemodels.core.records import ModelRef, Outcome, ProbeKind, ProbeResult, Snapshot
 from freemodels.servers.router import pick
@@ -107,6 +107,9 @@ class Router:
         self.metrics = metrics
         self.max_attempts = max_attempts
         self._wall = wall
+        # One ledger call per loop turn for all the grants asked in it; each is still decided and
+        # recorded before its request is sent (docs/architecture.md, "Rate budgets").
+        self._grants = RequestGate(ledger) if ledger is not None else None
 
     def plan(self, alias: str, tokens: int) -> pick.Plan | None:
         """The candidates for a request (None when it pins an unknown model)."""
@@ -176,7 +179,7 @@ class Router:
                 if plan.pinned:
                     return Refused(502, f"{candidate.ref}: {unready}", candidate.ref, attempts)
                 continue
-            wait = self._admit(candidate)
+            wait = await self._admit(candidate)
             if wait > 0:
                 skip = Skip(candidate.ref, "rate_limited: no room in its budget", wait)
                 if plan.pinned:
@@ -216,11 +219,13 @@ class Router:
         retry_after = min(limited) if limited and not failed else None
         return Unavailable(tuple(everything), attempts, retry_after)
 
-    def _admit(self, candidate: Candidate) -> float:
+    async def _admit(self, candidate: Candidate) -> float:
         """Record the request in the ledger; 0 when it may go, else seconds until it may."""
-        if self.ledger is None:
+        if self._grants is None:
             return 0.0
-        return self.ledger.try_acquire(candidate.provider, candidate.model, ProbeKind.ROUTED)
+        return await self._grants.try_acquire(
+            (candidate.provider, candidate.model, ProbeKind.ROUTED)
+        )
 
     def _record_failure(self, candidate: Candidate, failure: Failure, started_at: float) -> None:
         if failure.outcome is Outcome.RATE_LIMITED and self.ledger is not None:

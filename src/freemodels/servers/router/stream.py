@@ -8,16 +8,15 @@ gives the connection back to the pool.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-
 from freemodels.core.probe.failure import ERROR_TEXT_MAX, error_message
+from freemodels.core.probe.lean_wire import LeanResponse
 from freemodels.servers.router.sse import EventSplitter
 
 DRAIN_S = 1.0
@@ -32,7 +31,7 @@ class StreamBroken(Exception):
 class Opened:
     """An attempt that committed: its first content is in `held`, the rest still upstream."""
 
-    response: aiohttp.ClientResponse | None
+    response: LeanResponse | None
     splitter: EventSplitter
     held: list[str]
     """The data of the events up to the first content, and of any that came in the same read."""
@@ -45,6 +44,8 @@ class Opened:
     total_ms: float | None = field(default=None)
     secret: str | None = field(default=None, repr=False)
     """The provider's key, cut out of any error text the stream carries (servers echo keys)."""
+    idle_s: float = 120.0
+    """The longest wait for the next read (Timeouts.idle_s)."""
 
     async def batches(self) -> AsyncIterator[list[str]]:
         """The data of each event from the first content on, one list per upstream read (so a
@@ -63,8 +64,9 @@ class Opened:
         if self.finished or self.response is None:
             self._end()
             return
+        response = self.response
         try:
-            async for raw in self.response.content.iter_any():
+            while raw := await response.read(self.idle_s):
                 batch, broken = self._check(self.splitter.feed(raw))
                 if batch:
                     yield batch
@@ -72,7 +74,9 @@ class Opened:
                     raise StreamBroken(broken)
                 if self.finished:
                     return
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except TimeoutError:
+            raise StreamBroken(f"the upstream stream stalled ({self.idle_s:g} s)") from None
+        except OSError as exc:  # reset, cut mid-chunk, a malformed answer
             raise StreamBroken(f"the upstream stream broke ({describe_error(exc)})") from None
         # EOF without [DONE]: some servers end that way after a finish_reason; accept it.
         self._end()
@@ -91,7 +95,7 @@ class Opened:
             if data == "[DONE]":
                 self._end()
                 return events[:position], None
-            if '"error"' in data or '"usage"' in data:
+            if '"error"' in data or carries_usage(data):
                 parsed = parse_json(data)
                 if parsed is None:
                     continue
@@ -115,25 +119,24 @@ class Opened:
             response.close()
 
     async def aclose(self) -> None:
-        """After the whole answer: read what follows [DONE] (the chunked terminator) and give
-        the connection back for the next request; a response left unread would cost it."""
+        """After the whole answer: read what follows [DONE] (the chunked terminator, most often
+        already in) and give the connection back for the next request; a response left unread
+        would cost it."""
         response = self.response
-        if response is None or not self.finished:
-            self.close()
-            return
-        try:
-            async with asyncio.timeout(DRAIN_S):
-                drained = 0
-                while drained < DRAIN_MAX and not response.content.at_eof():
-                    drained += len(await response.content.readany())
-        except (TimeoutError, aiohttp.ClientError):
-            self.close()
-            return
-        if not response.content.at_eof():
-            self.close()
-            return
-        self.response = None
-        response.release()
+        if response is not None and self.finished and not response.done:
+            drained = 0
+            # A stall or a cut (TimeoutError is an OSError) leaves it unread: closed below.
+            with contextlib.suppress(OSError):
+                while drained < DRAIN_MAX and (piece := await response.read(DRAIN_S)):
+                    drained += len(piece)
+        self.close()
+
+
+def carries_usage(data: str) -> bool:
+    """Whether an event's text may hold a usage object. OpenAI's streams, asked for usage, put
+    `"usage":null` in every chunk: those are relayed without a JSON parse. (A quote inside a
+    JSON string is escaped, so content cannot spell these.)"""
+    return '"usage"' in data and '"usage":null' not in data and '"usage": null' not in data
 
 
 def parse_json(data: str) -> dict[str, Any] | None:

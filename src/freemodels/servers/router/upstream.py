@@ -18,13 +18,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
-from aiohttp.helpers import get_env_proxy_for_url
-from yarl import URL
-
 from freemodels.core.keys.lookup import KeyRing, ResolvedKey
 from freemodels.core.probe.clients import MAX_IN_FLIGHT_PER_PROVIDER, USER_AGENT, ssl_context
 from freemodels.core.probe.failure import ERROR_TEXT_MAX, error_message, parse_retry_after
+from freemodels.core.probe.lean_wire import LeanResponse, LeanWire
 from freemodels.core.records import Model, Outcome, Provider
 from freemodels.servers.router.sse import EventSplitter
 from freemodels.servers.router.stream import Opened, describe_error, parse_json, short_text
@@ -59,37 +56,36 @@ class Failure:
 
 
 class Upstream:
-    """Sends attempts; one aiohttp session per provider (see core.probe.clients for why)."""
+    """Sends attempts over one pool of kept-alive connections per provider.
+
+    The pools are the probe's lean wire (`core.probe.lean_wire`: asyncio protocols and
+    httptools' C parser), not a general HTTP client: with fifty streams starting at once, a
+    general client's per-request and per-read layers were a third of the router's CPU on the way
+    to the first token (docs/architecture.md, "Performance notes").
+    """
 
     def __init__(self, keys: KeyRing, timeouts: Timeouts = Timeouts()) -> None:
         self.keys = keys
         self.timeouts = timeouts
-        self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._wires: dict[str, LeanWire] = {}
         self._keys: dict[str, asyncio.Future[ResolvedKey | None]] = {}
-        self._proxies: dict[str, tuple[URL, aiohttp.BasicAuth | None] | None] = {}
 
-    def _session(self, provider: Provider, base_url: str) -> aiohttp.ClientSession:
-        session = self._sessions.get(provider.id)
-        if session is None:
+    def _wire(self, provider: Provider, base_url: str) -> LeanWire:
+        wire = self._wires.get(provider.id)
+        if wire is None:
             tls: ssl.SSLContext | bool = ssl_context() if base_url.startswith("https") else False
-            session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(
-                    limit=MAX_IN_FLIGHT_PER_PROVIDER, keepalive_timeout=KEEPALIVE_S, ssl=tls
-                ),
+            wire = LeanWire(
+                base_url,
+                tls,
+                limit=MAX_IN_FLIGHT_PER_PROVIDER,
+                keepalive_s=KEEPALIVE_S,
+                # The proxy (HTTPS_PROXY, NO_PROXY) is looked up once per provider; keys never
+                # come from .netrc.
                 headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
-                timeout=aiohttp.ClientTimeout(
-                    total=None, sock_connect=self.timeouts.connect_s, sock_read=self.timeouts.idle_s
-                ),
-                # trust_env would look up ~/.netrc and the proxy variables in a thread for every
-                # request (two thread hops on the way to the first token): the proxy is looked
-                # up once per provider instead, and keys never come from .netrc.
-                trust_env=False,
-                cookie_jar=aiohttp.DummyCookieJar(),
-                auto_decompress=False,
+                connect_timeout_s=self.timeouts.connect_s,
             )
-            self._sessions[provider.id] = session
-            self._proxies[provider.id] = _env_proxy(base_url)
-        return session
+            self._wires[provider.id] = wire
+        return wire
 
     async def key(self, provider: Provider) -> ResolvedKey | None:
         """The provider's key, resolved once, in a thread (a key store may be slow)."""
@@ -97,13 +93,15 @@ class Upstream:
         if future is None:
             future = asyncio.ensure_future(asyncio.to_thread(self.keys.resolve, provider))
             self._keys[provider.id] = future
+        if future.done():
+            return future.result()  # no suspension: the usual case after the first request
         return await future
 
     async def aclose(self) -> None:
-        """Close every session."""
-        sessions, self._sessions = list(self._sessions.values()), {}
-        for session in sessions:
-            await session.close()
+        """Close every connection."""
+        wires, self._wires = list(self._wires.values()), {}
+        for wire in wires:
+            await wire.aclose()
 
     async def unready(self, provider: Provider) -> str | None:
         """Why no request can be sent to this provider (no key, an unset URL variable), if so."""
@@ -123,32 +121,25 @@ class Upstream:
             return Failure(Outcome.NO_KEY, "an unset URL variable", sent=False)
         key = await self.key(provider)
         headers = dict(provider.headers)
-        headers["Content-Type"] = "application/json"
         if key is not None:
             headers["Authorization"] = f"Bearer {key.value}"
         payload = json.dumps({**body, "model": model.id}).encode()
-        session = self._session(provider, base_url)
-        proxy, proxy_auth = self._proxies.get(provider.id) or (None, None)
+        wire = self._wire(provider, base_url)
         t0 = time.perf_counter()
-        response: aiohttp.ClientResponse | None = None
+        response: LeanResponse | None = None
         try:
             async with asyncio.timeout(self.timeouts.first_token_s):
-                response = await session.post(
-                    f"{base_url}/chat/completions",
-                    data=payload,
-                    headers=headers,
-                    allow_redirects=False,
-                    proxy=proxy,
-                    proxy_auth=proxy_auth,
-                )
-                result = await _first_content(response, t0)
-                if isinstance(result, Opened) and key is not None:
-                    result.secret = key.value
+                response = await wire.post(f"{base_url}/chat/completions", payload, headers)
+                result = await _first_content(response, t0, self.timeouts.idle_s)
+                if isinstance(result, Opened):
+                    result.idle_s = self.timeouts.idle_s
+                    if key is not None:
+                        result.secret = key.value
         except TimeoutError:
             result = Failure(
                 Outcome.TIMEOUT, f"no content within {self.timeouts.first_token_s:g} s"
             )
-        except aiohttp.ClientError as exc:
+        except OSError as exc:  # refused, reset, TLS, DNS, a malformed answer
             result = Failure(Outcome.NETWORK_ERROR, describe_error(exc))
         except BaseException:
             # Cancelled (the client hung up): drop the upstream request at once.
@@ -158,28 +149,25 @@ class Upstream:
         if isinstance(result, Failure):
             if response is not None:
                 # An error body read to its end leaves the connection reusable.
-                if response.content.at_eof():
-                    response.release()
-                else:
-                    response.close()
+                response.close()
             return _redacted(result, key)
         return result
 
 
-async def _first_content(response: aiohttp.ClientResponse, t0: float) -> Opened | Failure:
+async def _first_content(response: LeanResponse, t0: float, idle_s: float) -> Opened | Failure:
     headers_ms = round((time.perf_counter() - t0) * 1000.0, 3)
     status = response.status
     if status != 200:
-        return await _error_status(response)
-    content_type = response.headers.get("Content-Type", "")
+        return await _error_status(response, idle_s)
+    content_type = response.header("Content-Type") or ""
     if "json" in content_type:
-        return await _whole_json(response, t0, headers_ms)
+        return await _whole_json(response, t0, headers_ms, idle_s)
     if "text/event-stream" not in content_type:
         kind = content_type.split(";")[0] or "no content type"
         return Failure(Outcome.BAD_RESPONSE, f"200 with {kind}", status)
     splitter = EventSplitter()
     held: list[str] = []
-    async for raw in response.content.iter_any():
+    while raw := await response.read(idle_s):
         events = splitter.feed(raw)
         for position, data in enumerate(events):
             if data == "[DONE]":
@@ -215,11 +203,22 @@ def has_content(chunk: dict[str, Any]) -> bool:
     )
 
 
+async def _read_all(response: LeanResponse, idle_s: float, limit: int | None = None) -> bytes:
+    """The body to its end (or its first `limit` bytes)."""
+    pieces: list[bytes] = []
+    size = 0
+    while (limit is None or size < limit) and (piece := await response.read(idle_s)):
+        pieces.append(piece)
+        size += len(piece)
+    body = b"".join(pieces)
+    return body if limit is None else body[:limit]
+
+
 async def _whole_json(
-    response: aiohttp.ClientResponse, t0: float, headers_ms: float
+    response: LeanResponse, t0: float, headers_ms: float, idle_s: float
 ) -> Opened | Failure:
     """A plain chat.completion where a stream was asked for: made into the same chunks."""
-    raw = await response.content.read()
+    raw = await _read_all(response, idle_s)
     ttft = round((time.perf_counter() - t0) * 1000.0, 3)
     doc = parse_json(raw.decode("utf-8", "replace"))
     choices = doc.get("choices") if doc is not None else None
@@ -242,13 +241,13 @@ async def _whole_json(
     if isinstance(doc.get("usage"), dict):
         held.append(json.dumps({**chunk, "choices": [], "usage": doc["usage"]}))
     opened = Opened(None, EventSplitter(), held, 200, t0, headers_ms, ttft, finished=True)
-    response.release()
+    response.close()
     return opened
 
 
-async def _error_status(response: aiohttp.ClientResponse) -> Failure:
+async def _error_status(response: LeanResponse, idle_s: float) -> Failure:
     status = response.status
-    body = await response.content.read(ERROR_BODY_MAX)
+    body = await _read_all(response, idle_s, ERROR_BODY_MAX)
     text = body.decode("utf-8", "replace")
     try:
         message = error_message(json.loads(text))
@@ -260,21 +259,13 @@ async def _error_status(response: aiohttp.ClientResponse) -> Failure:
     if status in (404, 410):
         return Failure(Outcome.NOT_FOUND, error, status)
     if status == 429:
-        retry = parse_retry_after(response.headers.get("Retry-After"), time.time())
+        retry = parse_retry_after(response.header("Retry-After"), time.time())
         return Failure(Outcome.RATE_LIMITED, error, status, retry_after_s=retry)
     if status >= 500:
         return Failure(Outcome.SERVER_ERROR, error, status)
     if 300 <= status < 400:
         return Failure(Outcome.REJECTED, f"HTTP {status}: a redirect, not followed", status)
     return Failure(Outcome.REJECTED, error, status, body=body)
-
-
-def _env_proxy(base_url: str) -> tuple[URL, aiohttp.BasicAuth | None] | None:
-    """The proxy HTTPS_PROXY/HTTP_PROXY (and NO_PROXY) name for this URL, if any."""
-    try:
-        return get_env_proxy_for_url(URL(base_url))
-    except LookupError:
-        return None
 
 
 def _redacted(failure: Failure, key: ResolvedKey | None) -> Failure:
