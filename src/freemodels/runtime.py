@@ -44,7 +44,8 @@ def install_event_loop() -> str:
 
 
 class _WholeWrites(io.RawIOBase):
-    """A file descriptor whose write() returns only once every byte is written."""
+    """A file descriptor whose write() returns only once every byte is written (and whose
+    close() leaves the descriptor open: it is the process's own stdout or stderr)."""
 
     def __init__(self, fd: int) -> None:
         super().__init__()
@@ -67,7 +68,7 @@ class _WholeWrites(io.RawIOBase):
                 done += os.write(self._fd, view[done:])
             except BlockingIOError:
                 select.select([], [self._fd], [])
-        return done  # closing never closes the descriptor: it stays the process's own
+        return done
 
 
 def whole_writes() -> None:
