@@ -34,6 +34,10 @@ from freemodels.core.probe.clients import env_proxy
 from freemodels.core.probe.wire import Clock
 
 CONNECT_TIMEOUT_S = 10.0
+ADDRESS_TTL_S = 10.0
+"""How long one lookup of a provider's name serves its new connections (aiohttp keeps its DNS
+cache as long): a sweep opens up to 32 at once, and one lookup each queued them behind the
+resolver's threads for the first tens of ms."""
 PAUSE_AT = 1024 * 1024
 """Body bytes waiting to be read beyond which the socket is not read (a slow reader upstream of a
 slow client must not buffer a whole answer); reading resumes once they were taken."""
@@ -325,6 +329,7 @@ class LeanWire:
         self._idle: list[_Connection] = []
         self._open: set[_Connection] = set()
         self._proxy = _env_proxy(self._scheme, self._host)
+        self._addresses: dict[tuple[str, int], tuple[float, asyncio.Future[list[_Address]]]] = {}
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> LeanResponse:
         """Send a POST over an idle connection or a new one; return once the headers are in."""
@@ -399,18 +404,49 @@ class LeanWire:
             if self._proxy is None:
                 connection = await _open_connection(
                     loop,
-                    self._host,
-                    self._port,
+                    await self._resolve(loop, self._host, self._port),
                     tls=self._tls,
                     server_hostname=self._host if self._tls else None,
                 )
             else:
                 proxy_host, proxy_port, _ = self._proxy
-                connection = await _open_connection(loop, proxy_host, proxy_port)
+                addresses = await self._resolve(loop, proxy_host, proxy_port)
+                connection = await _open_connection(loop, addresses)
                 if self._scheme == "https":
                     await self._tunnel(loop, connection)
         self._open.add(connection)
         return connection
+
+    async def _resolve(
+        self, loop: asyncio.AbstractEventLoop, host: str, port: int
+    ) -> list[_Address]:
+        """The addresses of host: a literal IP at once, a name from one lookup shared by every
+        connection opened within ADDRESS_TTL_S (a failed lookup is not kept)."""
+        literal = _literal_address(host, port)
+        if literal is not None:
+            return literal
+        now = time.monotonic()
+        cached = self._addresses.get((host, port))
+        if cached is None or now - cached[0] > ADDRESS_TTL_S:
+            lookup = asyncio.ensure_future(_lookup(loop, host, port))
+            lookup.add_done_callback(self._forget_failed((host, port)))
+            cached = self._addresses[(host, port)] = (now, lookup)
+        # Shielded: one connection given up (its probe cancelled) must not cancel the lookup
+        # the others wait for.
+        return await asyncio.shield(cached[1])
+
+    def _forget_failed(
+        self, origin: tuple[str, int]
+    ) -> Callable[[asyncio.Future[list[_Address]]], None]:
+        def forget(lookup: asyncio.Future[list[_Address]]) -> None:
+            # Retrieving the exception here keeps a failure nobody awaits any more (every
+            # waiter cancelled) off stderr; the next connection looks the name up again.
+            if lookup.cancelled() or lookup.exception() is not None:
+                entry = self._addresses.get(origin)
+                if entry is not None and entry[1] is lookup:
+                    del self._addresses[origin]
+
+        return forget
 
     async def _tunnel(self, loop: asyncio.AbstractEventLoop, connection: _Connection) -> None:
         """CONNECT through the proxy, then TLS to the provider inside the tunnel."""
@@ -438,29 +474,48 @@ class LeanWire:
             connection.transport = cast(asyncio.Transport, transport)
 
 
+_Address = tuple[int, int, str, int]
+"""(family, proto, host, port) of one address to connect to."""
+
+
+def _literal_address(host: str, port: int) -> list[_Address] | None:
+    """An IP literal's one address, with no lookup (None for a name)."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+        except OSError:
+            continue
+        return [(family, socket.IPPROTO_TCP, host, port)]
+    return None
+
+
+async def _lookup(loop: asyncio.AbstractEventLoop, host: str, port: int) -> list[_Address]:
+    """The addresses of a name.
+
+    Resolved here rather than by create_connection: uvloop's create_connection, cancelled while
+    its lookup runs (a sweep's other probes cancelled by the first failure, or Ctrl-C), leaves
+    the lookup's future behind, and its DNS error was printed on stderr as "Future exception was
+    never retrieved" once per probe of an offline run.
+    """
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [(family, proto, str(addr[0]), int(addr[1])) for family, _, proto, _, addr in infos]
+
+
 async def _open_connection(
     loop: asyncio.AbstractEventLoop,
-    host: str,
-    port: int,
+    addresses: list[_Address],
     *,
     tls: ssl.SSLContext | None = None,
     server_hostname: str | None = None,
 ) -> _Connection:
-    """A connection to the first of host's addresses that accepts one.
-
-    The name is resolved here rather than by create_connection: uvloop's create_connection,
-    cancelled while its lookup runs (a sweep's other probes cancelled by the first failure, or
-    Ctrl-C), leaves the lookup's future behind, and its DNS error was printed on stderr as
-    "Future exception was never retrieved" once per probe of an offline run.
-    """
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    """A connection to the first of the addresses that accepts one."""
     error: OSError | None = None
-    for family, _, proto, _, address in infos:
+    for family, proto, host, port in addresses:
         try:
             _, connection = await loop.create_connection(
                 _Connection,
-                str(address[0]),
-                int(address[1]),
+                host,
+                port,
                 family=family,
                 proto=proto,
                 ssl=tls,
@@ -470,7 +525,7 @@ async def _open_connection(
             error = exc
             continue
         return connection
-    raise error if error is not None else OSError(f"no address for {host}")
+    raise error if error is not None else OSError("the name has no address")
 
 
 # Linux's TCP_INFO: `tcpi_last_data_recv`, milliseconds since data last reached the socket,
