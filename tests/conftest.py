@@ -50,3 +50,12 @@ def isolated_home(
     # test changes its result with the calendar (the lint step checks the real date).
     monkeypatch.setenv("FREEMODELS_TODAY", "2026-11-30")
     yield home
+
+
+@pytest.fixture
+def redis_ledgers_closed() -> Iterator[None]:
+    """Closes the shared ledgers the test opened with redis_server.open_shared_ledger."""
+    yield
+    from redis_server import close_opened_ledgers
+
+    close_opened_ledgers()

@@ -115,6 +115,29 @@ EXISTING = {
 }
 
 
+UPDATE_GOLDEN = os.environ.get("UPDATE_GOLDEN") == "1"
+"""With UPDATE_GOLDEN=1 the golden tests write what they got as the expected files."""
+
+
+def put_existing(tool: str, home: Path) -> Path:
+    """Copy the tool's sample config (comments, other providers) to where the tool reads it."""
+    path = home / EXISTING[tool]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(GOLDEN / tool / path.name, path)
+    return path
+
+
+def assert_golden(home: Path, expected_dir: Path) -> None:
+    """Every file written under `home` (backups aside) is the golden one, byte for byte."""
+    files = {k: v for k, v in written(home).items() if not k.endswith(".freemodels.bak")}
+    if UPDATE_GOLDEN:
+        shutil.rmtree(expected_dir, ignore_errors=True)
+        for name, text in files.items():
+            (expected_dir / name).parent.mkdir(parents=True, exist_ok=True)
+            (expected_dir / name).write_text(text, encoding="utf-8")
+    assert files == written(expected_dir)
+
+
 def home_env(home: Path) -> dict[str, str]:
     """The environment a tool would see with HOME at `home`."""
     return {"HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"), "PATH": os.defpath}

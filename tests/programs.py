@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from typing import NoReturn
 
 import pytest
@@ -41,3 +43,12 @@ def require_program(name: str, *paths: str, installer: str = ".ci/run") -> str:
     if found is None:
         unavailable(f"{name} is not installed", installer)
     return found
+
+
+def fresh_python(code: str) -> str:
+    """The last line a fresh interpreter prints running `code`: what it imports is its own, not
+    what this test process has loaded already. A failure shows the interpreter's stderr."""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    return lines[-1] if lines else ""

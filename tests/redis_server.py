@@ -6,12 +6,22 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import redis
 
+from freemodels.core.keys.lookup import KeyRing
+from freemodels.core.monitor.ledger_config import LedgerSettings
+from freemodels.core.monitor.ledger_redis import RedisLedger
+from freemodels.core.monitor.ledger_select import open_ledger
+from freemodels.core.records import Provider
+from freemodels.core.store.history import History
 from freemodels.fleet.tls import make_tls
 from programs import require_program
+
+OPENED: list[RedisLedger] = []
+"""Shared ledgers the running test opened; the `redis_ledgers_closed` fixture closes them."""
 
 
 def free_port() -> int:
@@ -91,3 +101,32 @@ class RedisServer:
             self.proc.kill()
             self.proc.wait(timeout=30)
         self.proc = None
+
+
+def serving(
+    workdir: Path, *, password: str | None = None, tls: bool = False
+) -> Iterator[RedisServer]:
+    """A started server for a fixture to yield from; killed afterwards."""
+    server = RedisServer(workdir, password=password, tls=tls)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def open_shared_ledger(
+    directory: Path, providers: Sequence[Provider], keys: KeyRing, settings: LedgerSettings
+) -> RedisLedger:
+    """A shared ledger over a history file of its own in `directory` (each one a machine)."""
+    history = History(directory / f"h{len(list(directory.iterdir()))}.sqlite3")
+    made = open_ledger(history.db, providers, keys, settings=settings)
+    assert isinstance(made, RedisLedger)
+    OPENED.append(made)
+    return made
+
+
+def close_opened_ledgers() -> None:
+    """Close every ledger open_shared_ledger made."""
+    while OPENED:
+        OPENED.pop().close()

@@ -15,6 +15,7 @@ import pytest
 
 from freemodels.fleet.server import Behaviour, Fleet, FleetThread
 from freemodels.fleet.synthetic import catalog_toml
+from programs import fresh_python
 
 CONTRACT_FIELDS = [
     "rank", "provider", "model", "name", "outcome", "http_status", "samples", "ok",
@@ -220,9 +221,7 @@ def test_headless_modules_never_import_textual() -> None:
         "bad = [m for m in sys.modules if m.startswith(ui)]\n"
         "print(bad)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "[]"
+    assert fresh_python(code) == "[]"
 
 
 def test_stats_flags_models_not_found_for_a_day(fleet_catalog: tuple[Fleet, Path]) -> None:

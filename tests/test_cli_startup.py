@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from freemodels.cli import COMMANDS, SUMMARIES, build_parser
+from programs import fresh_python
 
 
 def test_the_summaries_are_the_commands_own_help() -> None:
@@ -19,18 +20,18 @@ def test_the_summaries_are_the_commands_own_help() -> None:
 
 def test_a_command_imports_only_its_own_module() -> None:
     code = (
-        "import sys\n"
+        "import contextlib, io, sys\n"
         "from freemodels.cli import main\n"
-        "try:\n"
-        "    main(['--catalog', 'x.toml', 'check', '--help'])\n"
-        "except SystemExit:\n"
-        "    pass\n"
+        "shown = io.StringIO()\n"
+        "with contextlib.redirect_stdout(shown):\n"
+        "    try:\n"
+        "        main(['--catalog', 'x.toml', 'check', '--help'])\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "assert '--rounds' in shown.getvalue(), 'check options are there'\n"
         "print(sorted(m for m in sys.modules if m.startswith('freemodels.cli.')))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    assert "--rounds" in proc.stdout, "check's own options are there"
-    loaded = proc.stdout.strip().splitlines()[-1]
+    loaded = fresh_python(code)
     for other in ("serve", "use", "watch", "keys", "providers", "stats"):
         assert f"freemodels.cli.{other}'" not in loaded, loaded
 
@@ -54,6 +55,4 @@ def test_commands_without_a_loop_do_not_import_asyncio() -> None:
         "main(['keys', 'list'])\n"
         "print('asyncio' in sys.modules)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().splitlines()[-1] == "False"
+    assert fresh_python(code) == "False"

@@ -27,24 +27,17 @@ from integrations_fixtures import (
     GOLDEN,
     GROQ,
     LLAMA,
+    assert_golden,
     home_env,
     jsonc_value,
+    put_existing,
     schema,
     written,
 )
 
-UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 LOCAL = RouterAddress("http://127.0.0.1:8766", "default")
 REMOTE = RouterAddress("http://10.1.2.3:8766", "given")  # only written into files, never contacted
 TOKEN = "fmr_SECRETTOKEN0123456789"
-
-
-def put_existing(tool: str, home: Path) -> Path:
-    """Copy the tool's sample config (comments, other providers) to where the tool reads it."""
-    path = home / EXISTING[tool]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(GOLDEN / tool / path.name, path)
-    return path
 
 
 def meaning(path: Path) -> Any:
@@ -64,14 +57,7 @@ def test_golden(tool: str, case: str, tmp_path: Path) -> None:
     if case == "existing":
         put_existing(tool, home)
     registry.apply_router(tool, LOCAL, env=home_env(home), cwd=tmp_path)
-    files = {k: v for k, v in written(home).items() if not k.endswith(".freemodels.bak")}
-    expected_dir = GOLDEN / tool / f"router-{case}"
-    if UPDATE:
-        shutil.rmtree(expected_dir, ignore_errors=True)
-        for name, text in files.items():
-            (expected_dir / name).parent.mkdir(parents=True, exist_ok=True)
-            (expected_dir / name).write_text(text, encoding="utf-8")
-    assert files == written(expected_dir)
+    assert_golden(home, GOLDEN / tool / f"router-{case}")
 
 
 @pytest.mark.parametrize("tool", registry.ROUTER_TOOLS)

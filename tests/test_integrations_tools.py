@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -24,13 +23,13 @@ from integrations_fixtures import (
     SCHEMAS,
     SLASHED,
     STORED_KEY,
+    assert_golden,
     home_env,
     jsonc_value,
+    put_existing,
     schema,
     written,
 )
-
-UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 
 
 @pytest.mark.parametrize("case", ["fresh", "existing"])
@@ -40,18 +39,9 @@ def test_golden(tool: str, case: str, tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
     if case == "existing":
-        source = GOLDEN / tool / Path(EXISTING[tool]).name
-        (home / EXISTING[tool]).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, home / EXISTING[tool])
+        put_existing(tool, home)
     registry.apply(tool, GROQ, LLAMA, ENV_KEY, env=home_env(home), cwd=tmp_path)
-    files = {k: v for k, v in written(home).items() if not k.endswith(".freemodels.bak")}
-    expected_dir = GOLDEN / tool / f"expected-{case}"
-    if UPDATE:
-        shutil.rmtree(expected_dir, ignore_errors=True)
-        for name, text in files.items():
-            (expected_dir / name).parent.mkdir(parents=True, exist_ok=True)
-            (expected_dir / name).write_text(text, encoding="utf-8")
-    assert files == written(expected_dir)
+    assert_golden(home, GOLDEN / tool / f"expected-{case}")
 
 
 @pytest.mark.parametrize("tool", registry.TOOLS)
@@ -109,8 +99,7 @@ def test_json_output_matches_the_tool_schema(
 ) -> None:
     """What we write validates against the tool's published schema (comments stripped)."""
     if case == "existing":
-        (tmp_path / EXISTING[tool]).parent.mkdir(parents=True)
-        shutil.copyfile(GOLDEN / tool / Path(EXISTING[tool]).name, tmp_path / EXISTING[tool])
+        put_existing(tool, tmp_path)
     for model in (LLAMA, SLASHED):
         result = registry.apply(tool, GROQ, model, ENV_KEY, env=home_env(tmp_path), cwd=tmp_path)
     (path,) = result.paths or (tmp_path / EXISTING[tool],)

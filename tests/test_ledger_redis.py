@@ -24,7 +24,7 @@ from freemodels.core.monitor.ledger_select import open_ledger
 from freemodels.core.records import Model, ProbeKind, Provider
 from freemodels.core.store.history import History
 from freemodels.errors import UsageError
-from redis_server import RedisServer, free_port
+from redis_server import RedisServer, free_port, open_shared_ledger, serving
 from waiting import wait_until
 
 MODEL = Model("m", "M", 8192)
@@ -38,22 +38,12 @@ def provider(pid: str = "p", *, rpm: int | None = None, rpd: int | None = None) 
     )  # fmt: skip
 
 
+pytestmark = pytest.mark.usefixtures("redis_ledgers_closed")
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    srv = RedisServer(tmp_path_factory.mktemp("redis"), password="s3cret-pass")
-    srv.start()
-    yield srv
-    srv.stop()
-
-
-OPENED: list[RedisLedger] = []
-
-
-@pytest.fixture(autouse=True)
-def _close_ledgers() -> Iterator[None]:
-    yield
-    while OPENED:
-        OPENED.pop().close()
+    yield from serving(tmp_path_factory.mktemp("redis"), password="s3cret-pass")
 
 
 def ledger(
@@ -61,11 +51,7 @@ def ledger(
 ) -> RedisLedger:
     settings = LedgerSettings(url=url, **kw)  # type: ignore[arg-type]
     env = {"P_API_KEY": key} if key else {}
-    history = History(tmp_path / f"h{len(list(tmp_path.iterdir()))}.sqlite3")
-    made = open_ledger(history.db, providers, KeyRing(env=env), settings=settings)
-    assert isinstance(made, RedisLedger)
-    OPENED.append(made)
-    return made
+    return open_shared_ledger(tmp_path, providers, KeyRing(env=env), settings)
 
 
 def test_without_a_url_the_ledger_stays_local(tmp_path: Path) -> None:
@@ -138,12 +124,8 @@ def test_unreachable_redis_falls_back_to_a_share_and_warns_once(tmp_path: Path) 
     said: list[str] = []
     p = provider("down", rpm=8)
     url = f"redis://:hunter2@127.0.0.1:{free_port()}/0"
-    history = History(tmp_path / "h.sqlite3")
-    made = open_ledger(
-        history.db, [p], KeyRing(env={}), settings=LedgerSettings(url=url, fallback_share=4)
-    )
-    assert isinstance(made, RedisLedger)
-    OPENED.append(made)
+    settings = LedgerSettings(url=url, fallback_share=4)
+    made = open_shared_ledger(tmp_path, [p], KeyRing(env={}), settings)
     made._warn = said.append
     waits = [made.try_acquire(p, MODEL, ProbeKind.PROBE) for _ in range(4)]
     assert waits[:2] == [0, 0] and all(w > 0 for w in waits[2:]), "8 rpm / 4 = 2 locally"

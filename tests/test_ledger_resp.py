@@ -17,11 +17,9 @@ from freemodels.core.keys.lookup import KeyRing
 from freemodels.core.monitor import ledger_resp as resp
 from freemodels.core.monitor.ledger_config import LedgerSettings, ledger_settings
 from freemodels.core.monitor.ledger_redis import RedisLedger
-from freemodels.core.monitor.ledger_select import open_ledger
 from freemodels.core.records import Model, ProbeKind, Provider
-from freemodels.core.store.history import History
 from freemodels.errors import UsageError
-from redis_server import RedisServer
+from redis_server import RedisServer, open_shared_ledger, serving
 
 MODEL = Model("m", "M", 8192)
 KEY = "gsk_resp_test_key_0123456789"
@@ -34,45 +32,24 @@ def provider(pid: str, rpm: int | None = None) -> Provider:
     )  # fmt: skip
 
 
+pytestmark = pytest.mark.usefixtures("redis_ledgers_closed")
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    srv = RedisServer(tmp_path_factory.mktemp("redis"))
-    srv.start()
-    yield srv
-    srv.stop()
+    yield from serving(tmp_path_factory.mktemp("redis"))
 
 
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    srv = RedisServer(tmp_path_factory.mktemp("redis-tls"), password="tls-pass-77", tls=True)
-    srv.start()
-    yield srv
-    srv.stop()
-
-
-OPENED: list[RedisLedger] = []
-
-
-@pytest.fixture(autouse=True)
-def _close_ledgers() -> Iterator[None]:
-    yield
-    while OPENED:
-        OPENED.pop().close()
+    yield from serving(tmp_path_factory.mktemp("redis-tls"), password="tls-pass-77", tls=True)
 
 
 def ledger(tmp_path: Path, url: str, providers: list[Provider]) -> RedisLedger:
-    history = History(tmp_path / f"h{len(list(tmp_path.iterdir()))}.sqlite3")
-    made = open_ledger(
-        history.db,
-        providers,
-        KeyRing(env={"P_API_KEY": KEY}),
-        # Not a test of the grant deadline (test_ledger_redis has one): a loaded machine may
-        # take more than 50 ms for a TLS handshake.
-        settings=LedgerSettings(url=url, timeout_s=10.0),
-    )
-    assert isinstance(made, RedisLedger)
-    OPENED.append(made)
-    return made
+    # Not a test of the grant deadline (test_ledger_redis has one): a loaded machine may take
+    # more than 50 ms for a TLS handshake.
+    settings = LedgerSettings(url=url, timeout_s=10.0)
+    return open_shared_ledger(tmp_path, providers, KeyRing(env={"P_API_KEY": KEY}), settings)
 
 
 def test_urls_name_host_port_database_login_and_tls() -> None:

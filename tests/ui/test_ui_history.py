@@ -3,8 +3,6 @@ file filled with a generated rhythm (fixed clock, fixed time zone)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +18,7 @@ from freemodels.core.store.history import History
 from freemodels.ui.app import DashboardApp
 from freemodels.ui.widgets.detail import DetailPane
 from history_fixtures import generate
+from programs import fresh_python
 
 WIDE = (160, 48)
 DEADLINE_S = 30.0
@@ -211,8 +210,7 @@ def test_the_dashboard_does_not_import_plotext_until_h() -> None:
         "import sys, freemodels.ui.app, freemodels.cli.dashboard; "
         "print(sorted(m for m in sys.modules if 'plotext' in m))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert fresh_python(code) == "[]"
 
 
 def test_history_screen_snapshot(snap_compare: Callable[..., bool], tmp_path: Path) -> None:
