@@ -133,3 +133,29 @@ def test_history_warm_start_skips_the_warmup_burst() -> None:
         s.seen(ModelRef("c", f"m{i}"), 90.0)
     assert s.take("c", 100.0) is None, "every model was probed 10 s ago"
     assert s.take("c", 121.0) is not None
+
+
+def test_a_budget_with_nothing_eligible_is_due_when_its_first_model_is() -> None:
+    """No polling while every model waits out its interval: an idle dashboard's loop sleeps
+    until a turn comes (it woke some twenty times a second across the real catalog)."""
+    p = provider("g", 2)
+    s = Scheduler([p], {}, Cadence(min_interval_s=60.0, jitter=0.0), rng=random.Random(1))
+    first, second = s.take("g", 0.0), s.take("g", 5.0)
+    assert first and second
+    s.done(ModelRef("g", "m0"), Outcome.OK, 1.0)
+    s.done(ModelRef("g", "m1"), Outcome.OK, 6.0)
+    assert s.take("g", 10.0) is None
+    assert s.next_due(10.0) == 60.0, "m0's interval ends 60 s after it was sent"
+    assert s.take("g", 59.9) is None
+    assert s.take("g", 60.0) is not None
+
+
+def test_a_probe_finishing_wakes_a_budget_that_had_no_model_to_send() -> None:
+    p = provider("g", 1)
+    s = Scheduler([p], {}, Cadence(min_interval_s=60.0, jitter=0.0), rng=random.Random(1))
+    assert s.take("g", 0.0) is not None
+    assert s.take("g", 1.0) is None, "its one model is in flight"
+    assert s.done(ModelRef("g", "m0"), Outcome.OK, 2.0), "the caller should look again"
+    assert not s.done(ModelRef("g", "m0"), Outcome.OK, 3.0), "nothing was waiting"
+    assert s.next_due(2.0) <= 2.0
+    assert s.take("g", 2.0) is None and s.next_due(2.0) == 60.0

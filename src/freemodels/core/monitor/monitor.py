@@ -91,6 +91,8 @@ class Monitor:
         self._subscribers = Subscribers()
         self._snapshot = Snapshot(self._clock(), self.config.window_s, ())
         self._dirty = asyncio.Event()
+        self._wake = asyncio.Event()
+        """Cuts the dispatcher's sleep short: a user's request, a budget free again, a pause."""
         self._first_ttft = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -153,7 +155,11 @@ class Monitor:
         self._call(lambda: self._stop.set() if self._stop else None)
 
     def _request(self, ref: ModelRef | None, kind: ProbeKind) -> None:
-        self._call(lambda: self._requests.append((ref, kind)))
+        def ask() -> None:
+            self._requests.append((ref, kind))
+            self._wake.set()
+
+        self._call(ask)
 
     def _call(self, action: Callable[[], object]) -> None:
         loop = self._loop
@@ -284,7 +290,21 @@ class Monitor:
             if self._unsent == 0 and not self.first_probe.is_set():
                 self._first_pass_sent()  # nothing (more) of the first pass to send
             wait = max(0.02, min(1.0, self.scheduler.next_due(now) - self._clock()))
-            await self._sleep(wait)
+            await self._nap(wait)
+
+    async def _nap(self, seconds: float) -> None:
+        """Sleep until the next turn is due, or until something wakes the dispatcher."""
+        if self._wake.is_set():
+            self._wake.clear()
+            return
+        nap = asyncio.ensure_future(self._sleep(seconds))
+        woken = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait((nap, woken), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            nap.cancel()
+            woken.cancel()
+        self._wake.clear()
 
     async def _watcher(self) -> None:
         """Tick often, so a pause or a clock step is noticed within a tick of resuming."""
@@ -305,6 +325,7 @@ class Monitor:
         ledger = self._ledger if not self._attached else None
         absorb(gap, self._clock(), self._windows, self.scheduler, ledger)
         self._mark_dirty()
+        self._wake.set()  # the overdue turns were spread from now: the first is due
 
     def _start(self, group: asyncio.TaskGroup, probe: Coroutine[Any, Any, None]) -> None:
         task = group.create_task(probe)
@@ -386,7 +407,8 @@ class Monitor:
             # In flight across a pause or a step: its TTFT (or its timeout) measured the gap.
             log.info("%s: a result from across a pause is discarded", ref)
             self.discarded += 1
-            self.scheduler.release(ref)
+            if self.scheduler.release(ref):
+                self._wake.set()
             return
         if result is None:
             # Another process used the room: try this budget again shortly.
@@ -394,7 +416,8 @@ class Monitor:
             self.scheduler.delay(provider.budget_id, now + 2.0)
             return
         self.probes_sent += 1
-        self.scheduler.done(ref, result.outcome, now)
+        if self.scheduler.done(ref, result.outcome, now):
+            self._wake.set()
         self._windows.add(result)
         self._pending.append(result)
         self._mark_dirty()

@@ -137,8 +137,10 @@ class Scheduler:
             return None
         candidates = [s for s in budget.members if self._eligible(s, now)]
         if not candidates:
-            # Look again shortly, or as soon as a probe of this budget finishes.
-            budget.next_at = now + 0.5
+            # Look again when the first member's interval or backoff is over, or as soon as a
+            # probe of this budget finishes. (Looking again every half second woke an idle
+            # dashboard's loop some twenty times a second across the catalog's budgets.)
+            budget.next_at = self._first_eligible(budget, now)
             budget.starved = True
             return None
         default_rank = len(self._priority)
@@ -166,18 +168,33 @@ class Scheduler:
         state.last_at = now
         return state.provider, state.model
 
+    def _first_eligible(self, budget: _BudgetState, now: float) -> float:
+        """When the first member not in flight may be probed (all in flight: a cadence on, unless
+        one finishing wakes the budget before)."""
+        interval = self.cadence.min_interval_s
+        return min(
+            (
+                max(s.backoff_until, now if s.last_at is None else s.last_at + interval)
+                for s in budget.members
+                if not s.in_flight
+            ),
+            default=now + interval,
+        )
+
     def _eligible(self, state: _ModelState, now: float) -> bool:
         if state.in_flight or now < state.backoff_until:
             return False
         return state.last_at is None or now - state.last_at >= self.cadence.min_interval_s
 
-    def done(self, ref: ModelRef, outcome: Outcome | None, now: float) -> None:
-        """A probe finished (None: no request went out): release the model, apply backoffs."""
+    def done(self, ref: ModelRef, outcome: Outcome | None, now: float) -> bool:
+        """A probe finished (None: no request went out): release the model, apply backoffs.
+        True when its budget, which had no model to send, may send again now."""
         state = self._models.get(ref)
         if state is None:
-            return
+            return False
         state.in_flight = False
         budget = self._budgets[state.provider.budget_id]
+        woken = budget.starved
         if budget.starved:
             budget.starved = False
             budget.next_at = min(budget.next_at, now)
@@ -192,6 +209,7 @@ class Scheduler:
         else:
             state.not_found_streak = 0
             state.backoff_until = 0.0
+        return woken
 
     def delay(self, budget_id: str, until: float) -> None:
         """Hold a budget back (paused after a 429, or no room in the ledger)."""
@@ -242,9 +260,16 @@ class Scheduler:
                 state.last_at = now + period * index / len(overdue) - interval
             budget.next_at = max(budget.next_at, now)
 
-    def release(self, ref: ModelRef) -> None:
+    def release(self, ref: ModelRef) -> bool:
         """A probe's result was discarded (it spanned a pause): the model is free again, and its
-        turn counts as taken (the request went out)."""
+        turn counts as taken (the request went out). True as `done` says it."""
         state = self._models.get(ref)
-        if state is not None:
-            state.in_flight = False
+        if state is None:
+            return False
+        state.in_flight = False
+        budget = self._budgets[state.provider.budget_id]
+        woken = budget.starved
+        if budget.starved:
+            budget.starved = False
+            budget.next_at = 0.0  # look again: `take` works out when it may send
+        return woken
