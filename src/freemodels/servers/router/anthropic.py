@@ -24,7 +24,7 @@ from freemodels.servers.router.body import (
 )
 from freemodels.servers.router.openai import Broken, gather_whole
 from freemodels.servers.router.route import Refused, Routed, Router, Unavailable
-from freemodels.servers.router.stream import StreamBroken
+from freemodels.servers.router.stream import EventStreamResponse, StreamBroken
 from freemodels.servers.router.tokens import estimate
 from freemodels.servers.router.toolcalls import carry_calls
 
@@ -115,13 +115,7 @@ async def create_message(router: Router, request: web.Request) -> web.StreamResp
 async def _relay(
     router: Router, request: web.Request, routed: Routed, tokens_in: int
 ) -> web.StreamResponse:
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/event-stream",
-            "Cache-Control": "no-cache",
-            **routed_headers(routed),
-        }
-    )
+    response = EventStreamResponse(routed_headers(routed))
     stream = translate.EventStream(str(routed.ref), tokens_in)
     opened = routed.opened
     error: str | None = None

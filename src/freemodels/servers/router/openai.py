@@ -26,7 +26,7 @@ from freemodels.servers.router.body import (
     unavailable_text,
 )
 from freemodels.servers.router.route import Refused, Routed, Router, Unavailable
-from freemodels.servers.router.stream import StreamBroken, carries_usage
+from freemodels.servers.router.stream import EventStreamResponse, StreamBroken, carries_usage
 from freemodels.servers.router.tokens import estimate
 from freemodels.servers.router.toolcalls import carry_calls
 
@@ -98,13 +98,7 @@ def refused_response(result: Refused) -> web.Response:
 async def _relay(
     router: Router, request: web.Request, routed: Routed, body: dict[str, Any], tokens: int
 ) -> web.StreamResponse:
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/event-stream",
-            "Cache-Control": "no-cache",
-            **routed_headers(routed),
-        }
-    )
+    response = EventStreamResponse(routed_headers(routed))
     options = body.get("stream_options")
     wants_usage = isinstance(options, dict) and bool(options.get("include_usage"))
     rewrite = ModelRewriter(routed.candidate.model.id, str(routed.ref))

@@ -15,12 +15,32 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiohttp import web
+
 from freemodels.core.probe.failure import ERROR_TEXT_MAX, error_message
 from freemodels.core.probe.lean_wire import LeanResponse
 from freemodels.servers.router.sse import EventSplitter
 
 DRAIN_S = 1.0
 DRAIN_MAX = 64 * 1024
+
+
+class EventStreamResponse(web.StreamResponse):
+    """A relayed event stream whose head leaves with its first events, in one system call.
+
+    The router answers only once the first content is in hand, so a head sent alone gains the
+    client nothing: aiohttp's StreamResponse sends it at prepare(), one more send per request
+    (with 50 streams at once, each send delays the others' first tokens). aiohttp's own
+    web.Response holds its head for the body the same way, through this class attribute; where
+    a later aiohttp drops it, the head simply goes out at prepare() again.
+    """
+
+    _send_headers_immediately = False
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        super().__init__(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **headers}
+        )
 
 
 class StreamBroken(Exception):
