@@ -34,16 +34,19 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+MAX_IN_FLIGHT = 32
+"""Requests in flight per provider (docs/architecture.md, "Rate budgets"); the floor too."""
+
 FLOOR_CLIENT = r"""
 import asyncio, json, ssl, sys, time, tomllib
 import aiohttp
 
-async def main(path, rounds):
+async def main(path, rounds, limit):
     catalog = tomllib.loads(open(path, encoding="utf-8").read())
     jobs = [(pid, p["base_url"], m["id"]) for pid, p in catalog["providers"].items()
             for m in p["models"]]
     tls = ssl.create_default_context() if jobs and jobs[0][1].startswith("https") else False
-    sessions = {pid: aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=32, ssl=tls))
+    sessions = {pid: aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit, ssl=tls))
                 for pid, _, _ in jobs}
     async def one(pid, base, model):
         ttft = None
@@ -66,7 +69,7 @@ async def main(path, rounds):
         await s.close()
     print(json.dumps({"ttft_ms": [x for x in out if x[2] is not None]}))
 
-asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
 """
 
 
@@ -192,7 +195,10 @@ def main() -> int:
     rounds = ["--rounds", str(args.rounds)]
     clients: dict[str, tuple[list[str], dict[str, str]]] = {
         "freemodels check": ([exe, "--catalog", "{catalog}", "check", "--json", *rounds], env),
-        "aiohttp floor": ([sys.executable, "-c", FLOOR_CLIENT, "{catalog}", str(args.rounds)], env),
+        "aiohttp floor": (
+            [sys.executable, "-c", FLOOR_CLIENT, "{catalog}", str(args.rounds), str(MAX_IN_FLIGHT)],
+            env,
+        ),
     }
     for variant in args.variant:
         var, _, value = variant.partition("=")
@@ -284,6 +290,14 @@ def report(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]], n: i
         )
     print("targets: wall <= 0.75x floor, CPU/probe <= 1.2x floor, RSS <= 60 MiB, TTFT error "
           "p95 <= 20 ms across the sweep (err: ms, reported - server truth)")  # fmt: skip
+    waves = -(-args.models // MAX_IN_FLIGHT)
+    if waves > 1:
+        # Both clients wait out every wave; only start-up and exit differ. The floor's wall less
+        # the waves is all the room there is: a ratio below (waves * TTFT) / floor is not possible.
+        least = waves * args.ttft_ms / 1000 / med(floor, lambda r: r["full"]["wall_s"])
+        print(f"{args.models} models per provider, at most {MAX_IN_FLIGHT} in flight each: "
+              f"{waves} waves of {args.ttft_ms:g} ms for both clients; no client can go below "
+              f"{least:.2f}x this floor (--models {MAX_IN_FLIGHT} or fewer: one wave)")  # fmt: skip
 
 
 if __name__ == "__main__":
