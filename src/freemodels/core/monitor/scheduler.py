@@ -189,15 +189,10 @@ class Scheduler:
     def done(self, ref: ModelRef, outcome: Outcome | None, now: float) -> bool:
         """A probe finished (None: no request went out): release the model, apply backoffs.
         True when its budget, which had no model to send, may send again now."""
-        state = self._models.get(ref)
-        if state is None:
+        freed = self._free(ref, now)
+        if freed is None:
             return False
-        state.in_flight = False
-        budget = self._budgets[state.provider.budget_id]
-        woken = budget.starved
-        if budget.starved:
-            budget.starved = False
-            budget.next_at = min(budget.next_at, now)
+        state, woken = freed
         if outcome is None:
             # Its turn did not happen: give it back.
             state.probes -= 1
@@ -263,13 +258,19 @@ class Scheduler:
     def release(self, ref: ModelRef) -> bool:
         """A probe's result was discarded (it spanned a pause): the model is free again, and its
         turn counts as taken (the request went out). True as `done` says it."""
+        freed = self._free(ref, 0.0)  # 0: look again; `take` works out when it may send
+        return freed is not None and freed[1]
+
+    def _free(self, ref: ModelRef, due: float) -> tuple[_ModelState, bool] | None:
+        """Mark a model no longer in flight; a budget that had no model to send is due by `due`
+        (and the second item says so)."""
         state = self._models.get(ref)
         if state is None:
-            return False
+            return None
         state.in_flight = False
         budget = self._budgets[state.provider.budget_id]
         woken = budget.starved
-        if budget.starved:
+        if woken:
             budget.starved = False
-            budget.next_at = 0.0  # look again: `take` works out when it may send
-        return woken
+            budget.next_at = min(budget.next_at, due)
+        return state, woken
