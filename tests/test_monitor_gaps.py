@@ -132,7 +132,8 @@ async def test_a_pause_discards_probes_in_flight_and_spreads_the_overdue(tmp_pat
     # Every model was overdue; spread over the 4 s cadence they go one every ~0.5 s, where
     # all eight would have gone at once.
     burst = sum(1 for at in after if at <= after[0] + 1.0)
-    assert burst <= 4, f"{burst} probes within a second of resuming: {[round(a - after[0], 3) for a in after]}"
+    offsets = [round(at - after[0], 3) for at in after]
+    assert burst <= 4, f"{burst} probes within a second of resuming: {offsets}"
     stored = History(path).samples(0)
     assert all(s.ttft_ms is None or s.ttft_ms < 50_000 for s in stored), "a pause became a TTFT"
     assert not [s for s in stored if s.model == "slow" and s.ttft_ms is None], "nor a timeout"
