@@ -219,3 +219,46 @@ async def test_concurrent_acquires_share_a_transaction_and_respect_the_cap(
     )
     assert sum(admitted) == 20
     assert calls[0] == 50, "the first loop turn's acquires went in one transaction"
+
+
+def test_a_days_count_kept_between_whole_counts_matches_a_whole_count(tmp_path: Path) -> None:
+    """`state` counts a budget's day whole only now and then; in between it adds what was
+    recorded since (here also by another process) and takes off what aged out of the day. At
+    every step it must say what a whole count says, also across a clock step."""
+    from freemodels.core.monitor.budget import DAY
+
+    clock = Clock()
+    p, q = provider("p"), provider("q")
+    lg = ledger(tmp_path, [p, q], clock)
+    other = Ledger(History(tmp_path / "h.sqlite3").db, budget_limits([p, q]), clock=clock)
+
+    def whole(budget: str) -> int:
+        (count,) = lg._db.execute(
+            "SELECT COUNT(*) FROM ledger WHERE budget = ? AND at > ?", (budget, clock.now - DAY)
+        ).fetchone()
+        return int(count)
+
+    def check_each_second(seconds: int) -> None:
+        for second in range(seconds):
+            if second % 3 == 0:
+                (lg if second % 2 else other).try_acquire(p, MODEL, ProbeKind.PROBE)
+            clock.now += 1.0
+            for budget in ("p", "q"):
+                assert lg.state(budget).used_day == whole(budget), f"{budget} at {second} s"
+
+    for second in range(20):  # a burst a day ago, one a second, from both processes
+        (lg if second % 2 else other).try_acquire(p if second % 4 else q, MODEL, ProbeKind.PROBE)
+        clock.now += 1.0
+    clock.now += DAY - 30.0  # the burst starts leaving the day 10 s from now
+    assert lg.state("p").used_day == whole("p") == 15  # counted whole here
+    check_each_second(40)  # within DAY_RECOUNT_S: counted from what came and went
+    assert whole("p") < 15, "the burst did leave the day"
+
+    for _ in range(20):  # another burst; a day later the wall clock steps back 30 s
+        lg.try_acquire(p, MODEL, ProbeKind.PROBE)
+        clock.now += 1.0
+    clock.now += DAY - 45.0
+    assert lg.state("p").used_day == whole("p")
+    clock.now += 5.0
+    lg.shift(-30.0)  # the ledger's times move with the step
+    check_each_second(30)
