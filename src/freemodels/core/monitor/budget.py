@@ -260,7 +260,8 @@ class Ledger:
     def _used_day(self, budget: str, now: float) -> int:
         """Requests in the budget's last day: counted whole now and then (DAY_RECOUNT_S), else
         the last count plus what was recorded since, less what has aged out of the day since.
-        (Rows are kept a day and an hour, so pruning never takes one still in a day.)"""
+        (Rows are kept a day and an hour, so pruning never takes one still in a day. A clock step
+        another process moved the rows for is caught up by the next whole count.)"""
         cached = self._day_counts.get(budget)
         if cached is None or now < cached[0] or now - cached[3] >= DAY_RECOUNT_S:
             last_id, count = self._db.execute(
