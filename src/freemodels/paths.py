@@ -1,37 +1,64 @@
 """Where freemodels keeps its files.
 
-Functions, not constants: tests and users move them through the XDG variables (honoured by
-platformdirs on Linux) or the FREEMODELS_* overrides, read at call time.
+Functions, not constants: tests and users move them through the XDG variables or the
+FREEMODELS_* overrides, read at call time.
+
+On Linux and the BSDs the XDG Base Directory rules are applied here directly: platformdirs'
+Unix module imports `tempfile` (and with it `shutil` and `random`), ~7 ms before every command's
+first request (docs/architecture.md, "Performance notes"). macOS and Windows ask platformdirs.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
-
-import platformdirs
 
 APP = "freemodels"
 
+_XDG = {
+    "config": ("XDG_CONFIG_HOME", "~/.config"),
+    "data": ("XDG_DATA_HOME", "~/.local/share"),
+    "state": ("XDG_STATE_HOME", "~/.local/state"),
+}
 
-def _dir(override: str, default: str) -> Path:
+
+def _dir(override: str, kind: str) -> Path:
     value = os.environ.get(override)
-    return Path(value) if value else Path(default)
+    return Path(value) if value else Path(_user_dir(kind))
+
+
+def _user_dir(kind: str) -> str:
+    if sys.platform in ("darwin", "win32"):
+        import platformdirs
+
+        where = {
+            "config": platformdirs.user_config_dir,
+            "data": platformdirs.user_data_dir,
+            "state": platformdirs.user_state_dir,
+        }[kind]
+        return where(APP, appauthor=False)
+    variable, default = _XDG[kind]
+    # The spec: a relative path in the variable is invalid and ignored, as is an empty one.
+    base = os.environ.get(variable, "")
+    if not os.path.isabs(base):
+        base = os.path.expanduser(default)
+    return os.path.join(base, APP)
 
 
 def config_dir() -> Path:
     """The user config dir: overlay catalog, preferences, secrets file."""
-    return _dir("FREEMODELS_CONFIG_DIR", platformdirs.user_config_dir(APP, appauthor=False))
+    return _dir("FREEMODELS_CONFIG_DIR", "config")
 
 
 def data_dir() -> Path:
     """The user data dir: the history database."""
-    return _dir("FREEMODELS_DATA_DIR", platformdirs.user_data_dir(APP, appauthor=False))
+    return _dir("FREEMODELS_DATA_DIR", "data")
 
 
 def state_dir() -> Path:
     """The user state dir: logs."""
-    return _dir("FREEMODELS_STATE_DIR", platformdirs.user_state_dir(APP, appauthor=False))
+    return _dir("FREEMODELS_STATE_DIR", "state")
 
 
 def overlay_catalog_path() -> Path:
