@@ -24,6 +24,8 @@ log = logging.getLogger("freemodels.probe")
 
 DEFAULT_BACKOFF_S = 10.0
 MAX_BACKOFF_S = 600.0
+KEYS_WAIT_S = 0.25
+"""How long a sweep's first requests wait for the key stores' lookups (see `sweep`)."""
 
 
 class Prober:
@@ -70,14 +72,15 @@ class Prober:
             self._keys[provider.id] = future
         return future
 
-    def warm(self, providers: Iterable[Provider]) -> None:
+    def warm(self, providers: Iterable[Provider]) -> list[asyncio.Future[ResolvedKey | None]]:
         """Start every key lookup in threads, then make the providers' connection pools (which
-        imports the HTTP library) while they run, before any probe's timer starts."""
+        imports the HTTP library) while they run, before any probe's timer starts; the
+        lookups."""
         providers = list(providers)
-        for provider in providers:
-            self.prefetch(provider)
+        lookups = [self.prefetch(provider) for provider in providers]
         for provider in providers:
             self.pool.wire(provider.base_url, provider.id)
+        return lookups
 
     async def run(
         self,
@@ -185,7 +188,15 @@ async def sweep(
         if on_result is not None:
             on_result(result)
 
-    prober.warm({provider.id: provider for provider, _ in pairs}.values())
+    lookups = prober.warm({provider.id: provider for provider, _ in pairs}.values())
+    pending = [lookup for lookup in lookups if not lookup.done()]
+    if pending:
+        # A lookup in a thread needs the GIL at each step, and a loop busy opening hundreds of
+        # connections holds it: one looked up beside the burst came back ~50 ms later than one
+        # looked up before it, and its provider's probes left that much later (the sweep's
+        # wall). Waiting here, the loop idle, takes the ~1 ms a store needs; a slow store
+        # (a keyring waking up) holds the others back at most KEYS_WAIT_S.
+        await asyncio.wait(pending, timeout=KEYS_WAIT_S)
     loop = asyncio.get_running_loop()
     for index in range(rounds):
         started = loop.time()
