@@ -83,7 +83,6 @@ class Monitor:
         self._windows = SampleWindows(
             (ModelInfo.of(p, m) for p, m in catalog.models()),
             self.config.window_s,
-            refresh_s=self.config.stats_refresh_s,
         )
         self._limits = budget_limits(catalog.providers)
         self.scheduler = Scheduler(catalog.providers, self._limits, self.config.cadence)

@@ -1,8 +1,10 @@
 """Each model's samples in the sliding window, and its stats over them, as time passes.
 
 No I/O, no asyncio and no clock of its own: the caller passes `now`, so a test drives time by
-hand. Stats are recomputed only for models that got a sample since the last refresh, and for
-every model once `refresh_s` has passed (a window slides even when nothing new arrives).
+hand. A model's stats are recomputed only when they can have changed: it got a sample, or the
+time came when its oldest sample leaves the window (or its last success stops being recent).
+Recomputing every model every few seconds instead cost the dashboard a tenth of a percent of a
+core per ten samples a model holds (docs/architecture.md, "Performance notes").
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections import deque
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 
-from freemodels.core.monitor.stats import ModelInfo, model_stats, rank
+from freemodels.core.monitor.stats import RECENT_OK_S, ModelInfo, model_stats, rank
 from freemodels.core.records import ModelRef, ModelStats, Outcome, ProbeResult
 
 EARLIER_S = 86400.0
@@ -22,11 +24,8 @@ EARLIER_S = 86400.0
 class SampleWindows:
     """The samples of every catalog model inside (now - window_s, now], and their ranked stats."""
 
-    def __init__(
-        self, infos: Iterable[ModelInfo], window_s: float, *, refresh_s: float = 5.0
-    ) -> None:
+    def __init__(self, infos: Iterable[ModelInfo], window_s: float) -> None:
         self.window_s = window_s
-        self._refresh_s = refresh_s
         self._infos = {info.ref: info for info in infos}
         self._samples: dict[ModelRef, deque[ProbeResult]] = {ref: deque() for ref in self._infos}
         self._stats: dict[ModelRef, ModelStats] = {}
@@ -38,7 +37,9 @@ class SampleWindows:
         # since "gone?" means a whole day of them (and the backoff makes them sparse).
         self._not_found_since: dict[ModelRef, float] = {}
         self._stale: set[ModelRef] = set(self._infos)
-        self._refreshed_at = -math.inf
+        # When each model's stats change next with no new sample (see `_next_change`).
+        self._due: dict[ModelRef, float] = {}
+        self._ranked: tuple[ModelStats, ...] = ()
 
     @property
     def refs(self) -> Collection[ModelRef]:
@@ -85,14 +86,16 @@ class SampleWindows:
 
     def refresh(self, now: float) -> tuple[ModelStats, ...]:
         """Every model's stats at `now`, ranked best first; samples past the window drop out."""
-        if now - self._refreshed_at >= self._refresh_s:
-            # Windows slide: every model's stats age even without new samples.
-            self._stale = set(self._infos)
-            self._refreshed_at = now
-        for ref in self._stale:
+        # Windows slide: a model's stats also change when its time comes, with nothing new.
+        stale = self._stale
+        stale.update(ref for ref, due in self._due.items() if due <= now)
+        if not stale:
+            return self._ranked
+        for ref in stale:
             self._refresh_one(ref, now)
         self._stale = set()
-        return tuple(rank(self._stats.values()))
+        self._ranked = tuple(rank(self._stats.values()))
+        return self._ranked
 
     def _refresh_one(self, ref: ModelRef, now: float) -> None:
         samples = self._samples[ref]
@@ -103,6 +106,7 @@ class SampleWindows:
             # Not probed since the restart yet: the last day's numbers stand in.
             self._stats[ref] = model_stats(self._infos[ref], earlier, now, EARLIER_S)
             self._frozen[ref] = earlier
+            self._due[ref] = _next_change(self._stats[ref], earlier, now, EARLIER_S)
             return
         stats = model_stats(self._infos[ref], samples, now, self.window_s)
         since = self._not_found_since.get(ref)
@@ -110,6 +114,7 @@ class SampleWindows:
             stats = replace(stats, not_found_since=since)
         self._stats[ref] = stats
         self._frozen[ref] = tuple(samples)
+        self._due[ref] = _next_change(stats, samples, now, self.window_s)
 
     def shift(self, delta: float) -> None:
         """The wall clock stepped by `delta`: move the held samples by as much, so the step
@@ -123,3 +128,26 @@ class SampleWindows:
     def samples(self) -> dict[ModelRef, tuple[ProbeResult, ...]]:
         """Each model's samples as of the last refresh, oldest first (sparklines, detail views)."""
         return dict(self._frozen)
+
+
+def _next_change(
+    stats: ModelStats, samples: Iterable[ProbeResult], now: float, window_s: float
+) -> float:
+    """When `model_stats` over these samples next gives another answer, with no new sample:
+    `now` enters it only through the window, (now - window_s, now], and the recent-success test
+    (`now - last_ok_at <= RECENT_OK_S`). Samples arrive as probes end, not in start order, so
+    every one is looked at."""
+    due = math.inf
+    for sample in samples:
+        at = sample.started_at
+        # Inside: it leaves when now - window_s reaches it. Ahead of now (a clock stepped
+        # back): it enters when now reaches it.
+        change = at + window_s if at <= now else at
+        if now < change < due:
+            due = change
+    if stats.last_ok_at is not None:
+        # Recent up to and including last_ok_at + RECENT_OK_S: the first look after it differs.
+        recent_until = stats.last_ok_at + RECENT_OK_S
+        if recent_until >= now:
+            due = min(due, recent_until)
+    return due
