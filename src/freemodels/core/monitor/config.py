@@ -20,7 +20,8 @@ class MonitorConfig:
     flush_interval_s: float = 1.0
     heartbeat_interval_s: float = 5.0
     stats_refresh_s: float = 5.0
-    """Every model's stats are recomputed (and published) at least this often: windows slide."""
+    """A Snapshot is published at least this often, also with nothing new: windows slide, and a
+    model whose oldest sample left its window is recomputed then (`windows.SampleWindows`)."""
     prune_interval_s: float = 600.0
     """How often old samples are rolled up and dropped from the history."""
     role: str = "monitor"
