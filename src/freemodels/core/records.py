@@ -17,6 +17,8 @@ DEFAULT_MAX_OUTPUT = 32768
 # What kind of "free" a provider is (docs/catalog.md): a renewing free tier, a one-time trial
 # credit, or anonymous keyless access.
 FREE_KINDS = ("tier", "trial", "keyless")
+HOUR = 3600.0
+"""Seconds in an hour: rollups and rhythms bucket samples by it."""
 _ENV_REF = re.compile(r"\{([A-Z_][A-Z0-9_]*)\}")
 
 

@@ -12,7 +12,6 @@ import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +142,14 @@ def ended(until: dt.date | None, today: dt.date) -> bool:
 
 def bundled_catalog_text() -> str:
     """The providers.toml shipped inside the package."""
+    # Read beside the package's files when they are on disk, as an installed wheel's are:
+    # importlib.resources imports tempfile, shutil, random, bz2 and lzma, ~5 ms before every
+    # command's first request (docs/architecture.md, "Performance notes").
+    beside = Path(__file__).resolve().parents[2] / "providers.toml"
+    if beside.is_file():
+        return beside.read_text(encoding="utf-8")
+    from importlib import resources  # a zipped install
+
     return resources.files("freemodels").joinpath("providers.toml").read_text(encoding="utf-8")
 
 

@@ -18,7 +18,6 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from freemodels import paths
 from freemodels.core.monitor.budget import Limits
-from freemodels.core.monitor.ledger_resp import parse_url
 from freemodels.errors import UsageError
 
 DEFAULT_FALLBACK_SHARE = 4
@@ -72,6 +71,9 @@ def ledger_settings(env: Mapping[str, str] | None = None) -> LedgerSettings:
             f"the ledger URL {masked_url(url)} is not redis:// or rediss://",
             hint="set FREEMODELS_LEDGER=redis://[user:password@]host:6379/0, or unset it",
         )
+    # Only a Redis ledger needs its protocol module (and hashlib with it).
+    from freemodels.core.monitor.ledger_resp import parse_url
+
     try:
         target = parse_url(url)
     except ValueError as exc:

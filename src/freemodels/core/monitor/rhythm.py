@@ -21,9 +21,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from freemodels.core.monitor.stats import ModelInfo, percentile, stability, wilson_lower
+from freemodels.core.records import HOUR as HOUR  # re-exported: buckets are an hour long
 from freemodels.core.records import Health, ModelRef, ModelStats, Outcome, ProbeResult
 
-HOUR = 3600.0
 WEEK = 7 * 86400.0
 TREND_MIN_HOURS = 6
 """Matched hours (this week and the week before) a trend needs before it says anything."""

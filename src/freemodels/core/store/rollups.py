@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING
 
-from freemodels.core.monitor.rhythm import HOUR, Bucket, buckets_of
 from freemodels.core.monitor.stats import percentile
-from freemodels.core.records import ModelRef, Outcome, ProbeResult
+from freemodels.core.records import HOUR, ModelRef, Outcome, ProbeResult
+
+if TYPE_CHECKING:
+    # Imported where buckets are made: a sweep that only stores samples never needs them.
+    from freemodels.core.monitor.rhythm import Bucket
 
 ROLL_GRACE_S = 120.0
 """An hour is rolled up this long after it ends: a probe started at 10:59:59 may be written at
@@ -153,6 +157,8 @@ def hourly(
         wanted = list(names)
     if not wanted:
         return []
+    from freemodels.core.monitor.rhythm import Bucket
+
     first = int(since // HOUR)
     last = int(-(-until // HOUR)) if until is not None else 2**40
     made: list[Bucket] = []
@@ -198,4 +204,6 @@ def model_samples(
 
 def recent_buckets(samples: Sequence[ProbeResult], span_s: float) -> list[Bucket]:
     """Raw samples as buckets of `span_s` (the 24 h plot uses 15-minute buckets)."""
+    from freemodels.core.monitor.rhythm import buckets_of
+
     return buckets_of(samples, span_s)
