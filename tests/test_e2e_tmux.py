@@ -6,6 +6,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -127,6 +128,59 @@ def test_demo_dashboard_rows_sort_filter_help_quit(dashboard: Tmux) -> None:
         "the help screen to close",
     )
 
+    dashboard.keys("q")
+    exit_file: Path = dashboard.exit_file  # type: ignore[attr-defined]
+    wait_until(exit_file.exists, what="freemodels to exit")
+    assert exit_file.read_text().strip() == "0"
+
+
+EPOLL_WAIT = 232  # x86_64; the test is skipped elsewhere
+
+
+def _input_thread(pid: int) -> str | None:
+    """The thread reading the terminal: the one blocked in epoll_wait on two fds (the terminal
+    and its wake-up pipe) with no timeout, as `ui/driver.py` waits. Textual's own thread polls
+    `select` every 100 ms, so with it there is no such thread."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        call = Path(f"/proc/{pid}/task/{tid}/syscall").read_text().split()
+        if call[:1] == [str(EPOLL_WAIT)] and int(call[3], 16) == 2 and call[4] == "0xffffffff":
+            return tid
+    return None
+
+
+def _woken(pid: int, tid: str) -> int:
+    """How often a thread went to sleep and was woken (its voluntary context switches)."""
+    status = Path(f"/proc/{pid}/task/{tid}/status").read_text()
+    return int(status.split("voluntary_ctxt_switches:")[1].split()[0])
+
+
+def _freemodels_pid(dashboard: Tmux) -> int:
+    shell = int(dashboard.run("list-panes", "-t", dashboard.name, "-F", "#{pane_pid}").split()[0])
+    children = Path(f"/proc/{shell}/task/{shell}/children").read_text().split()
+    return next(
+        int(child)
+        for child in children
+        if b"freemodels" in Path(f"/proc/{child}/cmdline").read_bytes()
+    )
+
+
+@pytest.mark.skipif(
+    not (sys.platform == "linux" and os.uname().machine == "x86_64"), reason="reads x86_64 /proc"
+)
+def test_the_input_thread_sleeps_until_a_key_comes(dashboard: Tmux) -> None:
+    """With no key pressed, the thread reading the terminal stays asleep (Textual's own wakes
+    ten times a second: 30 times in the 3 s below). A key, and a lone Escape, which the parser
+    must time out to tell from the start of a sequence, still arrive; `q` still quits."""
+    dashboard.wait(lambda s: len(_model_rows(s)) >= 5, "five measured rows")
+    pid = _freemodels_pid(dashboard)
+    tid = wait_until(lambda: _input_thread(pid), what="the input thread to wait for a key")
+    before = _woken(pid, tid)
+    time.sleep(3.0)  # the interval the wake-ups are counted over, not a wait for a condition
+    assert _woken(pid, tid) - before <= 3
+    dashboard.keys("?")
+    dashboard.wait(lambda s: "keyboard shortcuts" in s, "the help screen")
+    dashboard.keys("Escape")
+    dashboard.wait(lambda s: "keyboard shortcuts" not in s, "the help screen to close")
     dashboard.keys("q")
     exit_file: Path = dashboard.exit_file  # type: ignore[attr-defined]
     wait_until(exit_file.exists, what="freemodels to exit")

@@ -14,9 +14,11 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import ClassVar
 
+from textual import constants as textual_constants
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.driver import Driver
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState
@@ -100,6 +102,21 @@ class DashboardApp(App[None]):
         self.theme = self.prefs.theme if self.prefs.theme in self.available_themes else THEMES[0]
 
     # -- lifecycle -----------------------------------------------------------------------------
+
+    def get_driver_class(self) -> type[Driver]:
+        driver = super().get_driver_class()
+        # A driver named in TEXTUAL_DRIVER (textual-serve's, for the web view) is kept. Compared
+        # by name: textual.drivers.linux_driver does not import on Windows.
+        linux = (driver.__module__, driver.__name__) == (
+            "textual.drivers.linux_driver",
+            "LinuxDriver",
+        )
+        if linux and textual_constants.DRIVER is None:
+            # The same driver, minus its input thread's ten wake-ups a second (ui/driver.py).
+            from freemodels.ui.driver import QuietLinuxDriver
+
+            return QuietLinuxDriver
+        return driver
 
     def get_default_screen(self) -> Screen[None]:
         screen = DashboardScreen(self.catalog, self.prefs, demo=self.demo)
