@@ -193,9 +193,9 @@ async def sweep(
     if pending:
         # A lookup in a thread needs the GIL at each step, and a loop busy opening hundreds of
         # connections holds it: one looked up beside the burst came back ~50 ms later than one
-        # looked up before it, and its provider's probes left that much later (the sweep's
-        # wall). Waiting here, the loop idle, takes the ~1 ms a store needs; a slow store
-        # (a keyring waking up) holds the others back at most KEYS_WAIT_S.
+        # looked up before it, and its provider's probes left that much after the others, in a
+        # second ledger transaction. Waiting here, the loop idle, takes the ~1 ms a store
+        # needs; a slow store (a keyring waking up) holds the others back at most KEYS_WAIT_S.
         await asyncio.wait(pending, timeout=KEYS_WAIT_S)
     loop = asyncio.get_running_loop()
     for index in range(rounds):
