@@ -72,7 +72,13 @@ class QuietLinuxDriver(LinuxDriver):
                         if key.data == "wake":
                             _drain(self._wake_read)
                             continue
-                        text = decode(os.read(self.fileno, 4096))
+                        data = os.read(self.fileno, 4096)
+                        if not data:
+                            # The terminal closed: it would read as ready forever.
+                            selector.unregister(self.fileno)
+                            continue
+                        # Half a UTF-8 character decodes to "", which the parser takes for EOF.
+                        text = decode(data)
                         if text:
                             for message in parser.feed(text):
                                 self.process_message(message)
