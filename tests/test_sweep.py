@@ -6,8 +6,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from freemodels.core.keys.lookup import KeyRing
 from freemodels.core.monitor.budget import Ledger, RequestGate, budget_limits
+from freemodels.core.probe import prober as prober_module
 from freemodels.core.probe.clients import ClientPool
 from freemodels.core.probe.probe import ProbeSpec
 from freemodels.core.probe.prober import Prober, sweep
@@ -68,11 +71,13 @@ class QuickStore:
 
 
 async def test_a_sweeps_probes_are_granted_together_once_the_stores_answer(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Probes of a provider whose key comes from a store are granted in the same ledger
     transaction as those of an env-keyed one: started while the loop opened the others'
     connections, the lookup came back tens of ms late and its probes left that much later."""
+    # The bound is for a store that hangs; a loaded machine must not make a quick one miss it.
+    monkeypatch.setattr(prober_module, "KEYS_WAIT_S", 30.0)
     async with Fleet() as fleet:
         model = Model("m", "M", 8192)
         providers = [
