@@ -39,8 +39,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-MAX_IN_FLIGHT = 32
-"""Requests in flight per provider (docs/architecture.md, "Rate budgets"); the floor too."""
+from freemodels.core.probe.clients import MAX_IN_FLIGHT_PER_PROVIDER
+
+# Requests in flight per provider (docs/architecture.md, "Rate budgets"): the floor keeps the
+# same cap as the probes.
+MAX_IN_FLIGHT = MAX_IN_FLIGHT_PER_PROVIDER
 
 FLOOR_CLIENT = r"""
 import asyncio, json, ssl, sys, time, tomllib
