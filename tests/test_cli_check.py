@@ -224,6 +224,24 @@ def test_headless_modules_never_import_textual() -> None:
     assert fresh_python(code) == "[]"
 
 
+
+def test_a_sweep_imports_only_what_a_sweep_needs(fleet_catalog: tuple[Fleet, Path]) -> None:
+    """Every import before the first request delays the whole sweep (docs/architecture.md,
+    "Performance notes"): the monitor's scheduler and config (with random), and
+    importlib.resources (with tempfile), are for other commands."""
+    _, path = fleet_catalog
+    code = (
+        "import contextlib, io, sys\n"
+        "from freemodels.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        f"    code = main(['--catalog', {str(path)!r}, 'check', '--json'])\n"
+        "assert code == 0 and '\"ok\"' in out.getvalue(), out.getvalue()\n"
+        "heavy = ('freemodels.core.monitor.scheduler', 'freemodels.core.monitor.config',\n"
+        "         'random', 'importlib.resources', 'tempfile')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    assert fresh_python(code) == "[]"
+
 def test_stats_flags_models_not_found_for_a_day(fleet_catalog: tuple[Fleet, Path]) -> None:
     from freemodels import paths
     from freemodels.core.records import Outcome, ProbeResult

@@ -19,8 +19,7 @@ from freemodels.cli.context import (
 )
 from freemodels.cli.render import print_json, ranking_table
 from freemodels.core.catalog.parse import Catalog
-from freemodels.core.monitor.budget import RequestGate
-from freemodels.core.monitor.config import MonitorConfig
+from freemodels.core.monitor.budget import ROUTED_RESERVE, RequestGate
 from freemodels.core.monitor.ledger_select import open_ledger
 from freemodels.core.monitor.stats import rank_results
 from freemodels.core.probe.clients import ClientPool
@@ -198,8 +197,9 @@ async def probing(ctx: Context) -> AsyncIterator[tuple[Prober, History]]:
     """A Prober whose requests pass the shared budget ledger, and the history to store in."""
     history = History(ctx.history_path)
     try:
-        reserve = MonitorConfig().routed_reserve
-        ledger = open_ledger(history.db, ctx.catalog.providers, ctx.keys, routed_reserve=reserve)
+        ledger = open_ledger(
+            history.db, ctx.catalog.providers, ctx.keys, routed_reserve=ROUTED_RESERVE
+        )
         # A sweep beside a running router leaves it its reserve, as the monitor's probes do.
         ledger.router_live(history.live_router() is not None)
         gate = RequestGate(ledger)

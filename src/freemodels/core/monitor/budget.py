@@ -30,6 +30,9 @@ from freemodels.core.store.history import model_id, transaction
 
 MINUTE = 60.0
 DAY = 86400.0
+ROUTED_RESERVE = 0.2
+"""The share of each cap kept for routed requests while a router is live (MonitorConfig's
+default, and a `check` sweep's)."""
 
 
 @dataclass(frozen=True, slots=True)

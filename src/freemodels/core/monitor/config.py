@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from freemodels.core.monitor.budget import ROUTED_RESERVE
 from freemodels.core.monitor.scheduler import Cadence
 from freemodels.core.monitor.stats import WINDOWS
 
@@ -26,7 +27,7 @@ class MonitorConfig:
     """How often old samples are rolled up and dropped from the history."""
     role: str = "monitor"
     attach: bool = True
-    routed_reserve: float = 0.2
+    routed_reserve: float = ROUTED_RESERVE
     """Share of each rate cap kept for routed requests while a router serves on this machine
     (or anywhere in a team sharing a Redis ledger): probes use at most the rest (budget.Ledger)."""
 
