@@ -224,7 +224,6 @@ def test_headless_modules_never_import_textual() -> None:
     assert fresh_python(code) == "[]"
 
 
-
 def test_a_sweep_imports_only_what_a_sweep_needs(fleet_catalog: tuple[Fleet, Path]) -> None:
     """Every import before the first request delays the whole sweep (docs/architecture.md,
     "Performance notes"): the monitor's scheduler and config (with random), and
@@ -241,6 +240,7 @@ def test_a_sweep_imports_only_what_a_sweep_needs(fleet_catalog: tuple[Fleet, Pat
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     assert fresh_python(code) == "[]"
+
 
 def test_stats_flags_models_not_found_for_a_day(fleet_catalog: tuple[Fleet, Path]) -> None:
     from freemodels import paths

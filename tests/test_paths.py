@@ -18,6 +18,7 @@ KINDS = (
     ("XDG_CONFIG_HOME", ".config", paths.config_dir, platformdirs.user_config_dir),
     ("XDG_DATA_HOME", ".local/share", paths.data_dir, platformdirs.user_data_dir),
     ("XDG_STATE_HOME", ".local/state", paths.state_dir, platformdirs.user_state_dir),
+    ("XDG_CACHE_HOME", ".cache", paths.cache_dir, platformdirs.user_cache_dir),
 )
 
 

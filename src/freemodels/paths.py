@@ -20,6 +20,7 @@ _XDG = {
     "config": ("XDG_CONFIG_HOME", "~/.config"),
     "data": ("XDG_DATA_HOME", "~/.local/share"),
     "state": ("XDG_STATE_HOME", "~/.local/state"),
+    "cache": ("XDG_CACHE_HOME", "~/.cache"),
 }
 
 
@@ -36,6 +37,7 @@ def _user_dir(kind: str) -> str:
             "config": platformdirs.user_config_dir,
             "data": platformdirs.user_data_dir,
             "state": platformdirs.user_state_dir,
+            "cache": platformdirs.user_cache_dir,
         }[kind]
         return where(APP, appauthor=False)
     variable, default = _XDG[kind]
@@ -59,6 +61,11 @@ def data_dir() -> Path:
 def state_dir() -> Path:
     """The user state dir: logs."""
     return _dir("FREEMODELS_STATE_DIR", "state")
+
+
+def cache_dir() -> Path:
+    """The user cache dir: what can be made again (parsed catalogs)."""
+    return _dir("FREEMODELS_CACHE_DIR", "cache")
 
 
 def overlay_catalog_path() -> Path:

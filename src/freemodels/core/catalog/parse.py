@@ -8,13 +8,15 @@ the file, the provider/model and the key.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
-import tomllib
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from freemodels.core.catalog.parsed import cached_tables, keep_tables
 from freemodels.core.records import FREE_KINDS, Model, ModelRef, Provider
 from freemodels.errors import CatalogError, UsageError
 
@@ -162,19 +164,32 @@ def load_catalog(
     """Load `path` (or the bundled catalog), then merge the overlay over it when it exists.
 
     The bundled file must use https; `--catalog` files and overlays may use http (local servers).
+    Each text's tables are kept in the user's cache folder (`parsed.py`): a command that reads
+    the same text again skips the TOML parse.
     """
     if path is not None:
-        return parse_catalog(_read(path), str(path), allow_http=True)
-    base = parse_catalog(bundled_catalog_text(), "bundled providers.toml", allow_http=allow_http)
+        return parse_catalog(_read(path), str(path), allow_http=True, cache=_file_slot(path))
+    base = parse_catalog(
+        bundled_catalog_text(), "bundled providers.toml", allow_http=allow_http, cache="bundled"
+    )
     if overlay is None or not overlay.exists():
         return base
-    raw = _parse_toml(_read(overlay), str(overlay))
+    raw = _parse_toml(_read(overlay), str(overlay), cache="overlay")
     return _merge(base, raw, str(overlay))
 
 
-def parse_catalog(text: str, source: str, *, allow_http: bool = False) -> Catalog:
-    """Parse and validate catalog text; `source` names it in error messages."""
-    raw = _parse_toml(text, source)
+def _file_slot(path: Path) -> str:
+    """The cache slot of a `--catalog` file: one per path, so that two files used in turn do not
+    take each other's place (a slot shared by two paths is only a slower read)."""
+    return f"file-{zlib.crc32(os.fsencode(os.path.abspath(path))):08x}"
+
+
+def parse_catalog(
+    text: str, source: str, *, allow_http: bool = False, cache: str | None = None
+) -> Catalog:
+    """Parse and validate catalog text; `source` names it in error messages; `cache` names the
+    slot its parsed tables are kept in (none: parsed every time)."""
+    raw = _parse_toml(text, source, cache)
     providers = _providers_table(raw, source)
     parsed = tuple(
         _parse_provider(pid, table, source, allow_http=allow_http)
@@ -192,11 +207,17 @@ def _read(path: Path) -> str:
         raise CatalogError(f"{path}: cannot read the catalog ({exc.__class__.__name__})") from None
 
 
-def _parse_toml(text: str, source: str) -> dict[str, Any]:
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogError(f"{source}: not valid TOML: {exc}", "fix the syntax") from None
+def _parse_toml(text: str, source: str, cache: str | None = None) -> dict[str, Any]:
+    raw = None if cache is None else cached_tables(text, cache)
+    if raw is None:
+        import tomllib  # here: ~1.5 ms of imports, for a text not parsed before
+
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise CatalogError(f"{source}: not valid TOML: {exc}", "fix the syntax") from None
+        if cache is not None:
+            keep_tables(text, cache, raw)
     version = raw.get("schema_version", SCHEMA_VERSION)
     if version != SCHEMA_VERSION:
         raise CatalogError(
