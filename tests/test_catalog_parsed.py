@@ -158,6 +158,18 @@ def test_an_unwritable_cache_leaves_no_partial_file(monkeypatch: pytest.MonkeyPa
     assert list(paths.cache_dir().iterdir()) == []
 
 
+def test_a_partial_file_that_cannot_be_removed_is_no_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(self: Path, data: bytes) -> int:
+        raise PermissionError(13, "Permission denied")
+
+    def cannot_remove(self: Path, missing_ok: bool = False) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "write_bytes", refuse)
+    monkeypatch.setattr(Path, "unlink", cannot_remove)
+    keep_tables(CATALOG, "file", tomllib.loads(CATALOG))  # best effort: nothing raised
+
+
 def test_a_cached_read_does_not_import_tomllib(tmp_path: Path) -> None:
     path = tmp_path / "catalog.toml"
     path.write_text(CATALOG, encoding="utf-8")

@@ -10,6 +10,7 @@ that cannot be read or written only costs the parse.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import marshal
 import os
@@ -65,7 +66,8 @@ def keep_tables(text: str, slot: str, tables: Tables) -> None:
         os.replace(partial, path)  # whole or not at all, also beside another process
     except OSError:
         # A read-only or full cache folder: the next command parses the text again.
-        partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
 
 
 def _entry_path(slot: str) -> Path:
